@@ -1,0 +1,77 @@
+//! The HTTP API: routes, shared state and the layers every request passes (body limit, bearer token,
+//! request log). Handlers live in one file per resource; every error is a [`problem::Problem`].
+
+mod auth;
+mod body;
+mod changes;
+mod cursor;
+mod health;
+mod merge_patch;
+mod paging;
+mod plants;
+mod preconditions;
+mod problem;
+mod validate;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+
+use crate::store::Store;
+
+pub use body::MAX_BODY_BYTES;
+pub use problem::{FieldError, Problem};
+
+/// What every handler may use.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// `None` when `server.api_token` is empty: no token is required.
+    pub api_token: Option<Arc<str>>,
+}
+
+/// The whole API as one router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/plants", get(plants::list).post(plants::create))
+        .route(
+            "/v1/plants/{id}",
+            get(plants::get)
+                .put(plants::replace)
+                .patch(plants::patch)
+                .delete(plants::delete),
+        )
+        .route("/v1/plants/{id}/changes", get(changes::of_plant))
+        .route("/v1/changes", get(changes::journal))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(|| async { Problem::not_found("no such resource") })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::debug!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "Served a request."
+    );
+    response
+}

@@ -1,0 +1,255 @@
+//! Turning a JSON body into a [`PlantDraft`], checking every rule of the contract and reporting every
+//! broken one at once, each under the name of its field, so a client fixes a request in one round trip.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::problem::FieldError;
+use crate::store::{Fuel, PlantDraft, Status};
+
+/// Fields the server owns: accepted in a body (so a fetched plant can be sent back) and ignored.
+const READ_ONLY: &[&str] = &["id", "version", "created_at", "updated_at"];
+
+const WRITABLE: &[&str] = &[
+    "name",
+    "region",
+    "fuel",
+    "capacity_mw",
+    "output_mw",
+    "status",
+    "latitude",
+    "longitude",
+    "attributes",
+];
+
+pub const NAME_MAX_CHARS: usize = 200;
+pub const REGION_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
+
+/// Validates a whole plant (POST, PUT, or the result of a PATCH).
+pub fn draft(body: &Value) -> Result<PlantDraft, Vec<FieldError>> {
+    let Some(object) = body.as_object() else {
+        return Err(vec![FieldError::new("", "the body must be a JSON object")]);
+    };
+    let mut errors: Vec<FieldError> = object
+        .keys()
+        .filter(|key| !WRITABLE.contains(&key.as_str()) && !READ_ONLY.contains(&key.as_str()))
+        .map(|key| FieldError::new(key.as_str(), "unknown field"))
+        .collect();
+    let mut fields = Fields {
+        object,
+        errors: &mut errors,
+    };
+    let name = fields.required("name", |v| {
+        v.as_str()
+            .filter(|s| (1..=NAME_MAX_CHARS).contains(&s.chars().count()))
+            .map(str::to_owned)
+            .ok_or_else(|| format!("must be a string of 1 to {NAME_MAX_CHARS} characters"))
+    });
+    let region = fields.required("region", |v| {
+        v.as_str()
+            .filter(|s| is_region(s))
+            .map(str::to_owned)
+            .ok_or_else(|| format!("must be a string matching {REGION_PATTERN}"))
+    });
+    let fuel = fields.required("fuel", |v| word(v, Fuel::parse, Fuel::ALL));
+    let capacity_mw = fields.required("capacity_mw", |v| {
+        v.as_f64()
+            .filter(|n| n.is_finite() && *n >= 0.0)
+            .ok_or_else(|| "must be a finite number ≥ 0".to_owned())
+    });
+    let output_mw = fields.optional("output_mw", |v| {
+        v.as_f64()
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| "must be a finite number or null".to_owned())
+    });
+    let status = fields.optional("status", |v| word(v, Status::parse, Status::ALL));
+    let latitude = fields.optional("latitude", |v| degrees(v, 90.0));
+    let longitude = fields.optional("longitude", |v| degrees(v, 180.0));
+    let attributes = fields.optional("attributes", attributes);
+
+    match (
+        name,
+        region,
+        fuel,
+        capacity_mw,
+        output_mw,
+        status,
+        latitude,
+        longitude,
+        attributes,
+    ) {
+        (
+            Some(name),
+            Some(region),
+            Some(fuel),
+            Some(capacity_mw),
+            Some(output_mw),
+            Some(status),
+            Some(latitude),
+            Some(longitude),
+            Some(attributes),
+        ) if errors.is_empty() => Ok(PlantDraft {
+            name,
+            region,
+            fuel,
+            capacity_mw,
+            output_mw,
+            status: status.unwrap_or_default(),
+            latitude,
+            longitude,
+            attributes: attributes.unwrap_or_default(),
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// `^[a-z0-9][a-z0-9-]{0,62}$`, without a regex engine.
+pub fn is_region(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    (1..=63).contains(&bytes.len())
+        && allowed(&bytes[0])
+        && bytes[1..].iter().all(|b| allowed(b) || *b == b'-')
+}
+
+/// Reads fields of one object, recording what is wrong with each.
+struct Fields<'a> {
+    object: &'a Map<String, Value>,
+    errors: &'a mut Vec<FieldError>,
+}
+
+impl Fields<'_> {
+    /// A field that must be present and not null.
+    fn required<T>(
+        &mut self,
+        name: &str,
+        check: impl Fn(&Value) -> Result<T, String>,
+    ) -> Option<T> {
+        match self.object.get(name).filter(|v| !v.is_null()) {
+            None => {
+                self.errors.push(FieldError::new(name, "is required"));
+                None
+            }
+            Some(value) => self.record(name, check(value)),
+        }
+    }
+
+    /// A field that may be absent or null; `Some(None)` then.
+    fn optional<T>(
+        &mut self,
+        name: &str,
+        check: impl Fn(&Value) -> Result<T, String>,
+    ) -> Option<Option<T>> {
+        match self.object.get(name).filter(|v| !v.is_null()) {
+            None => Some(None),
+            Some(value) => self.record(name, check(value)).map(Some),
+        }
+    }
+
+    fn record<T>(&mut self, name: &str, result: Result<T, String>) -> Option<T> {
+        result
+            .map_err(|message| self.errors.push(FieldError::new(name, message)))
+            .ok()
+    }
+}
+
+fn word<T>(value: &Value, parse: fn(&str) -> Option<T>, all: &[&str]) -> Result<T, String> {
+    value
+        .as_str()
+        .and_then(parse)
+        .ok_or_else(|| format!("must be one of {}", all.join(", ")))
+}
+
+fn degrees(value: &Value, limit: f64) -> Result<f64, String> {
+    value
+        .as_f64()
+        .filter(|n| (-limit..=limit).contains(n))
+        .ok_or_else(|| format!("must be a number from -{limit} to {limit}, or null"))
+}
+
+fn attributes(value: &Value) -> Result<BTreeMap<String, String>, String> {
+    let object = value
+        .as_object()
+        .ok_or("must be an object whose values are strings")?;
+    object
+        .iter()
+        .map(|(key, value)| match value.as_str() {
+            Some(text) => Ok((key.clone(), text.to_owned())),
+            None => Err(format!("the value of {key:?} must be a string")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn valid() -> Value {
+        json!({"name": "Grand Coulee", "region": "us-west", "fuel": "hydro", "capacity_mw": 6809.0})
+    }
+
+    fn fields_in_error(body: Value) -> Vec<String> {
+        draft(&body)
+            .expect_err("invalid")
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn a_minimal_plant_gets_the_documented_defaults() {
+        let plant = draft(&valid()).expect("valid");
+        assert_eq!(plant.status, Status::Planned);
+        assert_eq!(plant.output_mw, None);
+        assert!(plant.attributes.is_empty());
+    }
+
+    #[test]
+    fn every_broken_rule_is_reported_at_once_under_its_field() {
+        let body = json!({"name": "", "region": "US", "fuel": "peat", "capacity_mw": -1,
+                          "latitude": 91, "longitude": "east", "attributes": {"a": 1}, "colour": "red"});
+        let mut fields = fields_in_error(body);
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "attributes",
+                "capacity_mw",
+                "colour",
+                "fuel",
+                "latitude",
+                "longitude",
+                "name",
+                "region"
+            ]
+        );
+    }
+
+    #[test]
+    fn region_boundaries_follow_the_pattern() {
+        assert!(is_region("a"));
+        assert!(is_region(&"a".repeat(63)));
+        assert!(is_region("0-"));
+        assert!(!is_region(&"a".repeat(64)));
+        assert!(!is_region("-a"));
+        assert!(!is_region(""));
+        assert!(!is_region("a_b"));
+        assert!(!is_region("ä"));
+    }
+
+    #[test]
+    fn read_only_fields_are_ignored() {
+        let mut body = valid();
+        body["id"] = json!("x");
+        body["version"] = json!(99);
+        assert!(draft(&body).is_ok());
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_one_error() {
+        assert_eq!(fields_in_error(json!([1, 2])), [""]);
+    }
+}

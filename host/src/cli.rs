@@ -1,0 +1,77 @@
+//! The command line: parses arguments, loads the configuration, sets up logging and runs the chosen
+//! command. Exit codes: 0 success, 1 a user error (bad config, unreachable database) with one line on
+//! stderr, 2 a usage error (from clap).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::service::{self, Service};
+use crate::{store, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "plant-monitor",
+    version,
+    about = "Power plant registry with change capture, WebAssembly plugins and HTTP delivery."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run everything: API, migrations and (as they arrive) feed, plugins and sinks.
+    Serve(ConfigArg),
+    /// Apply database migrations and exit.
+    Migrate(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// Configuration file [default: config/plant-monitor.toml if it exists, else built-in defaults]
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// Runs the program and turns its outcome into the documented exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let (Command::Serve(args) | Command::Migrate(args)) = &cli.command;
+    let (config, source) = Config::load(args.config.as_deref())?;
+    telemetry::init(config.log.format);
+    tracing::debug!(%source, "Loaded the configuration.");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(_) => {
+                let service = Service::start(&config).await?;
+                service.run_until(service::termination_signal()).await?;
+            }
+            Command::Migrate(_) => {
+                let store = store::connect(&config.database).await?;
+                store.migrate().await?;
+                store.close().await;
+                tracing::info!(database = %config.database.url, "Migrations applied.");
+            }
+        }
+        Ok(())
+    })
+}

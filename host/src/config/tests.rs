@@ -1,0 +1,140 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, Path::new("my.toml"))
+}
+
+fn error_line(text: &str) -> String {
+    parse(text).expect_err("invalid").to_string()
+}
+
+#[test]
+fn an_empty_file_gives_the_documented_defaults() {
+    let config = parse("").expect("valid");
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.server.shutdown_grace, Duration::from_secs(20));
+    assert_eq!(config.database.url, "sqlite://data/plant-monitor.db");
+    assert_eq!(config.database.max_connections, 8);
+    assert_eq!(config.log.format, LogFormat::Pretty);
+}
+
+#[test]
+fn the_shipped_configuration_file_parses_to_the_defaults() {
+    let text = include_str!("../../../config/plant-monitor.toml");
+    let shipped = parse(text).expect("the shipped file is valid");
+    let defaults = Config::default();
+    assert_eq!(shipped.server.listen, defaults.server.listen);
+    assert_eq!(shipped.server.api_token, defaults.server.api_token);
+    assert_eq!(
+        shipped.server.shutdown_grace,
+        defaults.server.shutdown_grace
+    );
+    assert_eq!(shipped.log.format, defaults.log.format);
+    assert_eq!(shipped.database.url, defaults.database.url);
+    assert_eq!(
+        shipped.database.max_connections,
+        defaults.database.max_connections
+    );
+}
+
+#[test]
+fn durations_take_milliseconds_seconds_minutes_and_hours() {
+    for (text, expected) in [
+        ("250ms", Duration::from_millis(250)),
+        ("10s", Duration::from_secs(10)),
+        ("5m", Duration::from_secs(300)),
+        ("2h", Duration::from_secs(7200)),
+    ] {
+        let config = parse(&format!("[server]\nshutdown_grace = \"{text}\"")).expect("valid");
+        assert_eq!(config.server.shutdown_grace, expected, "{text}");
+    }
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_file_section_and_line() {
+    let line = error_line("[server]\nlisten = \"127.0.0.1:1\"\nlistn = \"x\"\n");
+    assert!(line.starts_with("my.toml:3:"), "{line}");
+    assert!(line.contains("listn"), "{line}");
+    assert!(!line.contains('\n'), "{line}");
+}
+
+#[test]
+fn an_unknown_section_is_refused() {
+    let line = error_line("[servr]\nlisten = \"127.0.0.1:1\"\n");
+    assert!(line.starts_with("my.toml:1:"), "{line}");
+    assert!(line.contains("servr"), "{line}");
+}
+
+#[test]
+fn a_wrong_type_names_the_full_key() {
+    let line = error_line("[database]\nmax_connections = \"eight\"\n");
+    assert!(line.contains("key `database.max_connections`"), "{line}");
+    assert!(line.starts_with("my.toml:2:"), "{line}");
+}
+
+#[test]
+fn a_bad_value_names_the_key_and_what_is_wrong() {
+    let line = error_line("[server]\nshutdown_grace = \"soon\"\n");
+    assert!(line.contains("key `server.shutdown_grace`"), "{line}");
+    let line = error_line("[server]\nlisten = \"localhost\"\n");
+    assert!(line.contains("key `server.listen`"), "{line}");
+    let line = error_line("[log]\nformat = \"xml\"\n");
+    assert!(
+        line.contains("key `log.format`") && line.contains("xml"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_syntax_error_gives_its_line() {
+    let line = error_line("[server\n");
+    assert!(line.starts_with("my.toml:1:"), "{line}");
+}
+
+#[test]
+fn environment_overrides_win_over_the_file() {
+    let config = parse("[server]\nlisten = \"127.0.0.1:1\"\n")
+        .expect("valid")
+        .with_env(|name| match name {
+            "PLANT_MONITOR_LISTEN" => Some("0.0.0.0:9999".into()),
+            "PLANT_MONITOR_DATABASE_URL" => Some("sqlite://other.db".into()),
+            "PLANT_MONITOR_API_TOKEN" => Some("secret".into()),
+            _ => None,
+        })
+        .expect("valid overrides");
+    assert_eq!(config.server.listen.to_string(), "0.0.0.0:9999");
+    assert_eq!(config.database.url, "sqlite://other.db");
+    assert_eq!(config.server.api_token, "secret");
+}
+
+#[test]
+fn a_bad_environment_override_names_the_variable() {
+    let error = Config::default()
+        .with_env(|name| (name == "PLANT_MONITOR_LISTEN").then(|| "nope".to_owned()))
+        .expect_err("invalid");
+    assert!(
+        error
+            .to_string()
+            .starts_with("environment variable PLANT_MONITOR_LISTEN:")
+    );
+}
+
+#[test]
+fn semantic_checks_name_the_source_and_key() {
+    let mut config = Config::default();
+    config.database.max_connections = 0;
+    let error = config
+        .validate(&Source::File("my.toml".into()))
+        .expect_err("invalid");
+    assert_eq!(
+        error.to_string(),
+        "my.toml: key `database.max_connections`: must be at least 1"
+    );
+    let mut config = Config::default();
+    config.database.url = "mysql://x".into();
+    let error = config.validate(&Source::BuiltIn).expect_err("invalid");
+    assert!(error.to_string().contains("database.url"));
+}

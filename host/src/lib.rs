@@ -1,0 +1,10 @@
+//! plant-monitor: a registry of power plants that captures every change, runs it through WebAssembly
+//! plugins and delivers it to HTTP endpoints. The modules follow the data flow: [`config`] →
+//! [`store`] → [`api`]; [`service`] wires them into the running process and [`cli`] is the command line.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod service;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,89 @@
+//! The store: plants, the change journal, and the schema they live in. One trait, [`Store`], with one
+//! implementation per database backend, so callers never see SQL and a new backend fits beside the others
+//! without rewriting them. The journal itself is written by database triggers (see `migrations/`), so
+//! every writer, not only this process, is captured.
+
+mod model;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::DatabaseConfig;
+
+pub use model::{Change, ChangeKind, Fuel, Plant, PlantDraft, PlantFilter, Status};
+pub use sqlite::SqliteStore;
+
+/// A failed store operation, naming the plant where one is involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("plant {id} not found")]
+    NotFound { id: String },
+    #[error("plant {id} is at version {current}, not the expected {expected}")]
+    VersionMismatch {
+        id: String,
+        expected: u64,
+        current: u64,
+    },
+    #[error("cannot open database {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("migrations are not applied (database at {applied:?}, this build needs {required})")]
+    NotMigrated { applied: Option<i64>, required: i64 },
+    #[error("stored {what} is not valid: {reason}")]
+    Corrupt { what: String, reason: String },
+}
+
+/// Everything the rest of the program asks of the database.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Applies every pending migration; safe to call from several processes at once.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Succeeds when the database answers and the schema is the one this build expects.
+    async fn check_ready(&self) -> Result<(), StoreError>;
+
+    async fn create_plant(&self, draft: &PlantDraft) -> Result<Plant, StoreError>;
+
+    async fn get_plant(&self, id: &str) -> Result<Option<Plant>, StoreError>;
+
+    /// Plants matching `filter` with an id greater than `after`, ordered by id, at most `limit`.
+    async fn list_plants(
+        &self,
+        filter: &PlantFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Plant>, StoreError>;
+
+    /// Replaces a plant's writable fields; with `expected_version`, only if the plant is still at it.
+    async fn replace_plant(
+        &self,
+        id: &str,
+        draft: &PlantDraft,
+        expected_version: Option<u64>,
+    ) -> Result<Plant, StoreError>;
+
+    /// Deletes a plant; with `expected_version`, only if the plant is still at it.
+    async fn delete_plant(&self, id: &str, expected_version: Option<u64>)
+    -> Result<(), StoreError>;
+
+    /// Journal entries with `seq > after`, oldest first, at most `limit`; of one plant when `plant_id` is set.
+    async fn list_changes(
+        &self,
+        plant_id: Option<&str>,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Change>, StoreError>;
+
+    /// Closes every connection; pending operations finish first.
+    async fn close(&self);
+}
+
+/// Opens the database the configuration names; the URL scheme chooses the backend.
+pub async fn connect(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SqliteStore::connect(config).await?))
+}

@@ -1,0 +1,128 @@
+//! The facts the store keeps: plants, the drafts clients write, and the journal of changes. These are the
+//! shapes every later stage (API, feed, plugins, sinks) reads, so they serialize exactly as the public
+//! contract shows them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Declares a closed set of lowercase words: the enum, its serde form and its text form, from one list.
+macro_rules! word_enum {
+    ($(#[$meta:meta])* pub enum $ty:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $ty {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $ty {
+            /// Every accepted word, in documentation order.
+            pub const ALL: &'static [&'static str] = &[$($text),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($ty::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+word_enum! {
+    /// The kinds of generating plant the registry knows.
+    pub enum Fuel {
+        Solar => "solar", Wind => "wind", Hydro => "hydro", Nuclear => "nuclear", Coal => "coal",
+        Gas => "gas", Oil => "oil", Biomass => "biomass", Geothermal => "geothermal",
+        Storage => "storage", Other => "other",
+    }
+}
+
+word_enum! {
+    /// Where a plant is in its life; new plants are `planned` unless told otherwise.
+    #[derive(Default)]
+    pub enum Status {
+        #[default]
+        Planned => "planned", Operational => "operational", Maintenance => "maintenance",
+        Offline => "offline", Decommissioned => "decommissioned",
+    }
+}
+
+word_enum! {
+    /// What happened to a plant.
+    pub enum ChangeKind {
+        Created => "created", Updated => "updated", Deleted => "deleted", Snapshot => "snapshot",
+    }
+}
+
+/// The fields a client may write; validated before it reaches the store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlantDraft {
+    pub name: String,
+    pub region: String,
+    pub fuel: Fuel,
+    pub capacity_mw: f64,
+    pub output_mw: Option<f64>,
+    pub status: Status,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A plant as stored: the draft plus what the server owns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plant {
+    pub id: String,
+    pub name: String,
+    pub region: String,
+    pub fuel: Fuel,
+    pub capacity_mw: f64,
+    pub output_mw: Option<f64>,
+    pub status: Status,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub attributes: BTreeMap<String, String>,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Plant {
+    /// The writable part, e.g. as the base a merge patch applies to.
+    pub fn draft(&self) -> PlantDraft {
+        PlantDraft {
+            name: self.name.clone(),
+            region: self.region.clone(),
+            fuel: self.fuel,
+            capacity_mw: self.capacity_mw,
+            output_mw: self.output_mw,
+            status: self.status,
+            latitude: self.latitude,
+            longitude: self.longitude,
+            attributes: self.attributes.clone(),
+        }
+    }
+}
+
+/// One journal entry, written by the database triggers in the writer's transaction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub seq: u64,
+    pub kind: ChangeKind,
+    pub plant_id: String,
+    pub region: String,
+    pub before: Option<Plant>,
+    pub after: Option<Plant>,
+    pub changed_fields: Vec<String>,
+    pub committed_at: String,
+}
+
+/// Filters for listing plants; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct PlantFilter {
+    pub region: Option<String>,
+    pub fuel: Option<Fuel>,
+    pub status: Option<Status>,
+}

@@ -1,0 +1,295 @@
+//! The embedded SQLite backend: one database file in WAL mode, shared safely by several processes.
+//! Writes start with the write itself, so a transaction never has to upgrade a read lock (which SQLite
+//! would refuse under contention); the busy timeout then orders concurrent writers.
+
+mod migrations;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, SqliteConnection};
+
+use super::{Change, ChangeKind, Plant, PlantDraft, PlantFilter, Store, StoreError};
+use crate::config::DatabaseConfig;
+
+/// How long a writer waits for another's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A pool of connections to one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the file `config.url` names, and its folder.
+    pub async fn connect(config: &DatabaseConfig) -> Result<SqliteStore, StoreError> {
+        let open_error = |source| StoreError::Open {
+            url: config.url.clone(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str(&config.url)
+            .map_err(open_error)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a change acknowledged to a client survives a power cut, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        if let Some(folder) = options.get_filename().parent()
+            && !folder.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(folder).map_err(|error| open_error(sqlx::Error::Io(error)))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections)
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        Ok(SqliteStore { pool })
+    }
+
+    async fn plant_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Plant>, StoreError> {
+        let row = sqlx::query("SELECT image FROM power_plant_images WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+        row.map(|row| decode_plant(&row)).transpose()
+    }
+
+    /// Explains why a conditional write touched no row.
+    async fn missed(
+        conn: &mut SqliteConnection,
+        id: &str,
+        expected: Option<u64>,
+    ) -> Result<StoreError, StoreError> {
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM power_plants WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(conn)
+                .await?;
+        Ok(match (current, expected) {
+            (Some(current), Some(expected)) => StoreError::VersionMismatch {
+                id: id.to_owned(),
+                expected,
+                current: current as u64,
+            },
+            _ => StoreError::NotFound { id: id.to_owned() },
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate::Migrator::new(migrations::Embedded)
+            .await?
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .or_else(|error| match error {
+                    // No migrations table yet: the database answers but was never migrated.
+                    sqlx::Error::Database(_) => Ok(None),
+                    other => Err(other),
+                })?;
+        if applied == Some(migrations::LATEST) {
+            Ok(())
+        } else {
+            Err(StoreError::NotMigrated {
+                applied,
+                required: migrations::LATEST,
+            })
+        }
+    }
+
+    async fn create_plant(&self, draft: &PlantDraft) -> Result<Plant, StoreError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, status, \
+             latitude, longitude, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .bind(&id)
+        .bind(&draft.name)
+        .bind(&draft.region)
+        .bind(draft.fuel.as_str())
+        .bind(draft.capacity_mw)
+        .bind(draft.output_mw)
+        .bind(draft.status.as_str())
+        .bind(draft.latitude)
+        .bind(draft.longitude)
+        .bind(attributes_json(draft))
+        .execute(&mut *tx)
+        .await?;
+        let plant = Self::plant_in(&mut tx, &id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
+        tx.commit().await?;
+        Ok(plant)
+    }
+
+    async fn get_plant(&self, id: &str) -> Result<Option<Plant>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::plant_in(&mut conn, id).await
+    }
+
+    async fn list_plants(
+        &self,
+        filter: &PlantFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Plant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT image FROM power_plant_images \
+             WHERE (?1 IS NULL OR region = ?1) AND (?2 IS NULL OR fuel = ?2) \
+               AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR id > ?4) \
+             ORDER BY id LIMIT ?5",
+        )
+        .bind(filter.region.as_deref())
+        .bind(filter.fuel.map(|f| f.as_str()))
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_plant).collect()
+    }
+
+    async fn replace_plant(
+        &self,
+        id: &str,
+        draft: &PlantDraft,
+        expected_version: Option<u64>,
+    ) -> Result<Plant, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE power_plants SET name = ?2, region = ?3, fuel = ?4, capacity_mw = ?5, \
+             output_mw = ?6, status = ?7, latitude = ?8, longitude = ?9, attributes = ?10 \
+             WHERE id = ?1 AND (?11 IS NULL OR version = ?11)",
+        )
+        .bind(id)
+        .bind(&draft.name)
+        .bind(&draft.region)
+        .bind(draft.fuel.as_str())
+        .bind(draft.capacity_mw)
+        .bind(draft.output_mw)
+        .bind(draft.status.as_str())
+        .bind(draft.latitude)
+        .bind(draft.longitude)
+        .bind(attributes_json(draft))
+        .bind(expected_version.map(|v| v as i64))
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Self::missed(&mut tx, id, expected_version).await?);
+        }
+        let plant = Self::plant_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
+        tx.commit().await?;
+        Ok(plant)
+    }
+
+    async fn delete_plant(
+        &self,
+        id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let deleted =
+            sqlx::query("DELETE FROM power_plants WHERE id = ?1 AND (?2 IS NULL OR version = ?2)")
+                .bind(id)
+                .bind(expected_version.map(|v| v as i64))
+                .execute(&mut *tx)
+                .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(Self::missed(&mut tx, id, expected_version).await?);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_changes(
+        &self,
+        plant_id: Option<&str>,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, plant_id, region, kind, before, after, changed_fields, committed_at \
+             FROM plant_changes WHERE seq > ?1 AND (?2 IS NULL OR plant_id = ?2) \
+             ORDER BY seq LIMIT ?3",
+        )
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(plant_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_change).collect()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Attributes as the JSON object text the `attributes` column holds.
+fn attributes_json(draft: &PlantDraft) -> String {
+    serde_json::Value::from_iter(
+        draft
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))),
+    )
+    .to_string()
+}
+
+fn decode_plant(row: &SqliteRow) -> Result<Plant, StoreError> {
+    let image: String = row.try_get("image")?;
+    parse_image("plant image", &image)
+}
+
+fn parse_image(what: &str, image: &str) -> Result<Plant, StoreError> {
+    serde_json::from_str(image).map_err(|error| StoreError::Corrupt {
+        what: what.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+fn decode_change(row: &SqliteRow) -> Result<Change, StoreError> {
+    let seq: i64 = row.try_get("seq")?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        what: format!("journal entry {seq}"),
+        reason,
+    };
+    let kind: String = row.try_get("kind")?;
+    let image = |column: &str| -> Result<Option<Plant>, StoreError> {
+        let text: Option<String> = row.try_get(column)?;
+        text.map(|text| parse_image(&format!("journal entry {seq} {column}"), &text))
+            .transpose()
+    };
+    let changed_fields: String = row.try_get("changed_fields")?;
+    Ok(Change {
+        seq: seq as u64,
+        kind: ChangeKind::parse(&kind).ok_or_else(|| corrupt(format!("unknown kind {kind:?}")))?,
+        plant_id: row.try_get("plant_id")?,
+        region: row.try_get("region")?,
+        before: image("before")?,
+        after: image("after")?,
+        changed_fields: serde_json::from_str(&changed_fields)
+            .map_err(|error| corrupt(error.to_string()))?,
+        committed_at: row.try_get("committed_at")?,
+    })
+}
