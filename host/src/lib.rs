@@ -2,6 +2,9 @@
 //! plugins and delivers it to HTTP endpoints. The modules follow the data flow: [`config`] →
 //! [`store`] → [`api`]; [`service`] wires them into the running process and [`cli`] is the command line.
 
+// Product code handles every failure; tests may unwrap (see clippy.toml).
+#![warn(clippy::unwrap_used)]
+
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -1,1 +1,202 @@
+//! Shared harness for the integration tests: a real service on a real SQLite file in a temporary folder,
+//! serving real HTTP on an ephemeral port of 127.0.0.1, and the real `plant-monitor` binary for tests
+//! that need a separate process.
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use plant_monitor::config::Config;
+use plant_monitor::service::Service;
+use serde_json::{Value, json};
+use sqlx::sqlite::SqlitePool;
+use tempfile::TempDir;
+
+/// A running service with its own database; stopped and deleted when dropped.
+#[derive(Debug)]
+pub struct TestApp {
+    pub client: reqwest::Client,
+    base: String,
+    db_path: PathBuf,
+    service: Option<Service>,
+    _dir: TempDir,
+}
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        TestApp::start_with(|_| {}).await
+    }
+
+    /// Starts a service on the default configuration after `adjust` has changed it.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let db_path = dir.path().join("plant-monitor.db");
+        let mut config = Config::default();
+        config.database.url = format!("sqlite://{}", db_path.display());
+        config.server.listen = "127.0.0.1:0".parse().expect("address");
+        adjust(&mut config);
+        let service = Service::start(&config).await.expect("the service starts");
+        TestApp {
+            client: reqwest::Client::new(),
+            base: format!("http://{}", service.local_addr()),
+            db_path,
+            service: Some(service),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A separate connection to the same database file, as any other SQL client would open it.
+    pub async fn sql(&self) -> SqlitePool {
+        SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
+            .await
+            .expect("a second SQL client connects")
+    }
+
+    /// Creates a plant through the API and returns it.
+    pub async fn create(&self, body: &Value) -> Value {
+        let response = self
+            .client
+            .post(self.url("/v1/plants"))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), 201, "creating {body}");
+        response.json().await.expect("JSON body")
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.client.get(self.url(path)).send().await.expect("sent");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(service) = self.service.take() {
+            service.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+/// A valid plant body with the given name.
+pub fn plant(name: &str) -> Value {
+    json!({
+        "name": name, "region": "us-west", "fuel": "hydro", "capacity_mw": 6809.0,
+        "output_mw": 5120.5, "status": "operational", "latitude": 47.96, "longitude": -118.98,
+        "attributes": {"operator": "USBR"}
+    })
+}
+
+/// The `plant-monitor` binary of this checkout, built (or found up to date) once per test process, with
+/// the same cargo, profile and target folder as the tests themselves.
+pub fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let output = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "plant-monitor",
+                "--bin",
+                "plant-monitor",
+            ])
+            .arg("--message-format=json")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "building plant-monitor failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|message| message["reason"] == "compiler-artifact")
+            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reports the executable")
+    })
+}
+
+/// The binary, run in `dir`, with none of this shell's plant-monitor settings leaking in.
+pub fn plant_monitor(dir: &Path) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("PLANT_MONITOR_DATABASE_URL")
+        .env_remove("PLANT_MONITOR_LISTEN")
+        .env_remove("PLANT_MONITOR_API_TOKEN");
+    command
+}
+
+/// A `plant-monitor serve` process on an ephemeral port, killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    /// Starts `plant-monitor ARGS` in `dir` listening on port 0, and reads the bound address from its log.
+    pub fn start(dir: &Path, args: &[&str]) -> Server {
+        let mut child = plant_monitor(dir)
+            .args(args)
+            .env("PLANT_MONITOR_LISTEN", "127.0.0.1:0")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("serve logs its address before anything ends")
+                .expect("readable log");
+            if let Some(rest) = line.split("local_addr=").nth(1) {
+                break rest.split_whitespace().next().expect("address").to_owned();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, addr }
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        reqwest::blocking::get(format!("http://{}{path}", self.addr)).expect("the server answers")
+    }
+
+    /// Sends `signal` (e.g. "TERM") and waits for the exit; returns the status and how long it took.
+    pub fn signal_and_wait(mut self, signal: &str) -> (ExitStatus, Duration) {
+        let sent = Instant::now();
+        let killed = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return (status, sent.elapsed());
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(10),
+                "the server did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

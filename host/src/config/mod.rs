@@ -3,6 +3,7 @@
 //! refused with one line that names the file (or variable), the key and what is wrong, because an operator
 //! reading a crash-looping pod's log should not have to guess which of forty keys was mistyped.
 
+mod duration;
 mod error;
 mod sections;
 

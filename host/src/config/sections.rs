@@ -15,7 +15,7 @@ pub struct ServerConfig {
     /// When non-empty, every non-GET `/v1` request needs `Authorization: Bearer <token>`.
     pub api_token: String,
     /// How long in-flight requests may finish after SIGTERM. Default 20 s.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "super::duration::deserialize")]
     pub shutdown_grace: Duration,
 }
 

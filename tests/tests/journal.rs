@@ -1,0 +1,246 @@
+//! The change journal: written by triggers for every writer, API or raw SQL, and served in `seq` order.
+
+use plant_monitor_tests::{TestApp, plant};
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+
+async fn journal(app: &TestApp) -> Vec<Value> {
+    app.get_json("/v1/changes?limit=1000").await["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn api_writes_are_journaled_in_order_with_images_and_changed_fields() {
+    let app = TestApp::start().await;
+    let created = app.create(&plant("Grand Coulee")).await;
+    let id = created["id"].as_str().unwrap();
+    let patched: Value = app
+        .client
+        .patch(app.url(&format!("/v1/plants/{id}")))
+        .header(CONTENT_TYPE, "application/merge-patch+json")
+        .body(r#"{"output_mw": 6000.25, "attributes": {"operator": "BPA"}}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    app.client
+        .delete(app.url(&format!("/v1/plants/{id}")))
+        .send()
+        .await
+        .unwrap();
+
+    let entries = journal(&app).await;
+    let kinds: Vec<_> = entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["created", "updated", "deleted"]);
+    let seqs: Vec<_> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "seq increases: {seqs:?}"
+    );
+    for entry in &entries {
+        assert_eq!(entry["plant_id"], id);
+        assert_eq!(entry["region"], "us-west");
+        assert!(entry["committed_at"].as_str().unwrap().ends_with('Z'));
+    }
+
+    let (create, update, delete) = (&entries[0], &entries[1], &entries[2]);
+    assert_eq!(create["before"], Value::Null);
+    assert_eq!(create["after"], created);
+    assert_eq!(
+        create["changed_fields"],
+        json!([
+            "name",
+            "region",
+            "fuel",
+            "capacity_mw",
+            "output_mw",
+            "status",
+            "latitude",
+            "longitude",
+            "attributes"
+        ])
+    );
+    assert_eq!(update["before"], created);
+    assert_eq!(update["after"], patched);
+    assert_eq!(update["changed_fields"], json!(["output_mw", "attributes"]));
+    assert_eq!(delete["before"], patched);
+    assert_eq!(delete["after"], Value::Null);
+    assert_eq!(delete["changed_fields"], json!([]));
+}
+
+#[tokio::test]
+async fn writes_made_directly_through_sql_are_journaled_like_api_writes() {
+    let app = TestApp::start().await;
+    let db = app.sql().await;
+    sqlx::query(
+        "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, attributes) \
+         VALUES ('raw-1', 'Raw', 'eu-north', 'wind', 300, '{\"source\":\"sql\"}')",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE power_plants SET output_mw = 120.5, status = 'operational' WHERE id = 'raw-1'",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    // Writing the same values again is not a change: no entry, no version bump.
+    sqlx::query("UPDATE power_plants SET output_mw = 120.5 WHERE id = 'raw-1'")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM power_plants WHERE id = 'raw-1'")
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let entries = journal(&app).await;
+    let kinds: Vec<_> = entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["created", "updated", "deleted"]);
+    let (create, update, delete) = (&entries[0], &entries[1], &entries[2]);
+    assert_eq!(create["plant_id"], "raw-1");
+    assert_eq!(create["region"], "eu-north");
+    assert_eq!(create["after"]["capacity_mw"], 300.0);
+    assert_eq!(create["after"]["status"], "planned");
+    assert_eq!(create["after"]["version"], 1);
+    assert_eq!(create["after"]["attributes"], json!({"source": "sql"}));
+    assert_eq!(update["before"]["output_mw"], Value::Null);
+    assert_eq!(update["after"]["output_mw"], 120.5);
+    assert_eq!(
+        update["after"]["version"], 2,
+        "the version rises whoever writes"
+    );
+    assert_eq!(update["changed_fields"], json!(["output_mw", "status"]));
+    assert_eq!(delete["before"]["version"], 2);
+    assert_eq!(delete["after"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_raw_sql_insert_without_an_id_gets_a_uuid_and_is_served_by_the_api() {
+    let app = TestApp::start().await;
+    let db = app.sql().await;
+    let id: String = sqlx::query_scalar(
+        "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('n', 'r', 'gas', 1) RETURNING id",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(id.len(), 36);
+    assert_eq!(&id[14..15], "4", "a version 4 UUID: {id}");
+    let fetched = app.get_json(&format!("/v1/plants/{id}")).await;
+    assert_eq!(fetched["name"], "n");
+}
+
+#[tokio::test]
+async fn the_database_refuses_raw_writes_that_break_the_rules() {
+    let app = TestApp::start().await;
+    let db = app.sql().await;
+    let refused = [
+        "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('', 'r', 'gas', 1)",
+        "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('n', 'R', 'gas', 1)",
+        "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('n', 'r', 'peat', 1)",
+        "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('n', 'r', 'gas', -1)",
+        "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('n', 'r', 'gas', 'x')",
+        "INSERT INTO power_plants (name, region, fuel, capacity_mw, latitude) VALUES ('n', 'r', 'gas', 1, 91)",
+        "INSERT INTO power_plants (name, region, fuel, capacity_mw, attributes) VALUES ('n', 'r', 'gas', 1, '{\"a\":1}')",
+        "INSERT INTO power_plants (name, region, fuel, capacity_mw, attributes) VALUES ('n', 'r', 'gas', 1, '[]')",
+    ];
+    for statement in refused {
+        assert!(
+            sqlx::query(statement).execute(&db).await.is_err(),
+            "{statement}"
+        );
+    }
+    let id = app.create(&plant("p")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rename = sqlx::query("UPDATE power_plants SET id = 'other' WHERE id = ?1")
+        .bind(&id)
+        .execute(&db)
+        .await;
+    assert!(rename.is_err(), "the id is immutable");
+    assert_eq!(
+        journal(&app).await.len(),
+        1,
+        "only the API create was journaled"
+    );
+}
+
+#[tokio::test]
+async fn a_plants_changes_are_listed_oldest_first_and_outlive_the_plant() {
+    let app = TestApp::start().await;
+    let id = app.create(&plant("p")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = app.create(&plant("other")).await;
+    for name in ["a", "b"] {
+        app.client
+            .put(app.url(&format!("/v1/plants/{id}")))
+            .json(&plant(name))
+            .send()
+            .await
+            .unwrap();
+    }
+    app.client
+        .delete(app.url(&format!("/v1/plants/{id}")))
+        .send()
+        .await
+        .unwrap();
+    let history = app.get_json(&format!("/v1/plants/{id}/changes")).await;
+    let items = history["items"].as_array().unwrap();
+    let kinds: Vec<_> = items.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["created", "updated", "updated", "deleted"]);
+    assert!(items.iter().all(|e| e["plant_id"] != other["id"]));
+    assert_eq!(items[2]["after"]["name"], "b");
+    assert_eq!(history["next"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_journal_pages_by_seq_with_after_and_limit() {
+    let app = TestApp::start().await;
+    for i in 0..5 {
+        app.create(&plant(&format!("p{i}"))).await;
+    }
+    let first = app.get_json("/v1/changes?limit=2").await;
+    let seqs = |page: &Value| -> Vec<u64> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(seqs(&first).len(), 2);
+    let next = first["next"].as_u64().unwrap();
+    assert_eq!(next, seqs(&first)[1]);
+    let rest = app
+        .get_json(&format!("/v1/changes?after={next}&limit=10"))
+        .await;
+    assert_eq!(seqs(&rest).len(), 3);
+    assert!(seqs(&rest)[0] > next);
+    assert_eq!(rest["next"], Value::Null);
+    let beyond = app.get_json("/v1/changes?after=999999").await;
+    assert_eq!(beyond["items"], json!([]));
+    for bad in ["after=-1", "after=x", "limit=0", "limit=5000"] {
+        let response = app
+            .client
+            .get(app.url(&format!("/v1/changes?{bad}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+}

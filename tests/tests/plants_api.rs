@@ -1,0 +1,625 @@
+//! The `/v1/plants` resource over real HTTP: every route, status code and validation rule of the contract.
+
+use plant_monitor_tests::{TestApp, plant};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, ETAG, IF_MATCH, LOCATION};
+use serde_json::{Value, json};
+
+async fn problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(
+        response.headers()[CONTENT_TYPE],
+        "application/problem+json",
+        "errors are problem+json"
+    );
+    let body: Value = response.json().await.expect("JSON problem");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].is_string() && body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+fn fields(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("field"))
+        .collect()
+}
+
+#[tokio::test]
+async fn creating_a_plant_returns_201_with_location_etag_and_the_server_fields() {
+    let app = TestApp::start().await;
+    let response = app
+        .client
+        .post(app.url("/v1/plants"))
+        .json(&plant("Grand Coulee"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(response.headers()[ETAG], "\"1\"");
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/v1/plants/{}", created["id"].as_str().unwrap())
+    );
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["name"], "Grand Coulee");
+    assert_eq!(created["attributes"], json!({"operator": "USBR"}));
+    assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(created["created_at"], created["updated_at"]);
+
+    let fetched = app.client.get(app.url(&location)).send().await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(fetched.headers()[ETAG], "\"1\"");
+    assert_eq!(fetched.json::<Value>().await.unwrap(), created);
+}
+
+#[tokio::test]
+async fn a_minimal_plant_gets_status_planned_and_null_optionals() {
+    let app = TestApp::start().await;
+    let created = app
+        .create(&json!({"name": "N", "region": "r1", "fuel": "wind", "capacity_mw": 0}))
+        .await;
+    assert_eq!(created["status"], "planned");
+    assert_eq!(created["output_mw"], Value::Null);
+    assert_eq!(created["latitude"], Value::Null);
+    assert_eq!(created["attributes"], json!({}));
+}
+
+#[tokio::test]
+async fn each_validation_rule_is_enforced_at_its_boundaries() {
+    let app = TestApp::start().await;
+    let long = |n: usize| "x".repeat(n);
+    let accepted = [
+        ("name", json!(long(200))),
+        ("name", json!("é".repeat(200))),
+        ("name", json!("a")),
+        ("region", json!("a")),
+        ("region", json!(format!("a{}", "-".repeat(62)))),
+        ("capacity_mw", json!(0)),
+        ("output_mw", json!(-5.5)),
+        ("output_mw", Value::Null),
+        ("latitude", json!(90)),
+        ("latitude", json!(-90)),
+        ("longitude", json!(180)),
+        ("longitude", json!(-180)),
+        ("status", json!("decommissioned")),
+        ("fuel", json!("geothermal")),
+    ];
+    for (field, value) in accepted {
+        let mut body = plant("p");
+        body[field] = value.clone();
+        let response = app
+            .client
+            .post(app.url("/v1/plants"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "{field} = {value}");
+    }
+    let refused = [
+        ("name", json!("")),
+        ("name", json!(long(201))),
+        ("name", json!(7)),
+        ("region", json!("")),
+        ("region", json!("US-West")),
+        ("region", json!("-west")),
+        ("region", json!(long(64))),
+        ("region", json!("us_west")),
+        ("fuel", json!("peat")),
+        ("fuel", Value::Null),
+        ("capacity_mw", json!(-0.001)),
+        ("capacity_mw", json!("100")),
+        ("output_mw", json!("5")),
+        ("status", json!("retired")),
+        ("latitude", json!(90.0001)),
+        ("latitude", json!(-90.0001)),
+        ("longitude", json!(180.5)),
+        ("longitude", json!(-181)),
+        ("attributes", json!({"a": 1})),
+        ("attributes", json!(["a"])),
+    ];
+    for (field, value) in refused {
+        let mut body = plant("p");
+        body[field] = value.clone();
+        let response = app
+            .client
+            .post(app.url("/v1/plants"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let body = problem(response, 422).await;
+        assert_eq!(fields(&body), [field], "{field} = {value}");
+    }
+}
+
+#[tokio::test]
+async fn required_fields_missing_are_each_named() {
+    let app = TestApp::start().await;
+    let response = app
+        .client
+        .post(app.url("/v1/plants"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, 422).await;
+    assert_eq!(fields(&body), ["name", "region", "fuel", "capacity_mw"]);
+}
+
+#[tokio::test]
+async fn nan_and_infinity_are_refused_without_a_server_error() {
+    let app = TestApp::start().await;
+    for number in ["NaN", "Infinity", "-Infinity", "1e999", "-1e400"] {
+        let body = format!(r#"{{"name":"n","region":"r","fuel":"gas","capacity_mw":{number}}}"#);
+        let response = app
+            .client
+            .post(app.url("/v1/plants"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_client_error(),
+            "{number}: {}",
+            response.status()
+        );
+        problem(response, 400).await;
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_wrong_media_type_and_unknown_fields_are_client_errors() {
+    let app = TestApp::start().await;
+    let send = |body: &'static str, content_type: &'static str| {
+        app.client
+            .post(app.url("/v1/plants"))
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+    };
+    problem(send("{\"name\":", "application/json").await.unwrap(), 400).await;
+    problem(send("", "application/json").await.unwrap(), 400).await;
+    problem(
+        send("name=x", "application/x-www-form-urlencoded")
+            .await
+            .unwrap(),
+        415,
+    )
+    .await;
+    problem(send("[1,2]", "application/json").await.unwrap(), 422).await;
+
+    let mut body = plant("p");
+    body["colour"] = json!("red");
+    let response = app
+        .client
+        .post(app.url("/v1/plants"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fields(&problem(response, 422).await), ["colour"]);
+}
+
+#[tokio::test]
+async fn a_body_over_one_mebibyte_gets_413() {
+    let app = TestApp::start().await;
+    let mut body = plant("p");
+    body["attributes"] = json!({"blob": "x".repeat(1 << 20)});
+    let response = app
+        .client
+        .post(app.url("/v1/plants"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    problem(response, 413).await;
+}
+
+#[tokio::test]
+async fn unknown_plants_and_paths_get_404_and_wrong_methods_405() {
+    let app = TestApp::start().await;
+    for path in [
+        "/v1/plants/no-such-id",
+        "/v1/plants/%E2%82%AC",
+        "/v1/nothing",
+        "/v1/plants/x/changes",
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        problem(response, 404).await;
+    }
+    let response = app
+        .client
+        .delete(app.url("/v1/plants/no-such-id"))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 404).await;
+    let response = app
+        .client
+        .put(app.url("/v1/plants/no-such-id"))
+        .json(&plant("p"))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 404).await;
+    let response = app
+        .client
+        .delete(app.url("/v1/plants"))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 405).await;
+}
+
+#[tokio::test]
+async fn put_replaces_the_whole_plant_and_bumps_the_version() {
+    let app = TestApp::start().await;
+    let created = app.create(&plant("Old")).await;
+    let id = created["id"].as_str().unwrap();
+    let replacement =
+        json!({"name": "New", "region": "eu-north", "fuel": "wind", "capacity_mw": 12});
+    let response = app
+        .client
+        .put(app.url(&format!("/v1/plants/{id}")))
+        .json(&replacement)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[ETAG], "\"2\"");
+    let replaced: Value = response.json().await.unwrap();
+    assert_eq!(replaced["name"], "New");
+    assert_eq!(
+        replaced["output_mw"],
+        Value::Null,
+        "full replace clears what is not sent"
+    );
+    assert_eq!(replaced["attributes"], json!({}));
+    assert_eq!(replaced["version"], 2);
+    assert_eq!(replaced["created_at"], created["created_at"]);
+
+    // Sending a fetched plant back unchanged (read-only fields included) changes nothing.
+    let again = app
+        .client
+        .put(app.url(&format!("/v1/plants/{id}")))
+        .json(&replaced)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.json::<Value>().await.unwrap()["version"], 2);
+}
+
+#[tokio::test]
+async fn if_match_with_a_stale_version_gets_412_and_a_current_one_succeeds() {
+    let app = TestApp::start().await;
+    let id = app.create(&plant("p")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = app.url(&format!("/v1/plants/{id}"));
+    let put = |tag: &'static str, name: &'static str| {
+        app.client
+            .put(&path)
+            .header(IF_MATCH, tag)
+            .json(&plant(name))
+            .send()
+    };
+    assert_eq!(
+        put("\"1\"", "second").await.unwrap().status(),
+        StatusCode::OK
+    );
+    problem(put("\"1\"", "stale").await.unwrap(), 412).await;
+    assert_eq!(
+        put("\"7\", \"2\"", "third").await.unwrap().status(),
+        StatusCode::OK
+    );
+    problem(put("W/\"3\"", "weak").await.unwrap(), 412).await;
+    problem(put("banana", "bad").await.unwrap(), 400).await;
+    assert_eq!(
+        app.get_json(&format!("/v1/plants/{id}")).await["version"],
+        3
+    );
+
+    let patch = app
+        .client
+        .patch(&path)
+        .header(IF_MATCH, "\"2\"")
+        .header(CONTENT_TYPE, "application/merge-patch+json")
+        .body(r#"{"name":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    problem(patch, 412).await;
+
+    let delete = app
+        .client
+        .delete(&path)
+        .header(IF_MATCH, "\"1\"")
+        .send()
+        .await
+        .unwrap();
+    problem(delete, 412).await;
+    let delete = app
+        .client
+        .delete(&path)
+        .header(IF_MATCH, "*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), StatusCode::NO_CONTENT);
+    let put_missing = app
+        .client
+        .put(&path)
+        .header(IF_MATCH, "*")
+        .json(&plant("p"))
+        .send()
+        .await;
+    problem(put_missing.unwrap(), 412).await;
+}
+
+#[tokio::test]
+async fn two_concurrent_puts_with_the_same_if_match_have_exactly_one_winner() {
+    let app = TestApp::start().await;
+    for round in 0..10 {
+        let id = app.create(&plant("contested")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = app.url(&format!("/v1/plants/{id}"));
+        let put = |name: String| {
+            app.client
+                .put(&path)
+                .header(IF_MATCH, "\"1\"")
+                .json(&plant(&name))
+                .send()
+        };
+        let (a, b) = tokio::join!(put(format!("a{round}")), put(format!("b{round}")));
+        let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, [200, 412], "round {round}");
+        let current = app.get_json(&format!("/v1/plants/{id}")).await;
+        assert_eq!(current["version"], 2);
+    }
+}
+
+#[tokio::test]
+async fn patch_merges_sets_and_removes_fields() {
+    let app = TestApp::start().await;
+    let id = app.create(&plant("p")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = app
+        .client
+        .patch(app.url(&format!("/v1/plants/{id}")))
+        .header(CONTENT_TYPE, "application/merge-patch+json")
+        .header(IF_MATCH, "\"1\"")
+        .body(r#"{"output_mw": null, "attributes": {"owner": "grid co"}, "status": "maintenance"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[ETAG], "\"2\"");
+    let patched: Value = response.json().await.unwrap();
+    assert_eq!(patched["output_mw"], Value::Null);
+    assert_eq!(patched["status"], "maintenance");
+    assert_eq!(
+        patched["attributes"],
+        json!({"operator": "USBR", "owner": "grid co"})
+    );
+    assert_eq!(patched["name"], "p");
+
+    let response = app
+        .client
+        .patch(app.url(&format!("/v1/plants/{id}")))
+        .header(CONTENT_TYPE, "application/json")
+        .body(r#"{"name": null, "latitude": 100}"#)
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, 422).await;
+    assert_eq!(fields(&body), ["name", "latitude"]);
+
+    let response = app
+        .client
+        .patch(app.url("/v1/plants/missing"))
+        .header(CONTENT_TYPE, "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    problem(response, 404).await;
+}
+
+#[tokio::test]
+async fn delete_removes_the_plant_and_a_second_delete_gets_404() {
+    let app = TestApp::start().await;
+    let id = app.create(&plant("p")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = app.url(&format!("/v1/plants/{id}"));
+    assert_eq!(
+        app.client.delete(&path).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    problem(app.client.get(&path).send().await.unwrap(), 404).await;
+    problem(app.client.delete(&path).send().await.unwrap(), 404).await;
+}
+
+#[tokio::test]
+async fn list_filters_by_region_fuel_and_status() {
+    let app = TestApp::start().await;
+    for (region, fuel, status) in [
+        ("north", "wind", "operational"),
+        ("north", "solar", "planned"),
+        ("south", "wind", "operational"),
+        ("south", "wind", "offline"),
+    ] {
+        let mut body = plant(&format!("{region}-{fuel}-{status}"));
+        body["region"] = json!(region);
+        body["fuel"] = json!(fuel);
+        body["status"] = json!(status);
+        app.create(&body).await;
+    }
+    let app = &app;
+    let count = |query: &'static str| async move {
+        let page = app.get_json(&format!("/v1/plants?{query}")).await;
+        page["items"].as_array().unwrap().len()
+    };
+    assert_eq!(count("").await, 4);
+    assert_eq!(count("region=north").await, 2);
+    assert_eq!(count("fuel=wind").await, 3);
+    assert_eq!(count("region=south&fuel=wind&status=offline").await, 1);
+    assert_eq!(count("region=east").await, 0);
+
+    for bad in [
+        "fuel=peat",
+        "status=gone",
+        "limit=0",
+        "limit=1001",
+        "limit=ten",
+        "after=%%%",
+        "colour=red",
+    ] {
+        let response = app
+            .client
+            .get(app.url(&format!("/v1/plants?{bad}")))
+            .send()
+            .await
+            .unwrap();
+        problem(response, 400).await;
+    }
+}
+
+#[tokio::test]
+async fn walking_next_over_250_plants_returns_each_exactly_once_even_while_plants_are_inserted() {
+    let app = TestApp::start().await;
+    let mut existing = std::collections::BTreeSet::new();
+    for i in 0..250 {
+        existing.insert(
+            app.create(&plant(&format!("p{i}"))).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let writer = async {
+        for i in 0..60 {
+            app.create(&plant(&format!("late{i}"))).await;
+        }
+    };
+    let reader = async {
+        let mut seen = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let query = match &next {
+                Some(cursor) => format!("/v1/plants?limit=7&after={cursor}"),
+                None => "/v1/plants?limit=7".to_owned(),
+            };
+            let page = app.get_json(&query).await;
+            let items = page["items"].as_array().unwrap();
+            assert!(items.len() <= 7);
+            seen.extend(items.iter().map(|p| p["id"].as_str().unwrap().to_owned()));
+            match page["next"].as_str() {
+                Some(cursor) => next = Some(cursor.to_owned()),
+                None => break seen,
+            }
+        }
+    };
+    let ((), seen) = tokio::join!(writer, reader);
+    let unique: std::collections::BTreeSet<_> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "no plant appears twice");
+    assert!(
+        existing.is_subset(&unique),
+        "every plant present at the start appears"
+    );
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(sorted, seen, "pages are ordered by id");
+}
+
+#[tokio::test]
+async fn the_last_page_has_a_null_next_and_limit_defaults_to_100() {
+    let app = TestApp::start().await;
+    for i in 0..101 {
+        app.create(&plant(&format!("p{i}"))).await;
+    }
+    let first = app.get_json("/v1/plants").await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 100);
+    let cursor = first["next"].as_str().unwrap();
+    let second = app.get_json(&format!("/v1/plants?after={cursor}")).await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second["next"], Value::Null);
+}
+
+#[tokio::test]
+async fn with_an_api_token_writes_need_the_bearer_and_reads_stay_open() {
+    let app = TestApp::start_with(|config| config.server.api_token = "s3cret".into()).await;
+    let post = |auth: Option<&'static str>| {
+        let request = app.client.post(app.url("/v1/plants")).json(&plant("p"));
+        match auth {
+            Some(value) => request.header("authorization", value),
+            None => request,
+        }
+        .send()
+    };
+    let response = post(None).await.unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    problem(response, 401).await;
+    problem(post(Some("Bearer wrong")).await.unwrap(), 401).await;
+    problem(post(Some("s3cret")).await.unwrap(), 401).await;
+    let created = post(Some("Bearer s3cret")).await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    assert_eq!(
+        app.client
+            .get(app.url("/v1/plants"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.client
+            .get(app.url(&format!("/v1/plants/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let delete = app
+        .client
+        .delete(app.url(&format!("/v1/plants/{id}")))
+        .send()
+        .await
+        .unwrap();
+    problem(delete, 401).await;
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = TestApp::start().await;
+    assert_eq!(app.get_json("/healthz").await["status"], "ok");
+    assert_eq!(app.get_json("/readyz").await["status"], "ready");
+    let db = app.sql().await;
+    sqlx::query("DROP TABLE _sqlx_migrations")
+        .execute(&db)
+        .await
+        .unwrap();
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    problem(response, 503).await;
+}
