@@ -51,6 +51,19 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// A request to `path` of this service, to add headers or a body to.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// Sends a request without a body and returns the response, whatever its status.
+    pub async fn call(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
+        self.request(method, path)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
     /// A separate connection to the same database file, as any other SQL client would open it.
     pub async fn sql(&self) -> SqlitePool {
         SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))

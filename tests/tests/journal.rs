@@ -1,8 +1,16 @@
 //! The change journal: written by triggers for every writer, API or raw SQL, and served in `seq` order.
 
 use plant_monitor_tests::{TestApp, plant};
+use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
+
+fn kinds(entries: &[Value]) -> Vec<&str> {
+    entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect()
+}
 
 async fn journal(app: &TestApp) -> Vec<Value> {
     app.get_json("/v1/changes?limit=1000").await["items"]
@@ -17,8 +25,7 @@ async fn api_writes_are_journaled_in_order_with_images_and_changed_fields() {
     let created = app.create(&plant("Grand Coulee")).await;
     let id = created["id"].as_str().unwrap();
     let patched: Value = app
-        .client
-        .patch(app.url(&format!("/v1/plants/{id}")))
+        .request(Method::PATCH, &format!("/v1/plants/{id}"))
         .header(CONTENT_TYPE, "application/merge-patch+json")
         .body(r#"{"output_mw": 6000.25, "attributes": {"operator": "BPA"}}"#)
         .send()
@@ -27,18 +34,10 @@ async fn api_writes_are_journaled_in_order_with_images_and_changed_fields() {
         .json()
         .await
         .unwrap();
-    app.client
-        .delete(app.url(&format!("/v1/plants/{id}")))
-        .send()
-        .await
-        .unwrap();
+    app.call(Method::DELETE, &format!("/v1/plants/{id}")).await;
 
     let entries = journal(&app).await;
-    let kinds: Vec<_> = entries
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["created", "updated", "deleted"]);
+    assert_eq!(kinds(&entries), ["created", "updated", "deleted"]);
     let seqs: Vec<_> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert!(
         seqs.windows(2).all(|w| w[0] < w[1]),
@@ -103,11 +102,7 @@ async fn writes_made_directly_through_sql_are_journaled_like_api_writes() {
         .unwrap();
 
     let entries = journal(&app).await;
-    let kinds: Vec<_> = entries
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["created", "updated", "deleted"]);
+    assert_eq!(kinds(&entries), ["created", "updated", "deleted"]);
     let (create, update, delete) = (&entries[0], &entries[1], &entries[2]);
     assert_eq!(create["plant_id"], "raw-1");
     assert_eq!(create["region"], "eu-north");
@@ -187,22 +182,16 @@ async fn a_plants_changes_are_listed_oldest_first_and_outlive_the_plant() {
         .to_owned();
     let other = app.create(&plant("other")).await;
     for name in ["a", "b"] {
-        app.client
-            .put(app.url(&format!("/v1/plants/{id}")))
+        app.request(Method::PUT, &format!("/v1/plants/{id}"))
             .json(&plant(name))
             .send()
             .await
             .unwrap();
     }
-    app.client
-        .delete(app.url(&format!("/v1/plants/{id}")))
-        .send()
-        .await
-        .unwrap();
+    app.call(Method::DELETE, &format!("/v1/plants/{id}")).await;
     let history = app.get_json(&format!("/v1/plants/{id}/changes")).await;
     let items = history["items"].as_array().unwrap();
-    let kinds: Vec<_> = items.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["created", "updated", "updated", "deleted"]);
+    assert_eq!(kinds(items), ["created", "updated", "updated", "deleted"]);
     assert!(items.iter().all(|e| e["plant_id"] != other["id"]));
     assert_eq!(items[2]["after"]["name"], "b");
     assert_eq!(history["next"], Value::Null);
@@ -235,12 +224,7 @@ async fn the_journal_pages_by_seq_with_after_and_limit() {
     let beyond = app.get_json("/v1/changes?after=999999").await;
     assert_eq!(beyond["items"], json!([]));
     for bad in ["after=-1", "after=x", "limit=0", "limit=5000"] {
-        let response = app
-            .client
-            .get(app.url(&format!("/v1/changes?{bad}")))
-            .send()
-            .await
-            .unwrap();
+        let response = app.call(Method::GET, &format!("/v1/changes?{bad}")).await;
         assert_eq!(response.status(), 400, "{bad}");
     }
 }

@@ -1,8 +1,8 @@
 //! The `/v1/plants` resource over real HTTP: every route, status code and validation rule of the contract.
 
 use plant_monitor_tests::{TestApp, plant};
-use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MATCH, LOCATION};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn problem(response: reqwest::Response, status: u16) -> Value {
@@ -31,8 +31,7 @@ fn fields(problem: &Value) -> Vec<&str> {
 async fn creating_a_plant_returns_201_with_location_etag_and_the_server_fields() {
     let app = TestApp::start().await;
     let response = app
-        .client
-        .post(app.url("/v1/plants"))
+        .request(Method::POST, "/v1/plants")
         .json(&plant("Grand Coulee"))
         .send()
         .await
@@ -51,7 +50,7 @@ async fn creating_a_plant_returns_201_with_location_etag_and_the_server_fields()
     assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(created["created_at"], created["updated_at"]);
 
-    let fetched = app.client.get(app.url(&location)).send().await.unwrap();
+    let fetched = app.call(Method::GET, &location).await;
     assert_eq!(fetched.status(), StatusCode::OK);
     assert_eq!(fetched.headers()[ETAG], "\"1\"");
     assert_eq!(fetched.json::<Value>().await.unwrap(), created);
@@ -93,8 +92,7 @@ async fn each_validation_rule_is_enforced_at_its_boundaries() {
         let mut body = plant("p");
         body[field] = value.clone();
         let response = app
-            .client
-            .post(app.url("/v1/plants"))
+            .request(Method::POST, "/v1/plants")
             .json(&body)
             .send()
             .await
@@ -127,8 +125,7 @@ async fn each_validation_rule_is_enforced_at_its_boundaries() {
         let mut body = plant("p");
         body[field] = value.clone();
         let response = app
-            .client
-            .post(app.url("/v1/plants"))
+            .request(Method::POST, "/v1/plants")
             .json(&body)
             .send()
             .await
@@ -142,8 +139,7 @@ async fn each_validation_rule_is_enforced_at_its_boundaries() {
 async fn required_fields_missing_are_each_named() {
     let app = TestApp::start().await;
     let response = app
-        .client
-        .post(app.url("/v1/plants"))
+        .request(Method::POST, "/v1/plants")
         .json(&json!({}))
         .send()
         .await
@@ -158,8 +154,7 @@ async fn nan_and_infinity_are_refused_without_a_server_error() {
     for number in ["NaN", "Infinity", "-Infinity", "1e999", "-1e400"] {
         let body = format!(r#"{{"name":"n","region":"r","fuel":"gas","capacity_mw":{number}}}"#);
         let response = app
-            .client
-            .post(app.url("/v1/plants"))
+            .request(Method::POST, "/v1/plants")
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .send()
@@ -178,8 +173,7 @@ async fn nan_and_infinity_are_refused_without_a_server_error() {
 async fn malformed_json_wrong_media_type_and_unknown_fields_are_client_errors() {
     let app = TestApp::start().await;
     let send = |body: &'static str, content_type: &'static str| {
-        app.client
-            .post(app.url("/v1/plants"))
+        app.request(Method::POST, "/v1/plants")
             .header(CONTENT_TYPE, content_type)
             .body(body)
             .send()
@@ -198,8 +192,7 @@ async fn malformed_json_wrong_media_type_and_unknown_fields_are_client_errors() 
     let mut body = plant("p");
     body["colour"] = json!("red");
     let response = app
-        .client
-        .post(app.url("/v1/plants"))
+        .request(Method::POST, "/v1/plants")
         .json(&body)
         .send()
         .await
@@ -213,8 +206,7 @@ async fn a_body_over_one_mebibyte_gets_413() {
     let mut body = plant("p");
     body["attributes"] = json!({"blob": "x".repeat(1 << 20)});
     let response = app
-        .client
-        .post(app.url("/v1/plants"))
+        .request(Method::POST, "/v1/plants")
         .json(&body)
         .send()
         .await
@@ -231,30 +223,19 @@ async fn unknown_plants_and_paths_get_404_and_wrong_methods_405() {
         "/v1/nothing",
         "/v1/plants/x/changes",
     ] {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let response = app.call(Method::GET, path).await;
         problem(response, 404).await;
     }
-    let response = app
-        .client
-        .delete(app.url("/v1/plants/no-such-id"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.call(Method::DELETE, "/v1/plants/no-such-id").await;
     problem(response, 404).await;
     let response = app
-        .client
-        .put(app.url("/v1/plants/no-such-id"))
+        .request(Method::PUT, "/v1/plants/no-such-id")
         .json(&plant("p"))
         .send()
         .await
         .unwrap();
     problem(response, 404).await;
-    let response = app
-        .client
-        .delete(app.url("/v1/plants"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.call(Method::DELETE, "/v1/plants").await;
     problem(response, 405).await;
 }
 
@@ -266,8 +247,7 @@ async fn put_replaces_the_whole_plant_and_bumps_the_version() {
     let replacement =
         json!({"name": "New", "region": "eu-north", "fuel": "wind", "capacity_mw": 12});
     let response = app
-        .client
-        .put(app.url(&format!("/v1/plants/{id}")))
+        .request(Method::PUT, &format!("/v1/plants/{id}"))
         .json(&replacement)
         .send()
         .await
@@ -287,8 +267,7 @@ async fn put_replaces_the_whole_plant_and_bumps_the_version() {
 
     // Sending a fetched plant back unchanged (read-only fields included) changes nothing.
     let again = app
-        .client
-        .put(app.url(&format!("/v1/plants/{id}")))
+        .request(Method::PUT, &format!("/v1/plants/{id}"))
         .json(&replaced)
         .send()
         .await
@@ -397,8 +376,7 @@ async fn patch_merges_sets_and_removes_fields() {
         .unwrap()
         .to_owned();
     let response = app
-        .client
-        .patch(app.url(&format!("/v1/plants/{id}")))
+        .request(Method::PATCH, &format!("/v1/plants/{id}"))
         .header(CONTENT_TYPE, "application/merge-patch+json")
         .header(IF_MATCH, "\"1\"")
         .body(r#"{"output_mw": null, "attributes": {"owner": "grid co"}, "status": "maintenance"}"#)
@@ -417,8 +395,7 @@ async fn patch_merges_sets_and_removes_fields() {
     assert_eq!(patched["name"], "p");
 
     let response = app
-        .client
-        .patch(app.url(&format!("/v1/plants/{id}")))
+        .request(Method::PATCH, &format!("/v1/plants/{id}"))
         .header(CONTENT_TYPE, "application/json")
         .body(r#"{"name": null, "latitude": 100}"#)
         .send()
@@ -428,8 +405,7 @@ async fn patch_merges_sets_and_removes_fields() {
     assert_eq!(fields(&body), ["name", "latitude"]);
 
     let response = app
-        .client
-        .patch(app.url("/v1/plants/missing"))
+        .request(Method::PATCH, "/v1/plants/missing")
         .header(CONTENT_TYPE, "application/json")
         .body("{}")
         .send()
@@ -489,12 +465,7 @@ async fn list_filters_by_region_fuel_and_status() {
         "after=%%%",
         "colour=red",
     ] {
-        let response = app
-            .client
-            .get(app.url(&format!("/v1/plants?{bad}")))
-            .send()
-            .await
-            .unwrap();
+        let response = app.call(Method::GET, &format!("/v1/plants?{bad}")).await;
         problem(response, 400).await;
     }
 }
@@ -564,7 +535,7 @@ async fn the_last_page_has_a_null_next_and_limit_defaults_to_100() {
 async fn with_an_api_token_writes_need_the_bearer_and_reads_stay_open() {
     let app = TestApp::start_with(|config| config.server.api_token = "s3cret".into()).await;
     let post = |auth: Option<&'static str>| {
-        let request = app.client.post(app.url("/v1/plants")).json(&plant("p"));
+        let request = app.request(Method::POST, "/v1/plants").json(&plant("p"));
         match auth {
             Some(value) => request.header("authorization", value),
             None => request,
@@ -583,30 +554,14 @@ async fn with_an_api_token_writes_need_the_bearer_and_reads_stay_open() {
         .unwrap()
         .to_owned();
 
+    assert_eq!(app.call(Method::GET, "/v1/plants").await.status(), 200);
     assert_eq!(
-        app.client
-            .get(app.url("/v1/plants"))
-            .send()
+        app.call(Method::GET, &format!("/v1/plants/{id}"))
             .await
-            .unwrap()
             .status(),
         200
     );
-    assert_eq!(
-        app.client
-            .get(app.url(&format!("/v1/plants/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let delete = app
-        .client
-        .delete(app.url(&format!("/v1/plants/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let delete = app.call(Method::DELETE, &format!("/v1/plants/{id}")).await;
     problem(delete, 401).await;
 }
 
@@ -620,6 +575,6 @@ async fn health_and_readiness_answer() {
         .execute(&db)
         .await
         .unwrap();
-    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let response = app.call(Method::GET, "/readyz").await;
     problem(response, 503).await;
 }

@@ -8,11 +8,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, SqliteConnection};
+use sqlx::{Row, Sqlite, SqliteConnection};
 
 use super::{Change, ChangeKind, Plant, PlantDraft, PlantFilter, Store, StoreError};
 use crate::config::DatabaseConfig;
@@ -117,22 +119,12 @@ impl Store for SqliteStore {
     async fn create_plant(&self, draft: &PlantDraft) -> Result<Plant, StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, status, \
              latitude, longitude, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
-        .bind(&id)
-        .bind(&draft.name)
-        .bind(&draft.region)
-        .bind(draft.fuel.as_str())
-        .bind(draft.capacity_mw)
-        .bind(draft.output_mw)
-        .bind(draft.status.as_str())
-        .bind(draft.latitude)
-        .bind(draft.longitude)
-        .bind(attributes_json(draft))
-        .execute(&mut *tx)
-        .await?;
+        .bind(&id);
+        bind_draft(insert, draft).execute(&mut *tx).await?;
         let plant = Self::plant_in(&mut tx, &id)
             .await?
             .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
@@ -174,24 +166,16 @@ impl Store for SqliteStore {
         expected_version: Option<u64>,
     ) -> Result<Plant, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
+        let update = sqlx::query(
             "UPDATE power_plants SET name = ?2, region = ?3, fuel = ?4, capacity_mw = ?5, \
              output_mw = ?6, status = ?7, latitude = ?8, longitude = ?9, attributes = ?10 \
              WHERE id = ?1 AND (?11 IS NULL OR version = ?11)",
         )
-        .bind(id)
-        .bind(&draft.name)
-        .bind(&draft.region)
-        .bind(draft.fuel.as_str())
-        .bind(draft.capacity_mw)
-        .bind(draft.output_mw)
-        .bind(draft.status.as_str())
-        .bind(draft.latitude)
-        .bind(draft.longitude)
-        .bind(attributes_json(draft))
-        .bind(expected_version.map(|v| v as i64))
-        .execute(&mut *tx)
-        .await?;
+        .bind(id);
+        let updated = bind_draft(update, draft)
+            .bind(expected_version.map(|v| v as i64))
+            .execute(&mut *tx)
+            .await?;
         if updated.rows_affected() == 0 {
             return Err(Self::missed(&mut tx, id, expected_version).await?);
         }
@@ -243,6 +227,23 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Binds the draft's fields as parameters ?2 to ?10 (after the id as ?1), in column order.
+fn bind_draft<'q>(
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    draft: &'q PlantDraft,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    query
+        .bind(&draft.name)
+        .bind(&draft.region)
+        .bind(draft.fuel.as_str())
+        .bind(draft.capacity_mw)
+        .bind(draft.output_mw)
+        .bind(draft.status.as_str())
+        .bind(draft.latitude)
+        .bind(draft.longitude)
+        .bind(attributes_json(draft))
 }
 
 /// Attributes as the JSON object text the `attributes` column holds.
