@@ -8,6 +8,10 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod feed;
+pub mod pipeline;
+pub mod plugins;
 pub mod service;
+pub mod sinks;
 pub mod store;
 pub mod telemetry;

@@ -1,16 +1,22 @@
-//! The running service: opens and migrates the database, binds the listener and serves the API until told
-//! to stop, then drains in-flight requests within `server.shutdown_grace` and closes the database.
+//! The running service: opens and migrates the database, loads the plugins, starts the feed, the sink
+//! workers and the API, and on shutdown stops them in the order that loses nothing: no new requests or
+//! changes are taken, the batch in hand and the deliveries in flight finish within
+//! `server.shutdown_grace`, and the database is closed last.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::feed::Feed;
+use crate::pipeline::Pipeline;
+use crate::plugins::{self, PluginError, Runtime};
+use crate::sinks::{SinkError, Sinks};
 use crate::store::{self, Store, StoreError};
 
 /// Why the service could not start or stop cleanly.
@@ -18,6 +24,10 @@ use crate::store::{self, Store, StoreError};
 pub enum ServiceError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Plugins(#[from] PluginError),
+    #[error(transparent)]
+    Sinks(#[from] SinkError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -32,16 +42,42 @@ pub enum ServiceError {
 pub struct Service {
     local_addr: SocketAddr,
     store: Arc<dyn Store>,
-    stop: oneshot::Sender<()>,
+    stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
     grace: Duration,
 }
 
 impl Service {
-    /// Connects to the database, applies migrations, binds `server.listen` and starts serving.
+    /// Connects to the database, applies migrations, loads the plugins, binds `server.listen` and starts
+    /// the API, the feed and one delivery worker per sink.
     pub async fn start(config: &Config) -> Result<Service, ServiceError> {
         let store = store::connect(&config.database).await?;
         store.migrate().await?;
+        let runtime = Runtime::new(&config.plugins)?;
+        let (dir, cache_dir) = (config.plugins.dir.clone(), config.plugins.cache_dir.clone());
+        // Compiling is CPU-bound and may take seconds per plugin: keep it off the async threads.
+        let (loaded, refused) =
+            tokio::task::spawn_blocking(move || plugins::load_dir(&runtime, &dir, &cache_dir))
+                .await
+                .map_err(|join| ServiceError::Serve(std::io::Error::other(join)))?;
+        let sinks = Arc::new(Sinks::build(&config.sinks)?);
+        let pipeline = Arc::new(Pipeline::new(
+            loaded,
+            &config.plugins,
+            &config.routing,
+            sinks.names(),
+        ));
+        let (stop, stopping) = watch::channel(false);
+        let mut workers = sinks.spawn(&store, config.feed.poll_interval, &stopping);
+        let feed = Feed {
+            store: store.clone(),
+            pipeline: pipeline.clone(),
+            sinks: sinks.clone(),
+            config: config.feed.clone(),
+        };
+        feed.snapshot().await;
+        workers.push(tokio::spawn(feed.run(stopping.clone())));
         let addr = config.server.listen;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -54,12 +90,14 @@ impl Service {
             api_token: Some(config.server.api_token.as_str())
                 .filter(|token| !token.is_empty())
                 .map(Arc::from),
+            pipeline,
+            refused: Arc::new(refused),
         };
-        let (stop, stopped) = oneshot::channel::<()>();
+        let mut api_stopping = stopping;
         let server = tokio::spawn(
             axum::serve(listener, api::router(state))
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
+                .with_graceful_shutdown(async move {
+                    let _ = api_stopping.wait_for(|stopping| *stopping).await;
                 })
                 .into_future(),
         );
@@ -69,6 +107,7 @@ impl Service {
             store,
             stop,
             server,
+            workers,
             grace: config.server.shutdown_grace,
         })
     }
@@ -95,12 +134,14 @@ impl Service {
         }
     }
 
-    /// Stops accepting connections, lets in-flight requests finish within the grace period, closes the
-    /// database.
+    /// Stops taking requests and changes, lets the API requests, the feed batch and the deliveries in
+    /// flight finish within the grace period, then closes the database. What is cut off at the deadline
+    /// was not acknowledged, so it is redone after a restart.
     pub async fn shutdown(self) -> Result<(), ServiceError> {
-        let _ = self.stop.send(());
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + self.grace;
         let mut server = self.server;
-        let result = match tokio::time::timeout(self.grace, &mut server).await {
+        let result = match tokio::time::timeout_at(deadline, &mut server).await {
             Ok(Ok(result)) => result.map_err(ServiceError::Serve),
             Ok(Err(join)) => Err(ServiceError::Serve(std::io::Error::other(join))),
             Err(_) => {
@@ -109,6 +150,15 @@ impl Service {
                 Ok(())
             }
         };
+        for mut worker in self.workers {
+            if tokio::time::timeout_at(deadline, &mut worker)
+                .await
+                .is_err()
+            {
+                tracing::warn!(grace = ?self.grace, "Work still in flight after the grace period was cut off; it will be redone.");
+                worker.abort();
+            }
+        }
         self.store.close().await;
         tracing::info!("Stopped.");
         result

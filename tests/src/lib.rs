@@ -8,7 +8,13 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use plant_monitor::config::Config;
+mod plugin_dir;
+mod receiver;
+
+pub use plugin_dir::{PluginDir, component, repo};
+pub use receiver::{Received, Receiver};
+
+use plant_monitor::config::{Config, SinkConfig};
 use plant_monitor::service::Service;
 use serde_json::{Value, json};
 use sqlx::sqlite::SqlitePool;
@@ -18,6 +24,7 @@ use tempfile::TempDir;
 #[derive(Debug)]
 pub struct TestApp {
     pub client: reqwest::Client,
+    pub config: Config,
     base: String,
     db_path: PathBuf,
     service: Option<Service>,
@@ -36,10 +43,16 @@ impl TestApp {
         let mut config = Config::default();
         config.database.url = format!("sqlite://{}", db_path.display());
         config.server.listen = "127.0.0.1:0".parse().expect("address");
+        config.plugins.dir = dir.path().join("no-plugins");
+        config.plugins.cache_dir = dir.path().join("plugin-cache");
+        config.feed.poll_interval = Duration::from_millis(20);
+        // Tests that want snapshot events ask for them.
+        config.feed.snapshot = plant_monitor::config::SnapshotMode::Never;
         adjust(&mut config);
         let service = Service::start(&config).await.expect("the service starts");
         TestApp {
             client: reqwest::Client::new(),
+            config,
             base: format!("http://{}", service.local_addr()),
             db_path,
             service: Some(service),
@@ -95,6 +108,35 @@ impl TestApp {
             service.shutdown().await.expect("clean shutdown");
         }
     }
+
+    /// Stops the service and starts a new one on the same database and folders, after `adjust` (which
+    /// sees the configuration the first start used) has changed the configuration.
+    pub async fn restart(mut self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        if let Some(service) = self.service.take() {
+            service.shutdown().await.expect("clean shutdown");
+        }
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        let service = Service::start(&config).await.expect("the service restarts");
+        self.base = format!("http://{}", service.local_addr());
+        self.service = Some(service);
+        self.config = config;
+        self
+    }
+
+    /// The journal, oldest first (up to 1000 entries).
+    pub async fn journal(&self) -> Vec<Value> {
+        self.get_json("/v1/changes?limit=1000").await["items"]
+            .as_array()
+            .expect("items")
+            .clone()
+    }
+}
+
+/// A sink delivering to `url` with fast retries, as tests want.
+pub fn sink(url: &str) -> SinkConfig {
+    serde_json::from_value(json!({"url": url, "backoff_initial": "10ms", "backoff_max": "50ms"}))
+        .expect("a valid sink")
 }
 
 /// A valid plant body with the given name.

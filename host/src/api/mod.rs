@@ -9,6 +9,7 @@ mod health;
 mod merge_patch;
 mod paging;
 mod plants;
+mod plugins;
 mod preconditions;
 mod problem;
 mod validate;
@@ -22,6 +23,8 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 
+use crate::pipeline::Pipeline;
+use crate::plugins::Refused;
 use crate::store::Store;
 
 pub use body::MAX_BODY_BYTES;
@@ -33,6 +36,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// `None` when `server.api_token` is empty: no token is required.
     pub api_token: Option<Arc<str>>,
+    /// The plugins in use, for `/v1/plugins`.
+    pub pipeline: Arc<Pipeline>,
+    /// Plugin files that did not load, and why.
+    pub refused: Arc<Vec<Refused>>,
 }
 
 /// The whole API as one router.
@@ -48,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/plants/{id}/changes", get(changes::of_plant))
         .route("/v1/changes", get(changes::journal))
+        .route("/v1/plugins", get(plugins::list))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { Problem::not_found("no such resource") })

@@ -3,16 +3,23 @@
 //! refused with one line that names the file (or variable), the key and what is wrong, because an operator
 //! reading a crash-looping pod's log should not have to guess which of forty keys was mistyped.
 
+mod byte_size;
 mod duration;
 mod error;
 mod sections;
+mod validate;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 pub use error::ConfigError;
-pub use sections::{DatabaseConfig, LogConfig, LogFormat, ServerConfig};
+pub use sections::{
+    DatabaseConfig, FeedConfig, LogConfig, LogFormat, OnError, PluginsConfig, RoutingConfig,
+    ServerConfig, SinkConfig, SnapshotMode,
+};
+pub use validate::is_sink_name;
 
 /// Where `serve` and `migrate` look when no `-c FILE` is given.
 pub const DEFAULT_PATH: &str = "config/plant-monitor.toml";
@@ -24,6 +31,10 @@ pub struct Config {
     pub server: ServerConfig,
     pub log: LogConfig,
     pub database: DatabaseConfig,
+    pub feed: FeedConfig,
+    pub plugins: PluginsConfig,
+    pub routing: RoutingConfig,
+    pub sinks: BTreeMap<String, SinkConfig>,
 }
 
 /// Where the configuration came from, for messages that must name it.
@@ -68,12 +79,7 @@ impl Config {
 
     /// Parses one TOML document; `path` only names the file in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let deserializer = toml::Deserializer::parse(text)
-            .map_err(|error| ConfigError::from_toml(path, text, String::new(), error))?;
-        serde_path_to_error::deserialize(deserializer).map_err(|error| {
-            let key = error.path().to_string();
-            ConfigError::from_toml(path, text, key, error.into_inner())
-        })
+        parse_toml(text, path)
     }
 
     /// Applies the documented `PLANT_MONITOR_*` overrides, reading variables through `var`.
@@ -90,31 +96,25 @@ impl Config {
         if let Some(token) = var("PLANT_MONITOR_API_TOKEN") {
             self.server.api_token = token;
         }
+        if let Some(dir) = var("PLANT_MONITOR_PLUGINS_DIR") {
+            self.plugins.dir = dir.into();
+        }
         Ok(self)
     }
+}
 
-    /// Checks what the types alone cannot.
-    pub fn validate(&self, source: &Source) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
-            source_name: source.to_string(),
-            key: key.to_owned(),
-            message,
-        };
-        let url = &self.database.url;
-        if !(url.starts_with("sqlite:")) {
-            return Err(invalid(
-                "database.url",
-                format!("unsupported database URL {url:?}: this build supports sqlite://PATH"),
-            ));
-        }
-        if self.database.max_connections == 0 {
-            return Err(invalid(
-                "database.max_connections",
-                "must be at least 1".into(),
-            ));
-        }
-        Ok(())
-    }
+/// Parses a TOML document into `T`, reporting the first problem as `FILE:LINE:COLUMN: key `K`: what`.
+/// Plugin manifests use it too, so every file an operator writes fails the same readable way.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> Result<T, ConfigError> {
+    let deserializer = toml::Deserializer::parse(text)
+        .map_err(|error| ConfigError::from_toml(path, text, String::new(), error))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let key = error.path().to_string();
+        ConfigError::from_toml(path, text, key, error.into_inner())
+    })
 }
 
 #[cfg(test)]

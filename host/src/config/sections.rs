@@ -1,7 +1,9 @@
 //! The configuration sections and their documented defaults. Each default here is the value shown in
 //! `config/plant-monitor.toml`; keep the two in step.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -61,5 +63,151 @@ impl Default for DatabaseConfig {
             url: "sqlite://data/plant-monitor.db".into(),
             max_connections: 8,
         }
+    }
+}
+
+/// `[feed]`: how changes are read from the journal and fed through the pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedConfig {
+    /// Upper bound on latency when no wake-up signal arrives. Default 200 ms.
+    #[serde(deserialize_with = "super::duration::deserialize")]
+    pub poll_interval: Duration,
+    /// Journal entries read and committed per transaction. Default 500.
+    pub batch_size: u32,
+    /// When to emit `snapshot` events for every existing plant. Default `on-first-lease`.
+    pub snapshot: SnapshotMode,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            poll_interval: Duration::from_millis(200),
+            batch_size: 500,
+            snapshot: SnapshotMode::OnFirstLease,
+        }
+    }
+}
+
+/// When the feed emits a `snapshot` event per existing plant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnapshotMode {
+    /// Once per database: the first time a feed starts on it.
+    #[default]
+    OnFirstLease,
+    /// Every time a feed starts.
+    OnEveryLease,
+    Never,
+}
+
+/// `[plugins]`: the WebAssembly plugin folder and the sandbox every plugin runs in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Every `*.wasm` here is a plugin. Default `plugins/dist`.
+    pub dir: PathBuf,
+    /// Where compiled plugins are cached by content hash. Default `data/plugin-cache`.
+    pub cache_dir: PathBuf,
+    /// Longest a single plugin call may run. Default 100 ms.
+    #[serde(deserialize_with = "super::duration::deserialize")]
+    pub call_timeout: Duration,
+    /// Most linear memory one plugin instance may use. Default 64 MiB.
+    #[serde(deserialize_with = "super::byte_size::deserialize")]
+    pub memory_limit: u64,
+    /// What a plugin error does to the event, unless the plugin's manifest says otherwise.
+    pub on_error: OnError,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            dir: PathBuf::from("plugins/dist"),
+            cache_dir: PathBuf::from("data/plugin-cache"),
+            call_timeout: Duration::from_millis(100),
+            memory_limit: 64 << 20,
+            on_error: OnError::DeadLetter,
+        }
+    }
+}
+
+/// What happens to an event when a plugin fails on it (returns an error, traps, or breaks a limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// The event is recorded as failed, with the plugin's name and reason; the feed goes on.
+    #[default]
+    DeadLetter,
+    /// The plugin is passed over for that event.
+    Skip,
+    /// The feed stops at that event and retries it with backoff until it passes.
+    Halt,
+}
+
+/// `[routing]`: where events go when no route plugin is loaded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// Sink names, or `"*"` for every configured sink. Default `["*"]`.
+    pub default_sinks: Vec<String>,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            default_sinks: vec!["*".into()],
+        }
+    }
+}
+
+/// `[sinks.NAME]`: one HTTP endpoint events are delivered to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Where events are POSTed; required.
+    pub url: String,
+    /// Per-request timeout. Default 10 s.
+    #[serde(
+        default = "defaults::sink_timeout",
+        deserialize_with = "super::duration::deserialize"
+    )]
+    pub timeout: Duration,
+    /// Requests in flight at once; per-plant order is kept whatever this is. Default 1.
+    #[serde(default = "defaults::one")]
+    pub max_in_flight: u32,
+    /// First retry delay; doubles per attempt, with full jitter. Default 250 ms.
+    #[serde(
+        default = "defaults::backoff_initial",
+        deserialize_with = "super::duration::deserialize"
+    )]
+    pub backoff_initial: Duration,
+    /// Longest retry delay. Default 5 min.
+    #[serde(
+        default = "defaults::backoff_max",
+        deserialize_with = "super::duration::deserialize"
+    )]
+    pub backoff_max: Duration,
+    /// Extra headers sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+mod defaults {
+    use std::time::Duration;
+
+    pub fn sink_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+
+    pub fn one() -> u32 {
+        1
+    }
+
+    pub fn backoff_initial() -> Duration {
+        Duration::from_millis(250)
+    }
+
+    pub fn backoff_max() -> Duration {
+        Duration::from_secs(300)
     }
 }

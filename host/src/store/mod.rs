@@ -12,7 +12,10 @@ use async_trait::async_trait;
 
 use crate::config::DatabaseConfig;
 
-pub use model::{Change, ChangeKind, Fuel, Plant, PlantDraft, PlantFilter, Status};
+pub use model::{
+    Change, ChangeKind, Delivery, Fuel, Outcome, OutcomeKind, Plant, PlantDraft, PlantFilter,
+    Processed, Retry, Status,
+};
 pub use sqlite::SqliteStore;
 
 /// A failed store operation, naming the plant where one is involved.
@@ -78,6 +81,31 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after: u64,
         limit: u32,
     ) -> Result<Vec<Change>, StoreError>;
+
+    /// Waits until a change may have been written, or `at_most` has passed. In-process writes wake it
+    /// at once; writes by other processes are found by the caller's next poll.
+    async fn wait_for_changes(&self, at_most: std::time::Duration);
+
+    /// The oldest journal entries not yet processed by the feed, in `seq` order, at most `limit`.
+    async fn unprocessed_changes(&self, limit: u32) -> Result<Vec<Change>, StoreError>;
+
+    /// Marks changes processed with their outcome and inserts their deliveries, all in one transaction.
+    async fn record_processed(&self, batch: &[Processed]) -> Result<(), StoreError>;
+
+    /// Appends a `snapshot` entry for every plant, unless `only_first` and `scope` was snapshotted
+    /// before; returns how many entries were added.
+    async fn snapshot(&self, scope: &str, only_first: bool) -> Result<u64, StoreError>;
+
+    /// Deliveries to `sink` that are due and whose plant has no earlier delivery still waiting, in id
+    /// order, at most `limit`.
+    async fn due_deliveries(&self, sink: &str, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Records the attempts of one round: `delivered` ids are done, `retries` wait and go again.
+    async fn finish_deliveries(
+        &self,
+        delivered: &[i64],
+        retries: &[Retry],
+    ) -> Result<(), StoreError>;
 
     /// Closes every connection; pending operations finish first.
     async fn close(&self);

@@ -117,6 +117,59 @@ pub struct Change {
     pub after: Option<Plant>,
     pub changed_fields: Vec<String>,
     pub committed_at: String,
+    /// What the feed did with it; null until it has been processed.
+    pub outcome: Option<Outcome>,
+}
+
+word_enum! {
+    /// What the feed did with a change.
+    pub enum OutcomeKind {
+        Routed => "routed", Unrouted => "unrouted", Filtered => "filtered", Failed => "failed",
+    }
+}
+
+/// A processed change's fate, as the journal shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub result: OutcomeKind,
+    /// The plugin that filtered or failed the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub processed_at: String,
+}
+
+/// The feed's verdict on one change, written together with its deliveries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    pub seq: u64,
+    pub plant_id: String,
+    pub result: OutcomeKind,
+    pub plugin: Option<String>,
+    pub reason: Option<String>,
+    /// The event's `data` object as JSON, when it is to be delivered.
+    pub event: Option<String>,
+    pub sinks: Vec<String>,
+}
+
+/// One event due at one sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: i64,
+    pub seq: u64,
+    pub plant_id: String,
+    pub attempts: u32,
+    /// The event's `data` object as JSON.
+    pub event: String,
+}
+
+/// A delivery attempt that failed and is to be retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retry {
+    pub id: i64,
+    pub after: std::time::Duration,
+    pub error: String,
 }
 
 /// Filters for listing plants; `None` matches everything.

@@ -5,6 +5,7 @@
 mod migrations;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,8 +16,12 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, SqliteConnection};
+use tokio::sync::Notify;
 
-use super::{Change, ChangeKind, Plant, PlantDraft, PlantFilter, Store, StoreError};
+use super::{
+    Change, ChangeKind, Delivery, Outcome, OutcomeKind, Plant, PlantDraft, PlantFilter, Processed,
+    Retry, Store, StoreError,
+};
 use crate::config::DatabaseConfig;
 
 /// How long a writer waits for another's lock before giving up.
@@ -26,6 +31,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Signalled after every write this process commits, so the feed need not wait for its next poll.
+    written: Arc<Notify>,
 }
 
 impl SqliteStore {
@@ -53,7 +60,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(open_error)?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            written: Arc::new(Notify::new()),
+        })
     }
 
     async fn plant_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Plant>, StoreError> {
@@ -129,6 +139,7 @@ impl Store for SqliteStore {
             .await?
             .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
         tx.commit().await?;
+        self.written.notify_one();
         Ok(plant)
     }
 
@@ -183,6 +194,7 @@ impl Store for SqliteStore {
             .await?
             .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
         tx.commit().await?;
+        self.written.notify_one();
         Ok(plant)
     }
 
@@ -202,6 +214,7 @@ impl Store for SqliteStore {
             return Err(Self::missed(&mut tx, id, expected_version).await?);
         }
         tx.commit().await?;
+        self.written.notify_one();
         Ok(())
     }
 
@@ -211,11 +224,10 @@ impl Store for SqliteStore {
         after: u64,
         limit: u32,
     ) -> Result<Vec<Change>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, plant_id, region, kind, before, after, changed_fields, committed_at \
-             FROM plant_changes WHERE seq > ?1 AND (?2 IS NULL OR plant_id = ?2) \
-             ORDER BY seq LIMIT ?3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM plant_changes \
+             WHERE seq > ?1 AND (?2 IS NULL OR plant_id = ?2) ORDER BY seq LIMIT ?3"
+        ))
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
         .bind(plant_id)
         .bind(i64::from(limit))
@@ -224,10 +236,140 @@ impl Store for SqliteStore {
         rows.iter().map(decode_change).collect()
     }
 
+    async fn wait_for_changes(&self, at_most: Duration) {
+        let _ = tokio::time::timeout(at_most, self.written.notified()).await;
+    }
+
+    async fn unprocessed_changes(&self, limit: u32) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM plant_changes \
+             WHERE processed_at IS NULL ORDER BY seq LIMIT ?1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_change).collect()
+    }
+
+    async fn record_processed(&self, batch: &[Processed]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for processed in batch {
+            let seq = processed.seq as i64;
+            sqlx::query(
+                "UPDATE plant_changes SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
+                 outcome = ?2, outcome_plugin = ?3, outcome_reason = ?4, event = ?5 \
+                 WHERE seq = ?1 AND processed_at IS NULL",
+            )
+            .bind(seq)
+            .bind(processed.result.as_str())
+            .bind(processed.plugin.as_deref())
+            .bind(processed.reason.as_deref())
+            .bind(processed.event.as_deref())
+            .execute(&mut *tx)
+            .await?;
+            for sink in &processed.sinks {
+                sqlx::query("INSERT INTO deliveries (seq, sink, plant_id) VALUES (?1, ?2, ?3)")
+                    .bind(seq)
+                    .bind(sink)
+                    .bind(&processed.plant_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn snapshot(&self, scope: &str, only_first: bool) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let first = sqlx::query(
+            "INSERT INTO feed_snapshots (scope, taken_at) \
+             VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+             ON CONFLICT (scope) DO UPDATE SET taken_at = excluded.taken_at WHERE NOT ?2",
+        )
+        .bind(scope)
+        .bind(only_first)
+        .execute(&mut *tx)
+        .await?;
+        if first.rows_affected() == 0 {
+            return Ok(0);
+        }
+        let added = sqlx::query(
+            "INSERT INTO plant_changes (plant_id, region, kind, before, after, changed_fields) \
+             SELECT id, region, 'snapshot', NULL, image, '[]' FROM power_plant_images ORDER BY id",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(added.rows_affected())
+    }
+
+    async fn due_deliveries(&self, sink: &str, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(
+            "WITH now AS (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS at) \
+             SELECT d.id, d.seq, d.plant_id, d.attempts, c.event \
+             FROM deliveries d JOIN plant_changes c ON c.seq = d.seq, now \
+             WHERE d.sink = ?1 AND d.status = 'pending' AND d.next_attempt_at <= now.at \
+               AND NOT EXISTS (SELECT 1 FROM deliveries e \
+                               WHERE e.sink = d.sink AND e.plant_id = d.plant_id \
+                                 AND e.status = 'pending' AND e.id < d.id AND e.next_attempt_at > now.at) \
+             ORDER BY d.id LIMIT ?2",
+        )
+        .bind(sink)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Delivery {
+                    id: row.try_get("id")?,
+                    seq: row.try_get::<i64, _>("seq")? as u64,
+                    plant_id: row.try_get("plant_id")?,
+                    attempts: row.try_get::<i64, _>("attempts")? as u32,
+                    event: row.try_get("event")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn finish_deliveries(
+        &self,
+        delivered: &[i64],
+        retries: &[Retry],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for id in delivered {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, \
+                 delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for retry in retries {
+            sqlx::query(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, \
+                 next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3) WHERE id = ?1",
+            )
+            .bind(retry.id)
+            .bind(&retry.error)
+            .bind(format!("+{:.3} seconds", retry.after.as_secs_f64()))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
 }
+
+/// The columns [`decode_change`] reads.
+const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before, after, changed_fields, committed_at, \
+     processed_at, outcome, outcome_plugin, outcome_reason";
 
 /// Binds the draft's fields as parameters ?2 to ?10 (after the id as ?1), in column order.
 fn bind_draft<'q>(
@@ -292,5 +434,22 @@ fn decode_change(row: &SqliteRow) -> Result<Change, StoreError> {
         changed_fields: serde_json::from_str(&changed_fields)
             .map_err(|error| corrupt(error.to_string()))?,
         committed_at: row.try_get("committed_at")?,
+        outcome: decode_outcome(row).map_err(corrupt)?,
     })
+}
+
+fn decode_outcome(row: &SqliteRow) -> Result<Option<Outcome>, String> {
+    let field = |name: &str| {
+        row.try_get::<Option<String>, _>(name)
+            .map_err(|e| e.to_string())
+    };
+    let (Some(processed_at), Some(result)) = (field("processed_at")?, field("outcome")?) else {
+        return Ok(None);
+    };
+    Ok(Some(Outcome {
+        result: OutcomeKind::parse(&result).ok_or_else(|| format!("unknown outcome {result:?}"))?,
+        plugin: field("outcome_plugin")?,
+        reason: field("outcome_reason")?,
+        processed_at,
+    }))
 }

@@ -1,5 +1,5 @@
 //! The command line: parses arguments, loads the configuration, sets up logging and runs the chosen
-//! command. Exit codes: 0 success, 1 a user error (bad config, unreachable database) with one line on
+//! command (the plugin tools and `sink-echo` in their own files). Exit codes: 0 success, 1 a user error (bad config, unreachable database) with one line on
 //! stderr, 2 a usage error (from clap).
 
 use std::path::PathBuf;
@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+
+mod echo;
+mod plugin;
 
 use crate::config::Config;
 use crate::service::{self, Service};
@@ -25,10 +28,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run everything: API, migrations and (as they arrive) feed, plugins and sinks.
+    /// Run everything: API, migrations, feed, plugins and sinks.
     Serve(ConfigArg),
     /// Apply database migrations and exit.
     Migrate(ConfigArg),
+    /// Inspect or try out a plugin.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// A webhook receiver for development: prints each event it receives.
+    SinkEcho(echo::SinkEchoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -36,6 +44,14 @@ struct ConfigArg {
     /// Configuration file [default: config/plant-monitor.toml if it exists, else built-in defaults]
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
+}
+
+/// A tokio runtime for one command.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// Runs the program and turns its outcome into the documented exit code.
@@ -64,15 +80,15 @@ fn one_line(error: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let (Command::Serve(args) | Command::Migrate(args)) = &cli.command;
+    let args = match cli.command {
+        Command::Plugin(command) => return plugin::run(command),
+        Command::SinkEcho(args) => return echo::run(args),
+        Command::Serve(ref args) | Command::Migrate(ref args) => args,
+    };
     let (config, source) = Config::load(args.config.as_deref())?;
     telemetry::init(config.log.format);
     tracing::debug!(%source, "Loaded the configuration.");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         match cli.command {
             Command::Serve(_) => {
                 let service = Service::start(&config).await?;
@@ -84,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 store.close().await;
                 tracing::info!(database = %config.database.url, "Migrations applied.");
             }
+            Command::Plugin(_) | Command::SinkEcho(_) => {}
         }
         Ok(())
     })

@@ -1,0 +1,114 @@
+//! The state each plugin instance's store carries, and the `host` interface it imports: `log` goes to
+//! tracing with the plugin's name as a field, `config` reads the `[config]` table of its manifest.
+//! WASI is offered with nothing to reach: no preopened directories, no sockets, no environment, no
+//! arguments, and closed stdio.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{self, Level};
+
+/// One instance's view of the world.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limits: MemoryCap,
+    plugin: Arc<str>,
+    config: Arc<BTreeMap<String, String>>,
+}
+
+impl std::fmt::Debug for HostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostState")
+            .field("plugin", &self.plugin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostState {
+    pub fn new(
+        plugin: Arc<str>,
+        config: Arc<BTreeMap<String, String>>,
+        memory_limit: usize,
+    ) -> Self {
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: MemoryCap {
+                limit: memory_limit,
+                exceeded: false,
+            },
+            plugin,
+            config,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl bindings::Host for HostState {
+    fn log(&mut self, level: Level, message: String) {
+        let plugin = &*self.plugin;
+        match level {
+            Level::Trace => tracing::trace!(plugin, "{message}"),
+            Level::Debug => tracing::debug!(plugin, "{message}"),
+            Level::Info => tracing::info!(plugin, "{message}"),
+            Level::Warn => tracing::warn!(plugin, "{message}"),
+            Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+}
+
+impl bindings::plant_monitor::plugin::types::Host for HostState {}
+
+/// Caps each linear memory at `plugins.memory_limit` and remembers that a guest hit the cap, so the
+/// resulting trap can be reported as what it is rather than as the guest's own abort.
+#[derive(Debug)]
+pub struct MemoryCap {
+    limit: usize,
+    pub exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}

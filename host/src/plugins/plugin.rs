@@ -1,0 +1,321 @@
+//! One loaded plugin: its compiled component, the roles it exports, its manifest, its statistics, and
+//! the instance that serves its calls. The instance is created on first use and reused across events
+//! (instantiation costs far more than a call); after any trap it is discarded, because a trapped
+//! component instance cannot be entered again, and the next call gets a fresh one.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use wasmtime::Store;
+use wasmtime::component::InstancePre;
+
+use super::bindings::{enrich, filter, route};
+use super::cache::CacheOutcome;
+use super::convert;
+use super::host::HostState;
+use super::manifest::Manifest;
+use super::runtime::Runtime;
+use crate::pipeline::Event;
+
+/// The three things a plugin can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Filter,
+    Enrich,
+    Route,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Filter, Role::Enrich, Role::Route];
+
+    /// The stage position a plugin takes when its manifest sets no `order`.
+    pub fn default_order(self) -> i64 {
+        match self {
+            Role::Filter => 100,
+            Role::Enrich => 200,
+            Role::Route => 300,
+        }
+    }
+
+    /// The WIT interface a component exports to take this role.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Role::Filter => "plant-monitor:plugin/filter@0.1.0",
+            Role::Enrich => "plant-monitor:plugin/enrich@0.1.0",
+            Role::Route => "plant-monitor:plugin/route@0.1.0",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Filter => "filter",
+            Role::Enrich => "enrich",
+            Role::Route => "route",
+        }
+    }
+}
+
+/// Why a call did not produce an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The plugin returned `err(reason)`.
+    #[error("{0}")]
+    Returned(String),
+    /// The plugin trapped, ran past its deadline or its memory limit, or could not be instantiated.
+    #[error("trapped: {0}")]
+    Trapped(String),
+    /// The plugin answered with something the host refuses.
+    #[error("invalid answer: {0}")]
+    Invalid(String),
+}
+
+/// Where each role's exports live in the component, resolved once at load.
+#[derive(Default)]
+pub(super) struct Exports {
+    pub filter: Option<filter::GuestIndices>,
+    pub enrich: Option<enrich::GuestIndices>,
+    pub route: Option<route::GuestIndices>,
+}
+
+/// A live instance and its loaded exports.
+struct Live {
+    store: Store<HostState>,
+    filter: Option<filter::Guest>,
+    enrich: Option<enrich::Guest>,
+    route: Option<route::Guest>,
+}
+
+/// Calls, errors and time spent, for `/v1/plugins`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    calls: AtomicU64,
+    errors: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl Stats {
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Mean time per call in microseconds, 0 before the first call.
+    pub fn mean_micros(&self) -> f64 {
+        let calls = self.calls();
+        if calls == 0 {
+            0.0
+        } else {
+            self.nanos.load(Ordering::Relaxed) as f64 / calls as f64 / 1000.0
+        }
+    }
+}
+
+/// A plugin ready to be called.
+pub struct Plugin {
+    pub name: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub roles: Vec<Role>,
+    pub manifest: Manifest,
+    pub cache: CacheOutcome,
+    pub loaded_at: SystemTime,
+    pub stats: Stats,
+    runtime: Runtime,
+    pre: InstancePre<HostState>,
+    exports: Exports,
+    label: Arc<str>,
+    config: Arc<BTreeMap<String, String>>,
+    live: Mutex<Option<Live>>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Plugin::new`] needs; gathered by the registry.
+pub(super) struct Parts {
+    pub name: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub manifest: Manifest,
+    pub cache: CacheOutcome,
+    pub runtime: Runtime,
+    pub pre: InstancePre<HostState>,
+    pub exports: Exports,
+}
+
+impl Plugin {
+    pub(super) fn new(parts: Parts) -> Plugin {
+        let roles = [
+            (Role::Filter, parts.exports.filter.is_some()),
+            (Role::Enrich, parts.exports.enrich.is_some()),
+            (Role::Route, parts.exports.route.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(role, exported)| exported.then_some(role))
+        .collect();
+        Plugin {
+            label: Arc::from(parts.name.as_str()),
+            config: Arc::new(parts.manifest.config.clone()),
+            name: parts.name,
+            path: parts.path,
+            sha256: parts.sha256,
+            roles,
+            manifest: parts.manifest,
+            cache: parts.cache,
+            loaded_at: SystemTime::now(),
+            stats: Stats::default(),
+            runtime: parts.runtime,
+            pre: parts.pre,
+            exports: parts.exports,
+            live: Mutex::new(None),
+        }
+    }
+
+    /// This plugin's position in the stage of `role`.
+    pub fn order(&self, role: Role) -> i64 {
+        self.manifest.order.unwrap_or(role.default_order())
+    }
+
+    /// Runs the filter role: `true` keeps the event.
+    pub fn keep(&self, event: &Event) -> Result<bool, CallError> {
+        let input = convert::to_wit(event);
+        self.call(|live| match &live.filter {
+            Some(guest) => guest.call_keep(&mut live.store, &input),
+            None => Ok(Err("this plugin does not export the filter role".into())),
+        })
+    }
+
+    /// Runs the enrich role and checks that the event is still the same event.
+    pub fn enrich(&self, event: &Event) -> Result<Event, CallError> {
+        let input = convert::to_wit(event);
+        let output = self.call(|live| match &live.enrich {
+            Some(guest) => guest.call_enrich(&mut live.store, &input),
+            None => Ok(Err("this plugin does not export the enrich role".into())),
+        })?;
+        let enriched = convert::from_wit(output).map_err(CallError::Invalid)?;
+        let changed = [
+            ("seq", enriched.seq != event.seq),
+            ("kind", enriched.kind != event.kind),
+            ("plant-id", enriched.plant_id != event.plant_id),
+            ("region", enriched.region != event.region),
+        ];
+        if let Some((field, _)) = changed.iter().find(|(_, changed)| *changed) {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            return Err(CallError::Invalid(format!(
+                "an enricher may not change `{field}`"
+            )));
+        }
+        Ok(enriched)
+    }
+
+    /// Runs the route role: the sink names this plugin chose.
+    pub fn route(&self, event: &Event) -> Result<Vec<String>, CallError> {
+        let input = convert::to_wit(event);
+        self.call(|live| match &live.route {
+            Some(guest) => guest.call_route(&mut live.store, &input),
+            None => Ok(Err("this plugin does not export the route role".into())),
+        })
+    }
+
+    /// One call with a deadline, on the live instance (made if there is none), with statistics; a trap
+    /// discards the instance.
+    fn call<T>(
+        &self,
+        invoke: impl FnOnce(&mut Live) -> wasmtime::Result<Result<T, String>>,
+    ) -> Result<T, CallError> {
+        let started = Instant::now();
+        let mut slot = self
+            .live
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let result = match slot.as_mut() {
+            Some(live) => Ok(live),
+            None => self.instantiate().map(|live| slot.insert(live)),
+        }
+        .and_then(|live| {
+            live.store.set_epoch_deadline(self.runtime.deadline_ticks());
+            live.store.data_mut().limits.exceeded = false;
+            match invoke(live) {
+                Ok(Ok(answer)) => Ok(answer),
+                Ok(Err(reason)) => Err(CallError::Returned(reason)),
+                Err(trap) => Err(CallError::Trapped(self.describe(&trap, live))),
+            }
+        });
+        if matches!(result, Err(CallError::Trapped(_))) {
+            *slot = None;
+        }
+        drop(slot);
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if result.is_err() {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn instantiate(&self) -> Result<Live, CallError> {
+        let state = HostState::new(
+            self.label.clone(),
+            self.config.clone(),
+            self.runtime.memory_limit(),
+        );
+        let mut store = Store::new(self.runtime.engine(), state);
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(self.runtime.deadline_ticks());
+        let failed =
+            |error: wasmtime::Error| CallError::Trapped(format!("cannot instantiate: {error}"));
+        let instance = self.pre.instantiate(&mut store).map_err(failed)?;
+        let filter = (self.exports.filter.as_ref())
+            .map(|e| e.load(&mut store, &instance))
+            .transpose()
+            .map_err(failed)?;
+        let enrich = (self.exports.enrich.as_ref())
+            .map(|e| e.load(&mut store, &instance))
+            .transpose()
+            .map_err(failed)?;
+        let route = (self.exports.route.as_ref())
+            .map(|e| e.load(&mut store, &instance))
+            .transpose()
+            .map_err(failed)?;
+        Ok(Live {
+            store,
+            filter,
+            enrich,
+            route,
+        })
+    }
+
+    /// Names the limit a trap came from, when it came from one.
+    fn describe(&self, trap: &wasmtime::Error, live: &Live) -> String {
+        if live.store.data().limits.exceeded {
+            return format!(
+                "exceeded the memory limit of {} MiB (plugins.memory_limit)",
+                self.runtime.memory_limit() >> 20
+            );
+        }
+        match trap.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => format!(
+                "exceeded the call timeout of {:?} (plugins.call_timeout)",
+                self.runtime.call_timeout()
+            ),
+            Some(trap) => trap.to_string(),
+            None => trap.to_string(),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The sandbox every plugin runs in: one `wasmtime::Engine` for the process with epoch interruption
+//! (a ticker thread advances the epoch; each call gets a deadline of `call_timeout`), a pooling
+//! allocator sized by `memory_limit`, and a linker offering WASI without files, network, environment or
+//! arguments, plus the `host` interface.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::PluginError;
+use super::bindings;
+use super::host::HostState;
+use crate::config::PluginsConfig;
+
+/// Component instances the pool holds at once: one per plugin and role stage, with room for hot swaps.
+const POOLED_COMPONENTS: u32 = 200;
+
+/// What every plugin shares: the engine, the linker and the limits.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("call_timeout", &self.inner.call_timeout)
+            .field("memory_limit", &self.inner.memory_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    tick: Duration,
+    deadline_ticks: u64,
+    memory_limit: usize,
+    call_timeout: Duration,
+}
+
+impl Runtime {
+    /// Builds the engine and starts its epoch ticker (a thread that stops when the engine is dropped).
+    pub fn new(config: &PluginsConfig) -> Result<Runtime, PluginError> {
+        let memory_limit = usize::try_from(config.memory_limit).unwrap_or(usize::MAX);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOLED_COMPONENTS)
+            .total_core_instances(POOLED_COMPONENTS * 8)
+            .total_memories(POOLED_COMPONENTS * 4)
+            .total_tables(POOLED_COMPONENTS * 8)
+            .max_memory_size(memory_limit);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .concurrency_support(false)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(PluginError::engine)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(PluginError::engine)?;
+        bindings::AnyPlugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(PluginError::engine)?;
+
+        // Fine enough that a deadline lands within 10 % of call_timeout, coarse enough to cost nothing.
+        let tick =
+            (config.call_timeout / 10).clamp(Duration::from_millis(1), Duration::from_millis(10));
+        let deadline_ticks = config.call_timeout.as_nanos().div_ceil(tick.as_nanos()) as u64 + 1;
+        start_ticker(&engine, tick);
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                tick,
+                deadline_ticks,
+                memory_limit,
+                call_timeout: config.call_timeout,
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.inner.linker
+    }
+
+    /// Epoch ticks a call may run before it is interrupted.
+    pub fn deadline_ticks(&self) -> u64 {
+        self.inner.deadline_ticks
+    }
+
+    pub fn memory_limit(&self) -> usize {
+        self.inner.memory_limit
+    }
+
+    pub fn call_timeout(&self) -> Duration {
+        self.inner.call_timeout
+    }
+
+    pub fn tick(&self) -> Duration {
+        self.inner.tick
+    }
+}
+
+fn start_ticker(engine: &Engine, tick: Duration) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("plugin-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(tick);
+            }
+        })
+        .map(drop)
+        .unwrap_or_else(|error| tracing::error!(%error, "Cannot start the plugin epoch ticker; plugin calls have no deadline."));
+}

@@ -1,0 +1,191 @@
+//! One HTTP sink and its delivery worker. The worker takes due deliveries from the outbox in rounds,
+//! sends each plant's events in seq order (a failure holds back that plant's later events only), runs
+//! up to `max_in_flight` plants at once, and records each round's results in one transaction. A
+//! delivery is marked done only after a 2xx, so a crash resends rather than loses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::{Notify, watch};
+
+use super::SinkError;
+use super::cloudevent;
+use crate::config::SinkConfig;
+use crate::store::{Delivery, Retry, Store};
+
+/// Deliveries taken per round.
+const ROUND: u32 = 256;
+
+/// A configured HTTP endpoint.
+#[derive(Debug)]
+pub struct HttpSink {
+    pub name: String,
+    pub url: String,
+    client: reqwest::Client,
+    headers: HeaderMap,
+    config: SinkConfig,
+    wake: Notify,
+}
+
+impl HttpSink {
+    pub fn new(name: &str, config: &SinkConfig) -> Result<HttpSink, SinkError> {
+        let failed = |reason: String| SinkError::Build {
+            sink: name.to_owned(),
+            reason,
+        };
+        let mut headers = HeaderMap::new();
+        for (key, value) in &config.headers {
+            let key = HeaderName::from_bytes(key.as_bytes()).map_err(|e| failed(e.to_string()))?;
+            let value = HeaderValue::from_str(value).map_err(|e| failed(e.to_string()))?;
+            headers.insert(key, value);
+        }
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(cloudevent::CONTENT_TYPE),
+        );
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.timeout)
+            .pool_max_idle_per_host(config.max_in_flight as usize)
+            .build()
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(HttpSink {
+            name: name.to_owned(),
+            url: config.url.clone(),
+            client,
+            headers,
+            config: config.clone(),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Tells the worker that new deliveries may be due.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Delivers until `shutdown` turns true; a round in flight is finished first.
+    pub async fn run(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        poll: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        while !*shutdown.borrow() {
+            let due = match store.due_deliveries(&self.name, ROUND).await {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::warn!(sink = %self.name, %error, "Cannot read due deliveries; retrying.");
+                    Vec::new()
+                }
+            };
+            if due.is_empty() {
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let (delivered, retries) = self.round(due).await;
+            if let Err(error) = store.finish_deliveries(&delivered, &retries).await {
+                // Nothing is lost: the rows stay pending and go again (receivers dedupe on the id).
+                tracing::warn!(sink = %self.name, %error, "Cannot record a delivery round; it will be resent.");
+                tokio::time::sleep(poll).await;
+            }
+        }
+    }
+
+    /// Sends one round: plants in parallel up to `max_in_flight`, each plant's events in order.
+    async fn round(&self, due: Vec<Delivery>) -> (Vec<i64>, Vec<Retry>) {
+        let mut chains: Vec<Vec<Delivery>> = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        for delivery in due {
+            let slot = *index.entry(delivery.plant_id.clone()).or_insert_with(|| {
+                chains.push(Vec::new());
+                chains.len() - 1
+            });
+            chains[slot].push(delivery);
+        }
+        let results: Vec<(Vec<i64>, Option<Retry>)> = futures_util::stream::iter(chains)
+            .map(|chain| self.chain(chain))
+            .buffer_unordered(self.config.max_in_flight as usize)
+            .collect()
+            .await;
+        let mut delivered = Vec::new();
+        let mut retries = Vec::new();
+        for (ids, retry) in results {
+            delivered.extend(ids);
+            retries.extend(retry);
+        }
+        (delivered, retries)
+    }
+
+    /// One plant's events, in order, stopping at the first failure.
+    async fn chain(&self, chain: Vec<Delivery>) -> (Vec<i64>, Option<Retry>) {
+        let mut delivered = Vec::with_capacity(chain.len());
+        for delivery in chain {
+            match self.send(&delivery).await {
+                Ok(()) => delivered.push(delivery.id),
+                Err(error) => {
+                    let after = self.backoff(delivery.attempts + 1);
+                    tracing::debug!(sink = %self.name, seq = delivery.seq, %error, ?after, "A delivery failed; it will be retried.");
+                    return (
+                        delivered,
+                        Some(Retry {
+                            id: delivery.id,
+                            after,
+                            error,
+                        }),
+                    );
+                }
+            }
+        }
+        (delivered, None)
+    }
+
+    async fn send(&self, delivery: &Delivery) -> Result<(), String> {
+        let body = cloudevent::encode(&delivery.event)
+            .map_err(|error| format!("the stored event cannot be encoded: {error}"))?;
+        let response = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| describe(&error))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("HTTP {status}"))
+        }
+    }
+
+    /// Exponential backoff with full jitter: a random delay up to `initial × 2^(attempt-1)`, capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .config
+            .backoff_initial
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+            .min(self.config.backoff_max);
+        ceiling.mul_f64(fastrand::f64())
+    }
+}
+
+/// A transport error in a few words: timeouts and refused connections are the common ones.
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connect() {
+        format!(
+            "cannot connect: {}",
+            std::error::Error::source(error).map_or(error.to_string(), |s| s.to_string())
+        )
+    } else {
+        error.to_string()
+    }
+}

@@ -1,0 +1,64 @@
+//! Sinks: where events are delivered. Each configured sink is an [`HttpSink`] with its own worker, so a
+//! slow or dead sink never holds up another. `sink-echo`, the development receiver, lives here too.
+
+mod cloudevent;
+pub mod echo;
+mod http;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use cloudevent::{CONTENT_TYPE, encode};
+pub use http::HttpSink;
+
+use crate::config::SinkConfig;
+use crate::store::Store;
+
+/// A sink that could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("sink {sink}: {reason}")]
+    Build { sink: String, reason: String },
+}
+
+/// Every configured sink.
+#[derive(Debug, Default)]
+pub struct Sinks {
+    sinks: Vec<Arc<HttpSink>>,
+}
+
+impl Sinks {
+    pub fn build(configs: &BTreeMap<String, SinkConfig>) -> Result<Sinks, SinkError> {
+        let sinks = configs
+            .iter()
+            .map(|(name, config)| HttpSink::new(name, config).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Sinks { sinks })
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = String> + '_ {
+        self.sinks.iter().map(|sink| sink.name.clone())
+    }
+
+    /// Tells every worker that new deliveries may be due.
+    pub fn wake(&self) {
+        self.sinks.iter().for_each(|sink| sink.wake());
+    }
+
+    /// Starts one delivery worker per sink.
+    pub fn spawn(
+        &self,
+        store: &Arc<dyn Store>,
+        poll: Duration,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
+        self.sinks
+            .iter()
+            .map(|sink| tokio::spawn(sink.clone().run(store.clone(), poll, shutdown.clone())))
+            .collect()
+    }
+}

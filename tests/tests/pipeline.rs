@@ -1,0 +1,529 @@
+//! End to end: changes made through the API or raw SQL pass real WebAssembly plugins (built from
+//! `plugins/`) and arrive at a real HTTP receiver as CloudEvents, in order, routed as the plugins say.
+
+use std::time::Duration;
+
+use plant_monitor::config::Config;
+use plant_monitor_tests::{PluginDir, Receiver, TestApp, plant, sink};
+use reqwest::Method;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The example plugins, with sinks green, grid and alerts at the receiver.
+fn examples(config: &mut Config, plugins: &PluginDir, receiver: &Receiver) {
+    config.plugins.dir = plugins.path().to_path_buf();
+    for name in ["green", "grid", "alerts"] {
+        config
+            .sinks
+            .insert(name.into(), sink(&receiver.url(&format!("/{name}"))));
+    }
+}
+
+fn at<'a>(
+    received: &'a [plant_monitor_tests::Received],
+    path: &str,
+) -> Vec<&'a plant_monitor_tests::Received> {
+    received.iter().filter(|r| r.path == path).collect()
+}
+
+async fn outcome_of(app: &TestApp, name: &str) -> Value {
+    let journal = app.journal().await;
+    journal
+        .iter()
+        .rev()
+        .find(|e| e["after"]["name"] == name || e["before"]["name"] == name)
+        .map(|e| e["outcome"].clone())
+        .unwrap_or(Value::Null)
+}
+
+async fn wait_for_outcome(app: &TestApp, name: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let outcome = outcome_of(app, name).await;
+        if !outcome.is_null() {
+            return outcome;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no outcome for {name}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn api_changes_arrive_as_cloudevents_in_order_labelled_and_routed_by_fuel() {
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default()
+        .example("min-capacity-filter")
+        .example("output-alert-enricher")
+        .example("fuel-router");
+    let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
+
+    let hydro = app.create(&plant("Grand Coulee")).await;
+    let id = hydro["id"].as_str().unwrap();
+    let mut gas = plant("Four Corners");
+    gas["fuel"] = json!("gas");
+    app.create(&gas).await;
+    let updated: Value = app
+        .request(Method::PATCH, &format!("/v1/plants/{id}"))
+        .header(CONTENT_TYPE, "application/merge-patch+json")
+        .body(r#"{"output_mw": 7000}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    app.call(Method::DELETE, &format!("/v1/plants/{id}")).await;
+
+    let received = receiver.wait_for(5, WAIT).await;
+    let green = at(&received, "/green");
+    let kinds: Vec<&str> = green
+        .iter()
+        .map(|r| r.data()["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["created", "updated", "deleted"],
+        "hydro is green, in order"
+    );
+    assert!(green.windows(2).all(|w| w[0].seq() < w[1].seq()));
+    let grid = at(&received, "/grid");
+    assert_eq!(grid.len(), 1);
+    assert_eq!(grid[0].data()["after"]["name"], "Four Corners");
+    let alerts = at(&received, "/alerts");
+    assert_eq!(
+        alerts.len(),
+        1,
+        "only the over-capacity reading is an alert"
+    );
+    assert_eq!(
+        alerts[0].data()["labels"],
+        json!({"alert": "over-capacity"})
+    );
+
+    let (created, update, deleted) = (green[0], green[1], green[2]);
+    assert_eq!(
+        created.headers[CONTENT_TYPE],
+        "application/cloudevents+json"
+    );
+    assert_eq!(created.body["specversion"], "1.0");
+    assert_eq!(created.body["type"], "powerplant.created");
+    assert_eq!(created.body["source"], "/plant-monitor/regions/us-west");
+    assert_eq!(created.body["subject"], id);
+    assert_eq!(created.body["datacontenttype"], "application/json");
+    assert_eq!(created.body["id"], created.data()["seq"].to_string());
+    assert_eq!(created.data()["before"], Value::Null);
+    assert_eq!(created.data()["after"], hydro);
+    assert_eq!(created.data()["labels"], json!({}));
+    assert_eq!(update.body["type"], "powerplant.updated");
+    assert_eq!(update.data()["before"], hydro);
+    assert_eq!(update.data()["after"], updated);
+    assert_eq!(update.data()["changed_fields"], json!(["output_mw"]));
+    assert_eq!(update.data()["labels"], json!({"alert": "over-capacity"}));
+    assert_eq!(update.body["time"], update.data()["committed_at"]);
+    assert_eq!(deleted.body["type"], "powerplant.deleted");
+    assert_eq!(deleted.data()["after"], Value::Null);
+    assert_eq!(deleted.data()["before"], updated);
+
+    let journal = app.journal().await;
+    assert!(
+        journal.iter().all(|e| e["outcome"]["result"] == "routed"),
+        "{journal:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_through_raw_sql_reaches_the_receiver() {
+    let receiver = Receiver::start().await;
+    let app = TestApp::start_with(|c| {
+        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
+    })
+    .await;
+    sqlx::query("INSERT INTO power_plants (id, name, region, fuel, capacity_mw) VALUES ('raw', 'Raw', 'eu', 'wind', 5)")
+        .execute(&app.sql().await)
+        .await
+        .unwrap();
+    let received = receiver.wait_for(1, WAIT).await;
+    assert_eq!(received[0].body["subject"], "raw");
+    assert_eq!(received[0].body["type"], "powerplant.created");
+    assert_eq!(received[0].data()["after"]["name"], "Raw");
+}
+
+#[tokio::test]
+async fn a_filter_drops_events_and_the_journal_names_the_plugin() {
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default().example("min-capacity-filter");
+    let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
+    let mut small = plant("Tiny");
+    small["capacity_mw"] = json!(10);
+    app.create(&small).await;
+    app.create(&plant("Big")).await;
+    let received = receiver.wait_for(3, WAIT).await;
+    assert!(
+        received.iter().all(|r| r.data()["after"]["name"] == "Big"),
+        "no router: every sink gets Big"
+    );
+    let outcome = wait_for_outcome(&app, "Tiny").await;
+    assert_eq!(outcome["result"], "filtered");
+    assert_eq!(outcome["plugin"], "min-capacity-filter");
+    assert_eq!(receiver.settle(Duration::from_millis(200)).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_router_fans_out_to_two_sinks_and_an_unknown_sink_is_a_plugin_error() {
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default().add("router", "fuel-router", None).add(
+        "enricher",
+        "output-alert-enricher",
+        Some("[config]\nmin_output_mw = \"0\"\n"),
+    );
+    let app = TestApp::start_with(|c| {
+        c.plugins.dir = plugins.path().to_path_buf();
+        c.sinks.insert("grid".into(), sink(&receiver.url("/grid")));
+        c.sinks
+            .insert("alerts".into(), sink(&receiver.url("/alerts")));
+    })
+    .await;
+    let mut coal = plant("Alerting coal");
+    coal["fuel"] = json!("coal");
+    coal["output_mw"] = json!(-1);
+    app.create(&coal).await;
+    let received = receiver.wait_for(2, WAIT).await;
+    let mut paths: Vec<&str> = received.iter().map(|r| r.path.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/alerts", "/grid"]);
+    assert!(
+        received
+            .iter()
+            .all(|r| r.data()["labels"]["alert"] == "out-of-range")
+    );
+
+    app.create(&plant("Hydro goes green")).await;
+    let outcome = wait_for_outcome(&app, "Hydro goes green").await;
+    assert_eq!(outcome["result"], "failed");
+    assert_eq!(outcome["plugin"], "router");
+    assert!(
+        outcome["reason"].as_str().unwrap().contains("\"green\""),
+        "{outcome}"
+    );
+}
+
+/// The chaos filter, failing (by `mode`) only on the plant named "bad", under `policy`.
+fn chaos(mode: &str, policy: &str) -> PluginDir {
+    PluginDir::default().add(
+        "chaos",
+        "test-chaos-filter",
+        Some(&format!(
+            "on_error = \"{policy}\"\n[config]\nmode = \"{mode}\"\nmatch_name = \"bad\"\n"
+        )),
+    )
+}
+
+#[tokio::test]
+async fn under_dead_letter_a_failing_event_is_recorded_and_the_feed_goes_on() {
+    for mode in ["error", "trap"] {
+        let receiver = Receiver::start().await;
+        let plugins = chaos(mode, "dead-letter");
+        let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
+        for name in ["good1", "bad", "good2"] {
+            app.create(&plant(name)).await;
+        }
+        let received = receiver.wait_for(6, WAIT).await;
+        let names: Vec<&str> = at(&received, "/green")
+            .iter()
+            .map(|r| r.data()["after"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["good1", "good2"], "{mode}");
+        let outcome = wait_for_outcome(&app, "bad").await;
+        assert_eq!(outcome["result"], "failed", "{mode}");
+        assert_eq!(outcome["plugin"], "chaos");
+        let reason = outcome["reason"].as_str().unwrap();
+        match mode {
+            "error" => assert_eq!(reason, "chaos: asked to fail"),
+            _ => assert!(reason.starts_with("trapped"), "{reason}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn under_skip_the_failing_plugin_is_passed_over_for_that_event() {
+    for mode in ["error", "trap"] {
+        let receiver = Receiver::start().await;
+        let plugins = chaos(mode, "skip");
+        let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
+        for name in ["good1", "bad", "good2"] {
+            app.create(&plant(name)).await;
+        }
+        let received = receiver.wait_for(9, WAIT).await;
+        let names: Vec<&str> = at(&received, "/grid")
+            .iter()
+            .map(|r| r.data()["after"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["good1", "bad", "good2"], "{mode}");
+    }
+}
+
+#[tokio::test]
+async fn under_halt_the_feed_stops_at_the_failing_event_and_retries_until_it_passes() {
+    let receiver = Receiver::start().await;
+    let plugins = chaos("error", "halt");
+    let app = TestApp::start_with(|c| {
+        examples(c, &plugins, &receiver);
+        c.sinks.retain(|name, _| name == "green");
+    })
+    .await;
+    for name in ["good1", "bad", "good2"] {
+        app.create(&plant(name)).await;
+    }
+    receiver.wait_for(1, WAIT).await;
+    let calls = |plugins: Value| plugins["items"][0]["calls"].as_u64().unwrap();
+    let before = calls(app.get_json("/v1/plugins").await);
+    let held = receiver.settle(Duration::from_millis(600)).await;
+    assert_eq!(held.len(), 1, "nothing passes the halted event");
+    assert!(
+        calls(app.get_json("/v1/plugins").await) > before,
+        "the halted event is retried"
+    );
+    assert_eq!(outcome_of(&app, "bad").await, Value::Null);
+    assert_eq!(outcome_of(&app, "good2").await, Value::Null);
+
+    // The operator fixes the plugin's configuration; the held events go out in order.
+    std::fs::write(
+        plugins.path().join("chaos.toml"),
+        "on_error = \"halt\"\n[config]\nmode = \"keep\"\n",
+    )
+    .unwrap();
+    let app = app.restart(|_| {}).await;
+    let received = receiver.wait_for(3, WAIT).await;
+    let names: Vec<&str> = received
+        .iter()
+        .map(|r| r.data()["after"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["good1", "bad", "good2"]);
+    drop(app);
+}
+
+#[tokio::test]
+async fn a_guest_that_loops_forever_is_stopped_at_the_call_timeout() {
+    let receiver = Receiver::start().await;
+    let plugins = chaos("loop", "dead-letter");
+    let app = TestApp::start_with(|c| {
+        examples(c, &plugins, &receiver);
+        c.plugins.call_timeout = Duration::from_millis(50);
+    })
+    .await;
+    app.create(&plant("bad")).await;
+    app.create(&plant("after")).await;
+    let outcome = wait_for_outcome(&app, "bad").await;
+    assert_eq!(outcome["result"], "failed");
+    let reason = outcome["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("exceeded the call timeout of 50ms"),
+        "{reason}"
+    );
+    let received = receiver.wait_for(3, WAIT).await;
+    assert!(
+        received
+            .iter()
+            .all(|r| r.data()["after"]["name"] == "after"),
+        "a fresh instance serves the next event"
+    );
+}
+
+#[tokio::test]
+async fn a_guest_that_allocates_without_bound_is_stopped_at_the_memory_limit() {
+    let receiver = Receiver::start().await;
+    let plugins = chaos("oom", "dead-letter");
+    let app = TestApp::start_with(|c| {
+        examples(c, &plugins, &receiver);
+        c.plugins.memory_limit = 16 << 20;
+    })
+    .await;
+    app.create(&plant("bad")).await;
+    app.create(&plant("after")).await;
+    let outcome = wait_for_outcome(&app, "bad").await;
+    let reason = outcome["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("exceeded the memory limit of 16 MiB"),
+        "{reason}"
+    );
+    receiver.wait_for(3, WAIT).await;
+}
+
+#[tokio::test]
+async fn a_guest_finds_no_files_no_environment_no_arguments_and_no_network() {
+    let receiver = Receiver::start().await;
+    let plugins = chaos("sandbox", "dead-letter");
+    let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
+    app.create(&plant("bad")).await;
+    let outcome = wait_for_outcome(&app, "bad").await;
+    assert_eq!(
+        outcome["result"], "routed",
+        "every escape attempt failed: {outcome}"
+    );
+}
+
+#[tokio::test]
+async fn an_enricher_may_change_after_but_not_the_identity_of_the_event() {
+    for (mode, field) in [
+        ("tamper-seq", "seq"),
+        ("tamper-kind", "kind"),
+        ("tamper-plant-id", "plant-id"),
+        ("tamper-region", "region"),
+    ] {
+        let receiver = Receiver::start().await;
+        let plugins = PluginDir::default().add(
+            "tamper",
+            "test-chaos-enricher",
+            Some(&format!("[config]\nmode = \"{mode}\"\n")),
+        );
+        let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
+        app.create(&plant("p")).await;
+        let outcome = wait_for_outcome(&app, "p").await;
+        assert_eq!(outcome["result"], "failed", "{mode}");
+        assert!(
+            outcome["reason"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{field}`")),
+            "{outcome}"
+        );
+    }
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default().add(
+        "after",
+        "test-chaos-enricher",
+        Some("[config]\nmode = \"tamper-after\"\n"),
+    );
+    let app = TestApp::start_with(|c| {
+        examples(c, &plugins, &receiver);
+        c.sinks.retain(|name, _| name == "green");
+    })
+    .await;
+    app.create(&plant("p")).await;
+    let received = receiver.wait_for(1, WAIT).await;
+    assert_eq!(received[0].data()["after"]["output_mw"], 1.0);
+}
+
+#[tokio::test]
+async fn a_broken_component_is_refused_with_a_reason_while_the_others_load() {
+    let plugins = PluginDir::default().example("fuel-router");
+    std::fs::write(plugins.path().join("garbage.wasm"), b"not wasm at all").unwrap();
+    std::fs::write(plugins.path().join("core-module.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(
+        plugins.path().join("bad-manifest.wasm"),
+        std::fs::read(plant_monitor_tests::component("fuel-router")).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(plugins.path().join("bad-manifest.toml"), "ordr = 3\n").unwrap();
+    let app = TestApp::start_with(|c| c.plugins.dir = plugins.path().to_path_buf()).await;
+    let listing = app.get_json("/v1/plugins").await;
+    let names: Vec<&str> = listing["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["fuel-router"]);
+    assert_eq!(listing["items"][0]["role"], "route");
+    assert_eq!(listing["items"][0]["order"], 300);
+    let refused = listing["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 3, "{refused:#?}");
+    let reason = |file: &str| {
+        refused
+            .iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(file))
+            .map(|r| r["reason"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert!(
+        reason("garbage.wasm").contains("not a valid WebAssembly component"),
+        "{}",
+        reason("garbage.wasm")
+    );
+    assert!(reason("core-module.wasm").contains("not a valid WebAssembly component"));
+    assert!(
+        reason("bad-manifest.wasm").contains("ordr"),
+        "{}",
+        reason("bad-manifest.wasm")
+    );
+}
+
+#[tokio::test]
+async fn a_second_start_reuses_the_compiled_cache() {
+    let plugins = PluginDir::default()
+        .example("fuel-router")
+        .example("min-capacity-filter");
+    let app = TestApp::start_with(|c| c.plugins.dir = plugins.path().to_path_buf()).await;
+    let cache = |listing: Value| -> Vec<String> {
+        listing["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["cache"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(cache(app.get_json("/v1/plugins").await), ["miss", "miss"]);
+    let app = app.restart(|_| {}).await;
+    assert_eq!(cache(app.get_json("/v1/plugins").await), ["hit", "hit"]);
+}
+
+#[tokio::test]
+async fn plants_present_before_the_first_feed_are_snapshotted_once() {
+    let receiver = Receiver::start().await;
+    let app = TestApp::start_with(|c| {
+        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
+        c.feed.snapshot = plant_monitor::config::SnapshotMode::Never;
+    })
+    .await;
+    app.create(&plant("existing")).await;
+    receiver.wait_for(1, WAIT).await;
+    let app = app
+        .restart(|c| c.feed.snapshot = plant_monitor::config::SnapshotMode::OnFirstLease)
+        .await;
+    let received = receiver.wait_for(2, WAIT).await;
+    assert_eq!(received[1].body["type"], "powerplant.snapshot");
+    assert_eq!(received[1].data()["before"], Value::Null);
+    assert_eq!(received[1].data()["after"]["name"], "existing");
+    let app = app.restart(|_| {}).await;
+    assert_eq!(
+        receiver.settle(Duration::from_millis(300)).await.len(),
+        2,
+        "once per database"
+    );
+    let _app = app
+        .restart(|c| c.feed.snapshot = plant_monitor::config::SnapshotMode::OnEveryLease)
+        .await;
+    receiver.wait_for(3, WAIT).await;
+}
+
+#[tokio::test]
+async fn a_failing_sink_is_retried_and_order_per_plant_is_kept() {
+    let receiver = Receiver::start().await;
+    let app = TestApp::start_with(|c| {
+        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
+    })
+    .await;
+    receiver.answer_next(&[500, 503, 404]);
+    let id = app.create(&plant("v1")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for name in ["v2", "v3"] {
+        app.request(Method::PUT, &format!("/v1/plants/{id}"))
+            .json(&plant(name))
+            .send()
+            .await
+            .unwrap();
+    }
+    let received = receiver.wait_for(3, WAIT).await;
+    let names: Vec<&str> = received
+        .iter()
+        .map(|r| r.data()["after"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["v1", "v2", "v3"]);
+}
