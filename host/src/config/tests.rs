@@ -38,6 +38,93 @@ fn the_shipped_configuration_file_parses_to_the_defaults() {
         shipped.database.max_connections,
         defaults.database.max_connections
     );
+    assert_eq!(shipped.feed.poll_interval, defaults.feed.poll_interval);
+    assert_eq!(shipped.feed.batch_size, defaults.feed.batch_size);
+    assert_eq!(shipped.feed.snapshot, defaults.feed.snapshot);
+    assert_eq!(shipped.plugins.dir, defaults.plugins.dir);
+    assert_eq!(shipped.plugins.cache_dir, defaults.plugins.cache_dir);
+    assert_eq!(shipped.plugins.call_timeout, defaults.plugins.call_timeout);
+    assert_eq!(shipped.plugins.memory_limit, defaults.plugins.memory_limit);
+    assert_eq!(shipped.plugins.on_error, defaults.plugins.on_error);
+    assert_eq!(
+        shipped.routing.default_sinks,
+        defaults.routing.default_sinks
+    );
+    assert!(shipped.sinks.is_empty());
+}
+
+#[test]
+fn the_example_sink_in_the_shipped_file_is_valid_with_the_documented_defaults() {
+    let text = include_str!("../../../config/plant-monitor.toml");
+    let example: String = text
+        .lines()
+        .skip_while(|line| !line.starts_with("# [sinks.backend]"))
+        .map(|line| {
+            line.trim_start_matches("# ")
+                .split("   #")
+                .next()
+                .unwrap_or("")
+                .trim_end()
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config = parse(&example).expect("the commented example is valid");
+    let sink = &config.sinks["backend"];
+    assert_eq!(sink.timeout, Duration::from_secs(10));
+    assert_eq!(sink.max_in_flight, 1);
+    assert_eq!(sink.backoff_initial, Duration::from_millis(250));
+    assert_eq!(sink.backoff_max, Duration::from_secs(300));
+    config.validate(&Source::BuiltIn).expect("valid");
+}
+
+#[test]
+fn the_demo_configuration_is_valid() {
+    let config = parse(include_str!("../../../config/demo.toml")).expect("valid");
+    config.validate(&Source::BuiltIn).expect("valid");
+    assert_eq!(config.sinks.len(), 3);
+}
+
+#[test]
+fn sinks_are_checked_for_url_name_and_limits() {
+    for (text, key) in [
+        ("[sinks.a]\nurl = \"ftp://x\"\n", "sinks.a.url"),
+        ("[sinks.a]\nurl = \"not a url\"\n", "sinks.a.url"),
+        ("[sinks.Bad]\nurl = \"http://x\"\n", "sinks.Bad"),
+        (
+            "[sinks.a]\nurl = \"http://x\"\nmax_in_flight = 0\n",
+            "sinks.a.max_in_flight",
+        ),
+        (
+            "[sinks.a]\nurl = \"http://x\"\nbackoff_initial = \"10m\"\n",
+            "sinks.a.backoff_initial",
+        ),
+        (
+            "[sinks.a]\nurl = \"http://x\"\nheaders = { \"bad header\" = \"v\" }\n",
+            "sinks.a.headers",
+        ),
+        (
+            "[routing]\ndefault_sinks = [\"nowhere\"]\n",
+            "routing.default_sinks",
+        ),
+        (
+            "[plugins]\nmemory_limit = \"10KiB\"\n",
+            "plugins.memory_limit",
+        ),
+        ("[feed]\nbatch_size = 0\n", "feed.batch_size"),
+    ] {
+        let error = parse(text)
+            .expect("parses")
+            .validate(&Source::BuiltIn)
+            .expect_err(text);
+        assert!(
+            error.to_string().contains(&format!("key `{key}`")),
+            "{error}"
+        );
+    }
+    let line = error_line("[sinks.a]\ntimeout = \"1s\"\n");
+    assert!(line.contains("sinks.a") && line.contains("url"), "{line}");
+    let line = error_line("[plugins]\nmemory_limit = \"64MB\"\n");
+    assert!(line.contains("key `plugins.memory_limit`"), "{line}");
 }
 
 #[test]

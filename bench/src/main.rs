@@ -1,0 +1,59 @@
+//! The benchmark programs behind BENCHMARKS.md. Run them in release mode on an otherwise idle machine:
+//!
+//! ```sh
+//! plugins/build
+//! cargo run --release -p plant-monitor-bench -- plugins
+//! cargo run --release -p plant-monitor-bench -- e2e --events 50000
+//! ```
+
+mod e2e;
+mod plugin_calls;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "plant-monitor benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Per-call cost of each example plugin's role on a reused instance, and of the 3-plugin chain.
+    Plugins {
+        /// Calls timed per measurement.
+        #[arg(long, default_value_t = 200_000)]
+        calls: u32,
+    },
+    /// Events per second from the journal to an HTTP receiver, through the example plugins, on SQLite.
+    E2e {
+        /// Journal entries to feed.
+        #[arg(long, default_value_t = 50_000)]
+        events: u32,
+        /// `max_in_flight` of every sink.
+        #[arg(long, default_value_t = 1)]
+        max_in_flight: u32,
+        /// `feed.batch_size`.
+        #[arg(long, default_value_t = 500)]
+        batch_size: u32,
+    },
+}
+
+/// The folder `plugins/build` writes the example components to.
+fn dist() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist")
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Plugins { calls } => plugin_calls::run(calls),
+        Command::E2e {
+            events,
+            max_in_flight,
+            batch_size,
+        } => tokio::runtime::Runtime::new()?.block_on(e2e::run(events, max_in_flight, batch_size)),
+    }
+}
