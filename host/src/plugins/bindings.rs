@@ -18,8 +18,15 @@ wasmtime::component::bindgen!({
         }
     ",
     world: "any-plugin",
+    // Events are passed by reference: lowering reads the host's strings in place instead of a deep copy
+    // per call. The enricher's answer is owned, hence the duplicated `…Param`/`…Result` types.
+    ownership: Borrowing {
+        duplicate_if_necessary: true
+    },
 });
 
 pub use exports::plant_monitor::plugin::{enrich, filter, route};
 pub use plant_monitor::plugin::host::{Host, Level};
-pub use plant_monitor::plugin::types::{ChangeEvent, ChangeKind, PowerPlant};
+pub use plant_monitor::plugin::types::{
+    ChangeEventParam, ChangeEventResult, ChangeKind, PowerPlantParam, PowerPlantResult,
+};

@@ -192,18 +192,18 @@ impl Plugin {
 
     /// Runs the filter role: `true` keeps the event.
     pub fn keep(&self, event: &Event) -> Result<bool, CallError> {
-        let input = convert::to_wit(event);
+        let input = convert::Borrowed::new(event);
         self.call(|live| match &live.filter {
-            Some(guest) => guest.call_keep(&mut live.store, &input),
+            Some(guest) => guest.call_keep(&mut live.store, input.param()),
             None => Ok(Err("this plugin does not export the filter role".into())),
         })
     }
 
     /// Runs the enrich role and checks that the event is still the same event.
     pub fn enrich(&self, event: &Event) -> Result<Event, CallError> {
-        let input = convert::to_wit(event);
+        let input = convert::Borrowed::new(event);
         let output = self.call(|live| match &live.enrich {
-            Some(guest) => guest.call_enrich(&mut live.store, &input),
+            Some(guest) => guest.call_enrich(&mut live.store, input.param()),
             None => Ok(Err("this plugin does not export the enrich role".into())),
         })?;
         let enriched = convert::from_wit(output).map_err(CallError::Invalid)?;
@@ -224,9 +224,9 @@ impl Plugin {
 
     /// Runs the route role: the sink names this plugin chose.
     pub fn route(&self, event: &Event) -> Result<Vec<String>, CallError> {
-        let input = convert::to_wit(event);
+        let input = convert::Borrowed::new(event);
         self.call(|live| match &live.route {
-            Some(guest) => guest.call_route(&mut live.store, &input),
+            Some(guest) => guest.call_route(&mut live.store, input.param()),
             None => Ok(Err("this plugin does not export the route role".into())),
         })
     }

@@ -252,30 +252,34 @@ impl Store for SqliteStore {
     }
 
     async fn record_processed(&self, batch: &[Processed]) -> Result<(), StoreError> {
+        // Two set-based statements per batch rather than two per change: each statement is a round
+        // trip to the driver's worker thread, which would otherwise dominate the feed's cost.
+        let outcomes =
+            serde_json::Value::from_iter(batch.iter().map(|p| {
+                serde_json::json!([p.seq, p.result.as_str(), p.plugin, p.reason, p.event])
+            }));
+        let deliveries = serde_json::Value::from_iter(batch.iter().flat_map(|p| {
+            p.sinks
+                .iter()
+                .map(|sink| serde_json::json!([p.seq, sink, p.plant_id]))
+        }));
         let mut tx = self.pool.begin().await?;
-        for processed in batch {
-            let seq = processed.seq as i64;
-            sqlx::query(
-                "UPDATE plant_changes SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
-                 outcome = ?2, outcome_plugin = ?3, outcome_reason = ?4, event = ?5 \
-                 WHERE seq = ?1 AND processed_at IS NULL",
-            )
-            .bind(seq)
-            .bind(processed.result.as_str())
-            .bind(processed.plugin.as_deref())
-            .bind(processed.reason.as_deref())
-            .bind(processed.event.as_deref())
-            .execute(&mut *tx)
-            .await?;
-            for sink in &processed.sinks {
-                sqlx::query("INSERT INTO deliveries (seq, sink, plant_id) VALUES (?1, ?2, ?3)")
-                    .bind(seq)
-                    .bind(sink)
-                    .bind(&processed.plant_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        sqlx::query(
+            "UPDATE plant_changes SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
+             outcome = o.value ->> 1, outcome_plugin = o.value ->> 2, outcome_reason = o.value ->> 3, \
+             event = o.value ->> 4 \
+             FROM json_each(?1) AS o WHERE plant_changes.seq = o.value ->> 0 AND processed_at IS NULL",
+        )
+        .bind(outcomes.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO deliveries (seq, sink, plant_id) \
+             SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1)",
+        )
+        .bind(deliveries.to_string())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -338,15 +342,14 @@ impl Store for SqliteStore {
         retries: &[Retry],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for id in delivered {
-            sqlx::query(
-                "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, \
-                 delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-            )
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
+        sqlx::query(
+            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, \
+             delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+             WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::Value::from(delivered).to_string())
+        .execute(&mut *tx)
+        .await?;
         for retry in retries {
             sqlx::query(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, \
