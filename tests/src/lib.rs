@@ -97,6 +97,22 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// Applies a JSON merge patch to a plant through the API and returns the patched plant.
+    pub async fn patch(&self, id: &str, patch: &str) -> Value {
+        let response = self
+            .request(reqwest::Method::PATCH, &format!("/v1/plants/{id}"))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/merge-patch+json",
+            )
+            .body(patch.to_owned())
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200, "patching {id} with {patch}");
+        response.json().await.expect("JSON body")
+    }
+
     pub async fn get_json(&self, path: &str) -> Value {
         let response = self.client.get(self.url(path)).send().await.expect("sent");
         assert_eq!(response.status(), 200, "GET {path}");

@@ -2,7 +2,6 @@
 
 use plant_monitor_tests::{TestApp, plant};
 use reqwest::Method;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
 fn kinds(entries: &[Value]) -> Vec<&str> {
@@ -24,16 +23,12 @@ async fn api_writes_are_journaled_in_order_with_images_and_changed_fields() {
     let app = TestApp::start().await;
     let created = app.create(&plant("Grand Coulee")).await;
     let id = created["id"].as_str().unwrap();
-    let patched: Value = app
-        .request(Method::PATCH, &format!("/v1/plants/{id}"))
-        .header(CONTENT_TYPE, "application/merge-patch+json")
-        .body(r#"{"output_mw": 6000.25, "attributes": {"operator": "BPA"}}"#)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let patched = app
+        .patch(
+            id,
+            r#"{"output_mw": 6000.25, "attributes": {"operator": "BPA"}}"#,
+        )
+        .await;
     app.call(Method::DELETE, &format!("/v1/plants/{id}")).await;
 
     let entries = journal(&app).await;

@@ -67,16 +67,7 @@ async fn api_changes_arrive_as_cloudevents_in_order_labelled_and_routed_by_fuel(
     let mut gas = plant("Four Corners");
     gas["fuel"] = json!("gas");
     app.create(&gas).await;
-    let updated: Value = app
-        .request(Method::PATCH, &format!("/v1/plants/{id}"))
-        .header(CONTENT_TYPE, "application/merge-patch+json")
-        .body(r#"{"output_mw": 7000}"#)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let updated = app.patch(id, r#"{"output_mw": 7000}"#).await;
     app.call(Method::DELETE, &format!("/v1/plants/{id}")).await;
 
     let received = receiver.wait_for(5, WAIT).await;

@@ -30,6 +30,10 @@ pub fn load_dir(
             .map(|entry| entry.path())
             .filter(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file())
             .collect(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            tracing::info!(dir = %dir.display(), "There is no plugin folder; running without plugins.");
+            Vec::new()
+        }
         Err(error) => {
             tracing::warn!(dir = %dir.display(), %error, "The plugin folder cannot be read; running without plugins.");
             Vec::new()
