@@ -260,42 +260,44 @@ async fn under_skip_the_failing_plugin_is_passed_over_for_that_event() {
 
 #[tokio::test]
 async fn under_halt_the_feed_stops_at_the_failing_event_and_retries_until_it_passes() {
-    let receiver = Receiver::start().await;
-    let plugins = chaos("error", "halt");
-    let app = TestApp::start_with(|c| {
-        examples(c, &plugins, &receiver);
-        c.sinks.retain(|name, _| name == "green");
-    })
-    .await;
-    for name in ["good1", "bad", "good2"] {
-        app.create(&plant(name)).await;
-    }
-    receiver.wait_for(1, WAIT).await;
-    let calls = |plugins: Value| plugins["items"][0]["calls"].as_u64().unwrap();
-    let before = calls(app.get_json("/v1/plugins").await);
-    let held = receiver.settle(Duration::from_millis(600)).await;
-    assert_eq!(held.len(), 1, "nothing passes the halted event");
-    assert!(
-        calls(app.get_json("/v1/plugins").await) > before,
-        "the halted event is retried"
-    );
-    assert_eq!(outcome_of(&app, "bad").await, Value::Null);
-    assert_eq!(outcome_of(&app, "good2").await, Value::Null);
+    for mode in ["error", "trap"] {
+        let receiver = Receiver::start().await;
+        let plugins = chaos(mode, "halt");
+        let app = TestApp::start_with(|c| {
+            examples(c, &plugins, &receiver);
+            c.sinks.retain(|name, _| name == "green");
+        })
+        .await;
+        for name in ["good1", "bad", "good2"] {
+            app.create(&plant(name)).await;
+        }
+        receiver.wait_for(1, WAIT).await;
+        let calls = |plugins: Value| plugins["items"][0]["calls"].as_u64().unwrap();
+        let before = calls(app.get_json("/v1/plugins").await);
+        let held = receiver.settle(Duration::from_millis(600)).await;
+        assert_eq!(held.len(), 1, "{mode}: nothing passes the halted event");
+        assert!(
+            calls(app.get_json("/v1/plugins").await) > before,
+            "{mode}: the halted event is retried"
+        );
+        assert_eq!(outcome_of(&app, "bad").await, Value::Null);
+        assert_eq!(outcome_of(&app, "good2").await, Value::Null);
 
-    // The operator fixes the plugin's configuration; the held events go out in order.
-    std::fs::write(
-        plugins.path().join("chaos.toml"),
-        "on_error = \"halt\"\n[config]\nmode = \"keep\"\n",
-    )
-    .unwrap();
-    let app = app.restart(|_| {}).await;
-    let received = receiver.wait_for(3, WAIT).await;
-    let names: Vec<&str> = received
-        .iter()
-        .map(|r| r.data()["after"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["good1", "bad", "good2"]);
-    drop(app);
+        // The operator fixes the plugin's configuration; the held events go out in order.
+        std::fs::write(
+            plugins.path().join("chaos.toml"),
+            "on_error = \"halt\"\n[config]\nmode = \"keep\"\n",
+        )
+        .unwrap();
+        let app = app.restart(|_| {}).await;
+        let received = receiver.wait_for(3, WAIT).await;
+        let names: Vec<&str> = received
+            .iter()
+            .map(|r| r.data()["after"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["good1", "bad", "good2"], "{mode}");
+        app.stop().await;
+    }
 }
 
 #[tokio::test]
