@@ -9,9 +9,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 mod plugin_dir;
+mod postgres;
 mod receiver;
 
 pub use plugin_dir::{PluginDir, component, repo};
+pub use postgres::TestDatabase;
 pub use receiver::{Received, Receiver};
 
 use plant_monitor::config::{Config, SinkConfig};
@@ -28,6 +30,8 @@ pub struct TestApp {
     base: String,
     db_path: PathBuf,
     service: Option<Service>,
+    /// Dropped after the service, when the test ran on PostgreSQL.
+    postgres: Option<TestDatabase>,
     _dir: TempDir,
 }
 
@@ -56,8 +60,27 @@ impl TestApp {
             base: format!("http://{}", service.local_addr()),
             db_path,
             service: Some(service),
+            postgres: None,
             _dir: dir,
         }
+    }
+
+    /// Starts a service on a fresh PostgreSQL database of its own.
+    pub async fn start_on_postgres(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let database = TestDatabase::create().await;
+        let url = database.url.clone();
+        let mut app = TestApp::start_with(|config| {
+            config.database.url = url;
+            adjust(config);
+        })
+        .await;
+        app.postgres = Some(database);
+        app
+    }
+
+    /// The database URL the service uses.
+    pub fn database_url(&self) -> &str {
+        &self.config.database.url
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -12,10 +12,12 @@ impl Config {
             message,
         };
         let url = &self.database.url;
-        if !url.starts_with("sqlite:") {
+        if !url.starts_with("sqlite:") && !crate::store::is_postgres(url) {
             return Err(invalid(
                 "database.url",
-                format!("unsupported database URL {url:?}: this build supports sqlite://PATH"),
+                format!(
+                    "unsupported database URL {url:?}: use sqlite://PATH or postgres://USER@HOST/DATABASE"
+                ),
             ));
         }
         let at_least_one = [

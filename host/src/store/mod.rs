@@ -3,7 +3,10 @@
 //! without rewriting them. The journal itself is written by database triggers (see `migrations/`), so
 //! every writer, not only this process, is captured.
 
+mod decode;
+mod migrations;
 mod model;
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
@@ -16,6 +19,7 @@ pub use model::{
     Change, ChangeKind, Delivery, Fuel, Outcome, OutcomeKind, Plant, PlantDraft, PlantFilter,
     Processed, Retry, Status,
 };
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// A failed store operation, naming the plant where one is involved.
@@ -113,5 +117,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
 /// Opens the database the configuration names; the URL scheme chooses the backend.
 pub async fn connect(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(Arc::new(SqliteStore::connect(config).await?))
+    if is_postgres(&config.url) {
+        Ok(Arc::new(PostgresStore::connect(config).await?))
+    } else {
+        Ok(Arc::new(SqliteStore::connect(config).await?))
+    }
+}
+
+/// Whether a database URL names PostgreSQL (otherwise it is SQLite).
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A draft's attributes as the JSON object text every backend stores.
+fn attributes_json(draft: &PlantDraft) -> String {
+    serde_json::Value::from_iter(
+        draft
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))),
+    )
+    .to_string()
 }

@@ -2,8 +2,6 @@
 //! Writes start with the write itself, so a transaction never has to upgrade a read lock (which SQLite
 //! would refuse under contention); the busy timeout then orders concurrent writers.
 
-mod migrations;
-
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,15 +10,15 @@ use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqliteConnection};
+use sqlx::{Sqlite, SqliteConnection};
 use tokio::sync::Notify;
 
+use super::decode::{decode_change, decode_delivery, decode_plant};
+use super::migrations::{self, Embedded};
 use super::{
-    Change, ChangeKind, Delivery, Outcome, OutcomeKind, Plant, PlantDraft, PlantFilter, Processed,
-    Retry, Store, StoreError,
+    Change, Delivery, Plant, PlantDraft, PlantFilter, Processed, Retry, Store, StoreError,
 };
 use crate::config::DatabaseConfig;
 
@@ -99,7 +97,7 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate::Migrator::new(migrations::Embedded)
+        sqlx::migrate::Migrator::new(Embedded(migrations::SQLITE))
             .await?
             .run(&self.pool)
             .await?;
@@ -116,12 +114,12 @@ impl Store for SqliteStore {
                     sqlx::Error::Database(_) => Ok(None),
                     other => Err(other),
                 })?;
-        if applied == Some(migrations::LATEST) {
+        if applied == Some(migrations::latest(migrations::SQLITE)) {
             Ok(())
         } else {
             Err(StoreError::NotMigrated {
                 applied,
-                required: migrations::LATEST,
+                required: migrations::latest(migrations::SQLITE),
             })
         }
     }
@@ -323,17 +321,7 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Delivery {
-                    id: row.try_get("id")?,
-                    seq: row.try_get::<i64, _>("seq")? as u64,
-                    plant_id: row.try_get("plant_id")?,
-                    attempts: row.try_get::<i64, _>("attempts")? as u32,
-                    event: row.try_get("event")?,
-                })
-            })
-            .collect()
+        rows.iter().map(decode_delivery).collect()
     }
 
     async fn finish_deliveries(
@@ -388,71 +376,5 @@ fn bind_draft<'q>(
         .bind(draft.status.as_str())
         .bind(draft.latitude)
         .bind(draft.longitude)
-        .bind(attributes_json(draft))
-}
-
-/// Attributes as the JSON object text the `attributes` column holds.
-fn attributes_json(draft: &PlantDraft) -> String {
-    serde_json::Value::from_iter(
-        draft
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))),
-    )
-    .to_string()
-}
-
-fn decode_plant(row: &SqliteRow) -> Result<Plant, StoreError> {
-    let image: String = row.try_get("image")?;
-    parse_image("plant image", &image)
-}
-
-fn parse_image(what: &str, image: &str) -> Result<Plant, StoreError> {
-    serde_json::from_str(image).map_err(|error| StoreError::Corrupt {
-        what: what.to_owned(),
-        reason: error.to_string(),
-    })
-}
-
-fn decode_change(row: &SqliteRow) -> Result<Change, StoreError> {
-    let seq: i64 = row.try_get("seq")?;
-    let corrupt = |reason: String| StoreError::Corrupt {
-        what: format!("journal entry {seq}"),
-        reason,
-    };
-    let kind: String = row.try_get("kind")?;
-    let image = |column: &str| -> Result<Option<Plant>, StoreError> {
-        let text: Option<String> = row.try_get(column)?;
-        text.map(|text| parse_image(&format!("journal entry {seq} {column}"), &text))
-            .transpose()
-    };
-    let changed_fields: String = row.try_get("changed_fields")?;
-    Ok(Change {
-        seq: seq as u64,
-        kind: ChangeKind::parse(&kind).ok_or_else(|| corrupt(format!("unknown kind {kind:?}")))?,
-        plant_id: row.try_get("plant_id")?,
-        region: row.try_get("region")?,
-        before: image("before")?,
-        after: image("after")?,
-        changed_fields: serde_json::from_str(&changed_fields)
-            .map_err(|error| corrupt(error.to_string()))?,
-        committed_at: row.try_get("committed_at")?,
-        outcome: decode_outcome(row).map_err(corrupt)?,
-    })
-}
-
-fn decode_outcome(row: &SqliteRow) -> Result<Option<Outcome>, String> {
-    let field = |name: &str| {
-        row.try_get::<Option<String>, _>(name)
-            .map_err(|e| e.to_string())
-    };
-    let (Some(processed_at), Some(result)) = (field("processed_at")?, field("outcome")?) else {
-        return Ok(None);
-    };
-    Ok(Some(Outcome {
-        result: OutcomeKind::parse(&result).ok_or_else(|| format!("unknown outcome {result:?}"))?,
-        plugin: field("outcome_plugin")?,
-        reason: field("outcome_reason")?,
-        processed_at,
-    }))
+        .bind(super::attributes_json(draft))
 }

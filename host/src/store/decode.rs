@@ -1,0 +1,111 @@
+//! Reading rows into the store's types, the same for every backend: each backend selects plant images,
+//! journal images and timestamps as text in the contract's format, so one decoder serves them all.
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use super::{Change, ChangeKind, Delivery, Outcome, OutcomeKind, Plant, StoreError};
+
+/// The column types a backend's rows must decode for the functions below.
+pub trait TextRow: Row
+where
+    for<'r> &'r str: ColumnIndex<Self>,
+{
+    fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn optional_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
+    fn integer(&self, column: &str) -> Result<i64, sqlx::Error>;
+}
+
+impl<R> TextRow for R
+where
+    R: Row,
+    for<'r> &'r str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn optional_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn integer(&self, column: &str) -> Result<i64, sqlx::Error> {
+        self.try_get(column)
+    }
+}
+
+/// A plant from its `image` column.
+pub fn decode_plant<R: TextRow>(row: &R) -> Result<Plant, StoreError>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    parse_image("plant image", &row.text("image")?)
+}
+
+/// A journal entry from the columns `CHANGE_COLUMNS` of each backend name.
+pub fn decode_change<R: TextRow>(row: &R) -> Result<Change, StoreError>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    let seq = row.integer("seq")?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        what: format!("journal entry {seq}"),
+        reason,
+    };
+    let kind = row.text("kind")?;
+    let image = |column: &str| -> Result<Option<Plant>, StoreError> {
+        row.optional_text(column)?
+            .map(|text| parse_image(&format!("journal entry {seq} {column}"), &text))
+            .transpose()
+    };
+    Ok(Change {
+        seq: seq as u64,
+        kind: ChangeKind::parse(&kind).ok_or_else(|| corrupt(format!("unknown kind {kind:?}")))?,
+        plant_id: row.text("plant_id")?,
+        region: row.text("region")?,
+        before: image("before")?,
+        after: image("after")?,
+        changed_fields: serde_json::from_str(&row.text("changed_fields")?)
+            .map_err(|error| corrupt(error.to_string()))?,
+        committed_at: row.text("committed_at")?,
+        outcome: decode_outcome(row).map_err(corrupt)?,
+    })
+}
+
+fn decode_outcome<R: TextRow>(row: &R) -> Result<Option<Outcome>, String>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    let field = |name: &str| row.optional_text(name).map_err(|e| e.to_string());
+    let (Some(processed_at), Some(result)) = (field("processed_at")?, field("outcome")?) else {
+        return Ok(None);
+    };
+    Ok(Some(Outcome {
+        result: OutcomeKind::parse(&result).ok_or_else(|| format!("unknown outcome {result:?}"))?,
+        plugin: field("outcome_plugin")?,
+        reason: field("outcome_reason")?,
+        processed_at,
+    }))
+}
+
+/// A due delivery from the columns id, seq, plant_id, attempts and event.
+pub fn decode_delivery<R: TextRow>(row: &R) -> Result<Delivery, StoreError>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    Ok(Delivery {
+        id: row.integer("id")?,
+        seq: row.integer("seq")? as u64,
+        plant_id: row.text("plant_id")?,
+        attempts: row.integer("attempts")? as u32,
+        event: row.text("event")?,
+    })
+}
+
+fn parse_image(what: &str, image: &str) -> Result<Plant, StoreError> {
+    serde_json::from_str(image).map_err(|error| StoreError::Corrupt {
+        what: what.to_owned(),
+        reason: error.to_string(),
+    })
+}
