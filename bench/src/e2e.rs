@@ -1,7 +1,8 @@
-//! End-to-end throughput: N journal entries written by raw SQL in one transaction, fed through the three
-//! example plugins and delivered to an in-process HTTP receiver (sinks green, grid and alerts), on
-//! SQLite. The clock runs from the commit to the moment every entry is processed and every delivery
-//! acknowledged by the receiver.
+//! End-to-end throughput: N plants written by raw SQL, each journaled by the triggers, fed through the
+//! three example plugins and delivered to an in-process HTTP receiver (sinks green, grid and alerts), on
+//! SQLite or PostgreSQL. Written either in one transaction before the clock starts, or by concurrent
+//! writers committing one row at a time while the feed runs. The clock stops when every entry is
+//! processed and every delivery acknowledged.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,62 +12,105 @@ use axum::Router;
 use axum::http::StatusCode;
 use plant_monitor::config::Config;
 use plant_monitor::service::Service;
+use sqlx::any::AnyPoolOptions;
 
-pub async fn run(events: u32, max_in_flight: u32, batch_size: u32) -> anyhow::Result<()> {
+/// What to measure.
+#[derive(Debug)]
+pub struct Setup {
+    pub events: u32,
+    pub max_in_flight: u32,
+    pub batch_size: u32,
+    pub postgres: Option<String>,
+    pub writers: u32,
+}
+
+const FUELS: [&str; 6] = ["hydro", "wind", "gas", "coal", "solar", "nuclear"];
+
+pub async fn run(setup: Setup) -> anyhow::Result<()> {
+    sqlx::any::install_default_drivers();
     let received = Arc::new(AtomicU64::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let receiver = listener.local_addr()?;
-    let counter = received.clone();
-    tokio::spawn(async move {
-        let app = Router::new().fallback(move || {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::Relaxed);
-                StatusCode::NO_CONTENT
-            }
-        });
-        axum::serve(listener, app).await
-    });
-
+    let receiver = start_receiver(received.clone()).await?;
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("bench.db");
+    let database = match &setup.postgres {
+        Some(admin) => Database::postgres(admin).await?,
+        None => Database::Sqlite(format!(
+            "sqlite://{}",
+            dir.path().join("bench.db").display()
+        )),
+    };
+
     let mut config = Config::default();
-    config.database.url = format!("sqlite://{}", db.display());
+    config.database.url = database.url().to_owned();
     config.server.listen = "127.0.0.1:0".parse()?;
     config.plugins.dir = super::dist();
     config.plugins.cache_dir = dir.path().join("cache");
-    config.feed.batch_size = batch_size;
+    config.feed.batch_size = setup.batch_size;
     for name in ["green", "grid", "alerts"] {
         config.sinks.insert(
             name.into(),
             serde_json::from_value(serde_json::json!({
                 "url": format!("http://{receiver}/{name}"),
-                "max_in_flight": max_in_flight,
+                "max_in_flight": setup.max_in_flight,
             }))?,
         );
     }
     let service = Service::start(&config).await?;
-    let pool = sqlx::SqlitePool::connect(&config.database.url).await?;
-
-    let fuels = ["hydro", "wind", "gas", "coal", "solar", "nuclear"];
-    let mut tx = pool.begin().await?;
-    for i in 0..events {
-        // One plant in ten reports more than its capacity: an alert that fans out to two sinks.
-        let output = if i % 10 == 0 { 150.0 } else { 80.0 };
-        sqlx::query(
-            "INSERT INTO power_plants (name, region, fuel, capacity_mw, output_mw) VALUES (?1, ?2, ?3, 100, ?4)",
-        )
-        .bind(format!("plant {i}"))
-        .bind(format!("region-{}", i % 4))
-        .bind(fuels[i as usize % fuels.len()])
-        .bind(output)
-        .execute(&mut *tx)
+    let pool = AnyPoolOptions::new()
+        .max_connections(setup.writers.max(1))
+        .connect(database.url())
         .await?;
-    }
-    tx.commit().await?;
-    let started = Instant::now();
-    let expected = u64::from(events) + u64::from(events).div_ceil(10);
 
+    let insert = "INSERT INTO power_plants (name, region, fuel, capacity_mw, output_mw) VALUES ($1, $2, $3, 100, $4)";
+    let row = |i: u32| {
+        // One plant in ten reports more than its capacity: an alert that fans out to two sinks.
+        let output = if i.is_multiple_of(10) { 150.0 } else { 80.0 };
+        (
+            format!("plant {i}"),
+            format!("region-{}", i % 4),
+            FUELS[i as usize % FUELS.len()],
+            output,
+        )
+    };
+    let started = if setup.writers == 0 {
+        let mut tx = pool.begin().await?;
+        for i in 0..setup.events {
+            let (name, region, fuel, output) = row(i);
+            sqlx::query(insert)
+                .bind(name)
+                .bind(region)
+                .bind(fuel)
+                .bind(output)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Instant::now()
+    } else {
+        let started = Instant::now();
+        let mut writers = tokio::task::JoinSet::new();
+        for writer in 0..setup.writers {
+            let pool = pool.clone();
+            let (events, writers_count) = (setup.events, setup.writers);
+            writers.spawn(async move {
+                for i in (writer..events).step_by(writers_count as usize) {
+                    let (name, region, fuel, output) = row(i);
+                    sqlx::query(insert)
+                        .bind(name)
+                        .bind(region)
+                        .bind(fuel)
+                        .bind(output)
+                        .execute(&pool)
+                        .await?;
+                }
+                anyhow::Ok(())
+            });
+        }
+        while let Some(done) = writers.join_next().await {
+            done??;
+        }
+        started
+    };
+    let expected = u64::from(setup.events) + u64::from(setup.events).div_ceil(10);
     loop {
         let unprocessed: i64 =
             sqlx::query_scalar("SELECT count(*) FROM plant_changes WHERE processed_at IS NULL")
@@ -82,13 +126,88 @@ pub async fn run(events: u32, max_in_flight: u32, batch_size: u32) -> anyhow::Re
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
+    let deliveries = received.load(Ordering::Relaxed);
     println!(
-        "{events} events ({} deliveries) journal → plugins → HTTP on SQLite, batch_size {batch_size}, max_in_flight {max_in_flight}: {:.2} s, {:.0} events/s, {:.0} deliveries/s",
-        received.load(Ordering::Relaxed),
+        "{} events ({deliveries} deliveries) {} → plugins → HTTP on {}, batch_size {}, max_in_flight {}: \
+         {:.2} s, {:.0} events/s, {:.0} deliveries/s",
+        setup.events,
+        match setup.writers {
+            0 => "in one transaction".to_owned(),
+            n => format!("committed one row at a time by {n} writers"),
+        },
+        database.name(),
+        setup.batch_size,
+        setup.max_in_flight,
         elapsed.as_secs_f64(),
-        f64::from(events) / elapsed.as_secs_f64(),
-        received.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64(),
+        f64::from(setup.events) / elapsed.as_secs_f64(),
+        deliveries as f64 / elapsed.as_secs_f64(),
     );
     service.shutdown().await?;
-    Ok(())
+    pool.close().await;
+    database.drop().await
+}
+
+async fn start_receiver(received: Arc<AtomicU64>) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        let app = Router::new().fallback(move || {
+            let received = received.clone();
+            async move {
+                received.fetch_add(1, Ordering::Relaxed);
+                StatusCode::NO_CONTENT
+            }
+        });
+        axum::serve(listener, app).await
+    });
+    Ok(address)
+}
+
+/// The database under test; a PostgreSQL one is created for the run and dropped after it.
+enum Database {
+    Sqlite(String),
+    Postgres {
+        admin: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl Database {
+    async fn postgres(admin: &str) -> anyhow::Result<Database> {
+        let name = format!("pm_bench_{}", std::process::id());
+        let pool = sqlx::PgPool::connect(admin).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await?;
+        let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
+        Ok(Database::Postgres {
+            admin: admin.to_owned(),
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Database::Sqlite(url) | Database::Postgres { url, .. } => url,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "SQLite",
+            Database::Postgres { .. } => "PostgreSQL",
+        }
+    }
+
+    async fn drop(self) -> anyhow::Result<()> {
+        if let Database::Postgres { admin, name, .. } = self {
+            let pool = sqlx::PgPool::connect(&admin).await?;
+            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                .execute(&pool)
+                .await?;
+        }
+        Ok(())
+    }
 }

@@ -4,6 +4,8 @@
 //! plugins/build
 //! cargo run --release -p plant-monitor-bench -- plugins
 //! cargo run --release -p plant-monitor-bench -- e2e --events 50000
+//! cargo run --release -p plant-monitor-bench -- e2e --events 50000 --writers 8 \
+//!     --postgres postgres://root@127.0.0.1:5432/postgres
 //! ```
 
 // Printing the figures is this program's job.
@@ -42,6 +44,14 @@ enum Command {
         /// `feed.batch_size`.
         #[arg(long, default_value_t = 500)]
         batch_size: u32,
+        /// Run on PostgreSQL: a fresh database is created on the server this admin URL reaches, and
+        /// dropped afterwards (e.g. postgres://root@127.0.0.1:5432/postgres).
+        #[arg(long, value_name = "ADMIN_URL")]
+        postgres: Option<String>,
+        /// Write the plants from this many concurrent writers, one committed row at a time, while the
+        /// feed runs; 0 writes them all in one transaction before the clock starts.
+        #[arg(long, default_value_t = 0)]
+        writers: u32,
     },
 }
 
@@ -57,6 +67,14 @@ fn main() -> anyhow::Result<()> {
             events,
             max_in_flight,
             batch_size,
-        } => tokio::runtime::Runtime::new()?.block_on(e2e::run(events, max_in_flight, batch_size)),
+            postgres,
+            writers,
+        } => tokio::runtime::Runtime::new()?.block_on(e2e::run(e2e::Setup {
+            events,
+            max_in_flight,
+            batch_size,
+            postgres,
+            writers,
+        })),
     }
 }

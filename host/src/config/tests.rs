@@ -221,6 +221,14 @@ fn semantic_checks_name_the_source_and_key() {
         "my.toml: key `database.max_connections`: must be at least 1"
     );
     let mut config = Config::default();
+    for url in [
+        "postgres://root@127.0.0.1/pm",
+        "postgresql://u:p@db:5433/pm",
+        "sqlite://x.db",
+    ] {
+        config.database.url = url.into();
+        config.validate(&Source::BuiltIn).expect(url);
+    }
     config.database.url = "mysql://x".into();
     let error = config.validate(&Source::BuiltIn).expect_err("invalid");
     assert!(error.to_string().contains("database.url"));
