@@ -139,3 +139,49 @@ fn attributes_json(draft: &PlantDraft) -> String {
     )
     .to_string()
 }
+
+/// The readiness verdict from the newest applied migration (`None`: never migrated) and the one this
+/// build needs.
+fn readiness(applied: Option<i64>, required: i64) -> Result<(), StoreError> {
+    if applied == Some(required) {
+        Ok(())
+    } else {
+        Err(StoreError::NotMigrated { applied, required })
+    }
+}
+
+/// A missing migrations table means the database answers but was never migrated.
+fn no_migrations_table(error: sqlx::Error) -> Result<Option<i64>, sqlx::Error> {
+    match error {
+        sqlx::Error::Database(_) => Ok(None),
+        other => Err(other),
+    }
+}
+
+/// Why a write conditional on `expected` touched no row, given the plant's `current` version.
+fn missed(id: &str, current: Option<i64>, expected: Option<u64>) -> StoreError {
+    match (current, expected) {
+        (Some(current), Some(expected)) => StoreError::VersionMismatch {
+            id: id.to_owned(),
+            expected,
+            current: current as u64,
+        },
+        _ => StoreError::NotFound { id: id.to_owned() },
+    }
+}
+
+/// A processed batch as the JSON arrays the set-based writes read: one `[seq, result, plugin, reason,
+/// event]` per change and one `[seq, sink, plant_id]` per delivery.
+fn batch_json(batch: &[Processed]) -> (String, String) {
+    let outcomes = serde_json::Value::from_iter(
+        batch
+            .iter()
+            .map(|p| serde_json::json!([p.seq, p.result.as_str(), p.plugin, p.reason, p.event])),
+    );
+    let deliveries = serde_json::Value::from_iter(batch.iter().flat_map(|p| {
+        p.sinks
+            .iter()
+            .map(|sink| serde_json::json!([p.seq, sink, p.plant_id]))
+    }));
+    (outcomes.to_string(), deliveries.to_string())
+}

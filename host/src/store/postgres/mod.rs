@@ -76,14 +76,7 @@ impl PostgresStore {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(match (current, expected) {
-            (Some(current), Some(expected)) => StoreError::VersionMismatch {
-                id: id.to_owned(),
-                expected,
-                current: current as u64,
-            },
-            _ => StoreError::NotFound { id: id.to_owned() },
-        })
+        Ok(super::missed(id, current, expected))
     }
 }
 
@@ -118,16 +111,8 @@ impl Store for PostgresStore {
             sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&self.pool)
                 .await
-                .or_else(|error| match error {
-                    sqlx::Error::Database(_) => Ok(None),
-                    other => Err(other),
-                })?;
-        let required = migrations::latest(migrations::POSTGRES);
-        if applied == Some(required) {
-            Ok(())
-        } else {
-            Err(StoreError::NotMigrated { applied, required })
-        }
+                .or_else(super::no_migrations_table)?;
+        super::readiness(applied, migrations::latest(migrations::POSTGRES))
     }
 
     async fn create_plant(&self, draft: &PlantDraft) -> Result<Plant, StoreError> {
@@ -250,15 +235,7 @@ impl Store for PostgresStore {
 
     async fn record_processed(&self, batch: &[Processed]) -> Result<(), StoreError> {
         // Set-based, as in the SQLite store: two statements per batch however large.
-        let outcomes =
-            serde_json::Value::from_iter(batch.iter().map(|p| {
-                serde_json::json!([p.seq, p.result.as_str(), p.plugin, p.reason, p.event])
-            }));
-        let deliveries = serde_json::Value::from_iter(batch.iter().flat_map(|p| {
-            p.sinks
-                .iter()
-                .map(|sink| serde_json::json!([p.seq, sink, p.plant_id]))
-        }));
+        let (outcomes, deliveries) = super::batch_json(batch);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE plant_changes c SET processed_at = now(), outcome = o ->> 1, \
@@ -266,14 +243,14 @@ impl Store for PostgresStore {
              FROM jsonb_array_elements($1::jsonb) AS o \
              WHERE c.seq = (o ->> 0)::bigint AND c.processed_at IS NULL",
         )
-        .bind(outcomes.to_string())
+        .bind(outcomes)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
             "INSERT INTO deliveries (seq, sink, plant_id) \
              SELECT (d ->> 0)::bigint, d ->> 1, d ->> 2 FROM jsonb_array_elements($1::jsonb) AS d",
         )
-        .bind(deliveries.to_string())
+        .bind(deliveries)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

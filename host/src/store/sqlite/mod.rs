@@ -83,14 +83,7 @@ impl SqliteStore {
                 .bind(id)
                 .fetch_optional(conn)
                 .await?;
-        Ok(match (current, expected) {
-            (Some(current), Some(expected)) => StoreError::VersionMismatch {
-                id: id.to_owned(),
-                expected,
-                current: current as u64,
-            },
-            _ => StoreError::NotFound { id: id.to_owned() },
-        })
+        Ok(super::missed(id, current, expected))
     }
 }
 
@@ -109,19 +102,8 @@ impl Store for SqliteStore {
             sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&self.pool)
                 .await
-                .or_else(|error| match error {
-                    // No migrations table yet: the database answers but was never migrated.
-                    sqlx::Error::Database(_) => Ok(None),
-                    other => Err(other),
-                })?;
-        if applied == Some(migrations::latest(migrations::SQLITE)) {
-            Ok(())
-        } else {
-            Err(StoreError::NotMigrated {
-                applied,
-                required: migrations::latest(migrations::SQLITE),
-            })
-        }
+                .or_else(super::no_migrations_table)?;
+        super::readiness(applied, migrations::latest(migrations::SQLITE))
     }
 
     async fn create_plant(&self, draft: &PlantDraft) -> Result<Plant, StoreError> {
@@ -252,15 +234,7 @@ impl Store for SqliteStore {
     async fn record_processed(&self, batch: &[Processed]) -> Result<(), StoreError> {
         // Two set-based statements per batch rather than two per change: each statement is a round
         // trip to the driver's worker thread, which would otherwise dominate the feed's cost.
-        let outcomes =
-            serde_json::Value::from_iter(batch.iter().map(|p| {
-                serde_json::json!([p.seq, p.result.as_str(), p.plugin, p.reason, p.event])
-            }));
-        let deliveries = serde_json::Value::from_iter(batch.iter().flat_map(|p| {
-            p.sinks
-                .iter()
-                .map(|sink| serde_json::json!([p.seq, sink, p.plant_id]))
-        }));
+        let (outcomes, deliveries) = super::batch_json(batch);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE plant_changes SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
@@ -268,14 +242,14 @@ impl Store for SqliteStore {
              event = o.value ->> 4 \
              FROM json_each(?1) AS o WHERE plant_changes.seq = o.value ->> 0 AND processed_at IS NULL",
         )
-        .bind(outcomes.to_string())
+        .bind(outcomes)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
             "INSERT INTO deliveries (seq, sink, plant_id) \
              SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1)",
         )
-        .bind(deliveries.to_string())
+        .bind(deliveries)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
