@@ -520,3 +520,18 @@ async fn a_failing_sink_is_retried_and_order_per_plant_is_kept() {
         .collect();
     assert_eq!(names, ["v1", "v2", "v3"]);
 }
+
+#[tokio::test]
+async fn plugins_still_load_when_the_compiled_cache_cannot_be_written() {
+    let plugins = PluginDir::default().example("fuel-router");
+    let blocked = tempfile::NamedTempFile::new().unwrap();
+    let app = TestApp::start_with(|c| {
+        c.plugins.dir = plugins.path().to_path_buf();
+        // A file where the cache folder should be: nothing can be written under it.
+        c.plugins.cache_dir = blocked.path().join("cache");
+    })
+    .await;
+    let listing = app.get_json("/v1/plugins").await;
+    assert_eq!(listing["items"][0]["name"], "fuel-router");
+    assert_eq!(listing["items"][0]["cache"], "miss");
+}

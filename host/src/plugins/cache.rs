@@ -3,7 +3,7 @@
 //! a JavaScript or Python component takes tens of seconds; loading its cached form, milliseconds.
 
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -22,11 +22,6 @@ pub enum CacheOutcome {
 pub enum CompileError {
     #[error("not a valid WebAssembly component: {0}")]
     Invalid(String),
-    #[error("cannot write the compiled cache {path}: {source}", path = path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -55,10 +50,15 @@ pub fn compile(
     }
     let component = Component::from_binary(engine, bytes)
         .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
-    let serialized = component
-        .serialize()
-        .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
-    write_atomically(&path, &serialized).map_err(|source| CompileError::Write { path, source })?;
+    // The cache only saves time: a plugin that compiled runs even when its compiled form cannot be kept.
+    match component.serialize() {
+        Ok(serialized) => {
+            if let Err(error) = write_atomically(&path, &serialized) {
+                tracing::warn!(path = %path.display(), %error, "Cannot cache a compiled plugin; it will be compiled again at the next start.");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "Cannot serialize a compiled plugin for the cache."),
+    }
     Ok((component, CacheOutcome::Miss))
 }
 
