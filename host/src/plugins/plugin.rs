@@ -4,7 +4,6 @@
 //! component instance cannot be entered again, and the next call gets a fresh one.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -30,8 +29,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Filter, Role::Enrich, Role::Route];
-
     /// The stage position a plugin takes when its manifest sets no `order`.
     pub fn default_order(self) -> i64 {
         match self {
@@ -120,7 +117,6 @@ impl Stats {
 /// A plugin ready to be called.
 pub struct Plugin {
     pub name: String,
-    pub path: PathBuf,
     pub sha256: String,
     pub roles: Vec<Role>,
     pub manifest: Manifest,
@@ -148,7 +144,6 @@ impl std::fmt::Debug for Plugin {
 /// What [`Plugin::new`] needs; gathered by the registry.
 pub(super) struct Parts {
     pub name: String,
-    pub path: PathBuf,
     pub sha256: String,
     pub manifest: Manifest,
     pub cache: CacheOutcome,
@@ -171,7 +166,6 @@ impl Plugin {
             label: Arc::from(parts.name.as_str()),
             config: Arc::new(parts.manifest.config.clone()),
             name: parts.name,
-            path: parts.path,
             sha256: parts.sha256,
             roles,
             manifest: parts.manifest,
@@ -314,8 +308,7 @@ impl Plugin {
                 "exceeded the call timeout of {:?} (plugins.call_timeout)",
                 self.runtime.call_timeout()
             ),
-            Some(trap) => trap.to_string(),
-            None => trap.to_string(),
+            _ => trap.to_string(),
         }
     }
 }

@@ -122,7 +122,6 @@ pub fn load_file(
     }
     Ok(Plugin::new(Parts {
         name,
-        path: path.to_path_buf(),
         sha256,
         manifest,
         cache,

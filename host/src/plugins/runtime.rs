@@ -35,7 +35,6 @@ impl std::fmt::Debug for Runtime {
 struct Inner {
     engine: Engine,
     linker: Linker<HostState>,
-    tick: Duration,
     deadline_ticks: u64,
     memory_limit: usize,
     call_timeout: Duration,
@@ -75,7 +74,6 @@ impl Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
-                tick,
                 deadline_ticks,
                 memory_limit,
                 call_timeout: config.call_timeout,
@@ -102,10 +100,6 @@ impl Runtime {
 
     pub fn call_timeout(&self) -> Duration {
         self.inner.call_timeout
-    }
-
-    pub fn tick(&self) -> Duration {
-        self.inner.tick
     }
 }
 

@@ -22,9 +22,7 @@ const ROUND: u32 = 256;
 #[derive(Debug)]
 pub struct HttpSink {
     pub name: String,
-    pub url: String,
     client: reqwest::Client,
-    headers: HeaderMap,
     config: SinkConfig,
     wake: Notify,
 }
@@ -45,7 +43,9 @@ impl HttpSink {
             CONTENT_TYPE,
             HeaderValue::from_static(cloudevent::CONTENT_TYPE),
         );
+        // Set once on the client rather than cloned into every request.
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .pool_max_idle_per_host(config.max_in_flight as usize)
@@ -53,9 +53,7 @@ impl HttpSink {
             .map_err(|e| failed(e.to_string()))?;
         Ok(HttpSink {
             name: name.to_owned(),
-            url: config.url.clone(),
             client,
-            headers,
             config: config.clone(),
             wake: Notify::new(),
         })
@@ -151,8 +149,7 @@ impl HttpSink {
             .map_err(|error| format!("the stored event cannot be encoded: {error}"))?;
         let response = self
             .client
-            .post(&self.url)
-            .headers(self.headers.clone())
+            .post(&self.config.url)
             .body(body)
             .send()
             .await

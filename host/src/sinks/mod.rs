@@ -12,7 +12,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use cloudevent::{CONTENT_TYPE, encode};
 pub use http::HttpSink;
 
 use crate::config::SinkConfig;
