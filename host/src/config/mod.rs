@@ -19,7 +19,6 @@ pub use sections::{
     DatabaseConfig, FeedConfig, LogConfig, LogFormat, OnError, PluginsConfig, RoutingConfig,
     ServerConfig, SinkConfig, SnapshotMode,
 };
-pub use validate::is_sink_name;
 
 /// Where `serve` and `migrate` look when no `-c FILE` is given.
 pub const DEFAULT_PATH: &str = "config/plant-monitor.toml";

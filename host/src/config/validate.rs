@@ -105,7 +105,7 @@ impl Config {
 }
 
 /// Sink names appear in URLs, metrics and routing answers, so they are kept plain.
-pub fn is_sink_name(name: &str) -> bool {
+fn is_sink_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()
