@@ -1,6 +1,7 @@
 //! plant-monitor: a registry of power plants that captures every change, runs it through WebAssembly
-//! plugins and delivers it to HTTP endpoints. The modules follow the data flow: [`config`] →
-//! [`store`] → [`api`]; [`service`] wires them into the running process and [`cli`] is the command line.
+//! plugins and delivers it to HTTP endpoints. The modules follow the data flow: [`config`] → [`store`]
+//! → [`lease`] → [`feed`] (through [`plugins`] and [`pipeline`]) → [`sinks`], with [`api`] beside them;
+//! [`service`] wires them into the running process and [`cli`] is the command line.
 
 // Product code handles every failure; tests may unwrap (see clippy.toml).
 #![warn(clippy::unwrap_used)]
@@ -9,6 +10,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod feed;
+pub mod lease;
 pub mod pipeline;
 pub mod plugins;
 pub mod service;

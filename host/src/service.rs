@@ -1,7 +1,8 @@
-//! The running service: opens and migrates the database, loads the plugins, starts the feed, the sink
-//! workers and the API, and on shutdown stops them in the order that loses nothing: no new requests or
-//! changes are taken, the batch in hand and the deliveries in flight finish within
-//! `server.shutdown_grace`, and the database is closed last.
+//! The running service: opens and migrates the database, loads the plugins, starts the lease keeper,
+//! the feed, the sink workers and the API, and on shutdown stops them in the order that loses nothing
+//! and hands over fast: no new requests or changes are taken, the batch in hand and the deliveries in
+//! flight finish within `server.shutdown_grace` (still under the leases), the leases are released so
+//! a standby takes over at once, and the database is closed last.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::feed::Feed;
+use crate::lease::{Keeper, Leadership};
 use crate::pipeline::Pipeline;
 use crate::plugins::{self, PluginError, Runtime};
 use crate::sinks::{SinkError, Sinks};
@@ -45,6 +47,8 @@ pub struct Service {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
+    release: watch::Sender<bool>,
+    keeper: JoinHandle<()>,
     grace: Duration,
 }
 
@@ -69,14 +73,23 @@ impl Service {
             sinks.names(),
         ));
         let (stop, stopping) = watch::channel(false);
-        let mut workers = sinks.spawn(&store, config.feed.poll_interval, &stopping);
+        let (release, releasing) = watch::channel(false);
+        let leadership = Arc::new(Leadership::new(instance_id(&config.feed.instance_id)));
+        let keeper = Keeper {
+            store: store.clone(),
+            leadership: leadership.clone(),
+            regions: config.feed.regions.clone(),
+            ttl: config.feed.lease_ttl,
+        };
+        let keeper = tokio::spawn(keeper.run(stopping.clone(), releasing));
+        let mut workers = sinks.spawn(&store, &leadership, config.feed.poll_interval, &stopping);
         let feed = Feed {
             store: store.clone(),
             pipeline: pipeline.clone(),
             sinks: sinks.clone(),
+            leadership: leadership.clone(),
             config: config.feed.clone(),
         };
-        feed.snapshot().await;
         workers.push(tokio::spawn(feed.run(stopping.clone())));
         let addr = config.server.listen;
         let listener = tokio::net::TcpListener::bind(addr)
@@ -92,6 +105,7 @@ impl Service {
                 .map(Arc::from),
             pipeline,
             refused: Arc::new(refused),
+            instance_id: Arc::from(leadership.holder()),
         };
         let mut api_stopping = stopping;
         let server = tokio::spawn(
@@ -101,13 +115,15 @@ impl Service {
                 })
                 .into_future(),
         );
-        tracing::info!(%local_addr, database = %config.database.url, "Serving the API.");
+        tracing::info!(%local_addr, database = %config.database.url, instance = leadership.holder(), "Serving the API.");
         Ok(Service {
             local_addr,
             store,
             stop,
             server,
             workers,
+            release,
+            keeper,
             grace: config.server.shutdown_grace,
         })
     }
@@ -125,6 +141,8 @@ impl Service {
                 self.shutdown().await
             }
             finished = &mut self.server => {
+                let _ = self.release.send(true);
+                let _ = self.keeper.await;
                 self.store.close().await;
                 match finished {
                     Ok(result) => result.map_err(ServiceError::Serve),
@@ -135,8 +153,8 @@ impl Service {
     }
 
     /// Stops taking requests and changes, lets the API requests, the feed batch and the deliveries in
-    /// flight finish within the grace period, then closes the database. What is cut off at the deadline
-    /// was not acknowledged, so it is redone after a restart.
+    /// flight finish within the grace period, releases the leases, then closes the database. What is
+    /// cut off at the deadline was not acknowledged, so it is redone by whoever leads next.
     pub async fn shutdown(self) -> Result<(), ServiceError> {
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + self.grace;
@@ -159,10 +177,35 @@ impl Service {
                 worker.abort();
             }
         }
+        let _ = self.release.send(true);
+        if tokio::time::timeout(RELEASE_WAIT, self.keeper)
+            .await
+            .is_err()
+        {
+            tracing::warn!("Cannot release the leases in time; they will expire.");
+        }
         self.store.close().await;
         tracing::info!("Stopped.");
         result
     }
+}
+
+/// How long shutdown waits for the leases to be released: a release is one short statement each.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// The configured instance id, or the host name with a random suffix: unique per process start, so
+/// a restarted process never mistakes its predecessor's lease for its own.
+fn instance_id(configured: &str) -> String {
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| String::from("plant-monitor"));
+    format!("{host}-{:08x}", fastrand::u32(..))
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

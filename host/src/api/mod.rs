@@ -6,6 +6,7 @@ mod body;
 mod changes;
 mod cursor;
 mod health;
+mod leases;
 mod merge_patch;
 mod paging;
 mod plants;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     /// Plugin files that did not load, and why.
     pub refused: Arc<Vec<Refused>>,
+    /// This process's name as a lease holder, for `/v1/leases`.
+    pub instance_id: Arc<str>,
 }
 
 /// The whole API as one router.
@@ -56,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/plants/{id}/changes", get(changes::of_plant))
         .route("/v1/changes", get(changes::journal))
         .route("/v1/plugins", get(plugins::list))
+        .route("/v1/leases", get(leases::list))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { Problem::not_found("no such resource") })

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::problem::FieldError;
-use crate::store::{Fuel, PlantDraft, Status};
+use crate::store::{Fuel, PlantDraft, Status, is_region};
 
 /// Fields the server owns: accepted in a body (so a fetched plant can be sent back) and ignored.
 const READ_ONLY: &[&str] = &["id", "version", "created_at", "updated_at"];
@@ -102,15 +102,6 @@ pub fn draft(body: &Value) -> Result<PlantDraft, Vec<FieldError>> {
         }),
         _ => Err(errors),
     }
-}
-
-/// `^[a-z0-9][a-z0-9-]{0,62}$`, without a regex engine.
-pub fn is_region(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    (1..=63).contains(&bytes.len())
-        && allowed(&bytes[0])
-        && bytes[1..].iter().all(|b| allowed(b) || *b == b'-')
 }
 
 /// Reads fields of one object, recording what is wrong with each.

@@ -98,6 +98,14 @@ impl Config {
         if let Some(dir) = var("PLANT_MONITOR_PLUGINS_DIR") {
             self.plugins.dir = dir.into();
         }
+        if let Some(regions) = var("PLANT_MONITOR_REGIONS") {
+            self.feed.regions = regions
+                .split(',')
+                .map(str::trim)
+                .filter(|region| !region.is_empty())
+                .map(String::from)
+                .collect();
+        }
         Ok(self)
     }
 }

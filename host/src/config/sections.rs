@@ -70,6 +70,16 @@ impl Default for DatabaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeedConfig {
+    /// This process's name as a lease holder. Default: the host name and a random suffix, so it is
+    /// unique per process start.
+    pub instance_id: String,
+    /// The regions this process may lead; `"*"` stands for every region present in the data, new
+    /// ones included. Default `["*"]`.
+    pub regions: Vec<String>,
+    /// How long a region's lease lasts unless renewed (every third of it). A crashed leader is
+    /// replaced within about this long. Default 10 s.
+    #[serde(deserialize_with = "super::duration::deserialize")]
+    pub lease_ttl: Duration,
     /// Upper bound on latency when no wake-up signal arrives. Default 200 ms.
     #[serde(deserialize_with = "super::duration::deserialize")]
     pub poll_interval: Duration,
@@ -82,6 +92,9 @@ pub struct FeedConfig {
 impl Default for FeedConfig {
     fn default() -> Self {
         FeedConfig {
+            instance_id: String::new(),
+            regions: vec![String::from("*")],
+            lease_ttl: Duration::from_secs(10),
             poll_interval: Duration::from_millis(200),
             batch_size: 500,
             snapshot: SnapshotMode::OnFirstLease,
@@ -93,10 +106,10 @@ impl Default for FeedConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SnapshotMode {
-    /// Once per database: the first time a feed starts on it.
+    /// Once per region and database: the first time any instance takes the region's lease.
     #[default]
     OnFirstLease,
-    /// Every time a feed starts.
+    /// Every time an instance takes a region's lease.
     OnEveryLease,
     Never,
 }

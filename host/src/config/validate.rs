@@ -1,7 +1,13 @@
 //! The checks a configuration must pass beyond its types: ranges, URLs, names, and references between
 //! sections (a default sink must exist).
 
+use std::time::Duration;
+
 use super::{Config, ConfigError, Source};
+
+/// Renewals run every third of the lease and a holder steps down after half of it without one; below
+/// this, ordinary database latency would make leaders step down.
+const MIN_LEASE_TTL: Duration = Duration::from_secs(1);
 
 impl Config {
     /// Checks what the types alone cannot; the error names the source and the key.
@@ -28,6 +34,26 @@ impl Config {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1".into()));
             }
+        }
+        if self.feed.regions.is_empty() {
+            return Err(invalid(
+                "feed.regions",
+                "must name at least one region, or \"*\" for all".into(),
+            ));
+        }
+        if let Some(region) = (self.feed.regions.iter())
+            .find(|region| *region != "*" && !crate::store::is_region(region))
+        {
+            return Err(invalid(
+                "feed.regions",
+                format!("{region:?} is not a region name (a-z, 0-9 and -, up to 63) or \"*\""),
+            ));
+        }
+        if self.feed.lease_ttl < MIN_LEASE_TTL {
+            return Err(invalid(
+                "feed.lease_ttl",
+                format!("must be at least {MIN_LEASE_TTL:?}"),
+            ));
         }
         if self.plugins.call_timeout.is_zero() {
             return Err(invalid(

@@ -1,23 +1,24 @@
-//! The feed: reads unprocessed journal entries in `seq` order, runs each through the plugin pipeline,
-//! and writes the outcomes and the resulting deliveries in one transaction, so a change is either
-//! wholly processed or not at all. A plugin that halts the feed stops it at that event, which is
-//! retried with backoff until it passes: nothing behind it overtakes it.
+//! The feed: reads the unprocessed journal entries of the regions this process leads, in `seq` order,
+//! runs each through the plugin pipeline, and writes the outcomes and the resulting deliveries in one
+//! transaction fenced by those regions' leases, so a change is either wholly processed by its current
+//! leader or not at all. On taking a region's lease it journals the region's snapshot first, as
+//! `feed.snapshot` says. A plugin that halts the feed stops it at that event, which is retried with
+//! backoff until it passes: nothing behind it overtakes it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::config::{FeedConfig, SnapshotMode};
+use crate::lease::Leadership;
 use crate::pipeline::{Event, Pipeline, Verdict};
 use crate::sinks::Sinks;
-use crate::store::{Change, OutcomeKind, Processed, Store};
+use crate::store::{Change, Fence, OutcomeKind, Processed, Store, StoreError};
 
 /// Longest wait between retries of a halted event.
 const HALT_BACKOFF_MAX: Duration = Duration::from_secs(30);
-
-/// The snapshot scope of a single feed over every region.
-const SCOPE: &str = "*";
 
 /// Where a batch stopped because a plugin asked the feed to halt.
 #[derive(Debug)]
@@ -33,6 +34,7 @@ pub struct Feed {
     pub store: Arc<dyn Store>,
     pub pipeline: Arc<Pipeline>,
     pub sinks: Arc<Sinks>,
+    pub leadership: Arc<Leadership>,
     pub config: FeedConfig,
 }
 
@@ -40,8 +42,26 @@ impl Feed {
     /// Feeds until `shutdown` turns true; the batch in hand is finished first.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut halt_backoff = self.config.poll_interval;
+        let mut grants = self.leadership.subscribe();
+        // The epoch each region's snapshot was settled under: once per acquisition.
+        let mut snapshotted = BTreeMap::new();
         while !*shutdown.borrow() {
-            let changes = match self.store.unprocessed_changes(self.config.batch_size).await {
+            let led = self.leadership.led();
+            if led.is_empty() {
+                tokio::select! {
+                    _ = grants.changed() => {}
+                    () = tokio::time::sleep(self.config.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            self.snapshot(&led, &mut snapshotted).await;
+            let regions: Vec<String> = led.iter().map(|(region, _)| region.clone()).collect();
+            let changes = match self
+                .store
+                .unprocessed_changes(&regions, self.config.batch_size)
+                .await
+            {
                 Ok(changes) => changes,
                 Err(error) => {
                     tracing::warn!(%error, "Cannot read the journal; retrying.");
@@ -52,6 +72,7 @@ impl Feed {
             if changes.is_empty() {
                 tokio::select! {
                     () = self.store.wait_for_changes(self.config.poll_interval) => {}
+                    _ = grants.changed() => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
@@ -67,8 +88,17 @@ impl Feed {
                     }
                 };
             if !processed.is_empty() {
-                match self.store.record_processed(&processed).await {
+                let fences: Vec<Fence> = led
+                    .iter()
+                    .filter(|(region, _)| processed.iter().any(|p| p.region == *region))
+                    .map(|(_, fence)| fence.clone())
+                    .collect();
+                match self.store.record_processed(&processed, &fences).await {
                     Ok(()) => self.sinks.wake(),
+                    Err(StoreError::Fenced { lease }) => {
+                        self.lost(&led, &lease);
+                        continue;
+                    }
                     Err(error) => {
                         // Not recorded means not processed: the batch runs again.
                         tracing::warn!(%error, "Cannot record a processed batch; it will run again.");
@@ -92,20 +122,37 @@ impl Feed {
         }
     }
 
-    /// Journals a `snapshot` entry per plant, as `feed.snapshot` says. Called before the API takes
-    /// writes, so every snapshot entry precedes the changes made after start-up.
-    pub async fn snapshot(&self) {
+    /// Journals a `snapshot` entry per plant of each newly led region, as `feed.snapshot` says, before
+    /// the region's changes are fed. A region whose snapshot fails is tried again on the next round.
+    async fn snapshot(&self, led: &[(String, Fence)], snapshotted: &mut BTreeMap<String, u64>) {
         let only_first = match self.config.snapshot {
             SnapshotMode::Never => return,
             SnapshotMode::OnFirstLease => true,
             SnapshotMode::OnEveryLease => false,
         };
-        match self.store.snapshot(SCOPE, only_first).await {
-            Ok(0) => {}
-            Ok(plants) => tracing::info!(plants, "Journaled a snapshot of every plant."),
-            Err(error) => {
-                tracing::error!(%error, "Cannot take the snapshot; the feed goes on without it.")
+        for (region, fence) in led {
+            if snapshotted.get(region) == Some(&fence.epoch) {
+                continue;
             }
+            match self.store.snapshot(region, only_first, fence).await {
+                Ok(plants) => {
+                    snapshotted.insert(region.clone(), fence.epoch);
+                    if plants > 0 {
+                        tracing::info!(region, plants, "Journaled a snapshot of the region.");
+                    }
+                }
+                Err(StoreError::Fenced { lease }) => self.lost(led, &lease),
+                Err(error) => {
+                    tracing::error!(region, %error, "Cannot take the region's snapshot; retrying.")
+                }
+            }
+        }
+    }
+
+    /// The database refused a write fenced by `lease`: another instance leads that region now.
+    fn lost(&self, led: &[(String, Fence)], lease: &str) {
+        if let Some((region, fence)) = led.iter().find(|(_, fence)| fence.lease == lease) {
+            self.leadership.lose(region, fence.epoch);
         }
     }
 
@@ -123,9 +170,11 @@ fn process(pipeline: &Pipeline, changes: Vec<Change>) -> (Vec<Processed>, Option
     for change in changes {
         let seq = change.seq;
         let plant_id = change.plant_id.clone();
+        let region = change.region.clone();
         let record = |result, plugin, reason, event: Option<&Event>, sinks| Processed {
             seq,
             plant_id: plant_id.clone(),
+            region: region.clone(),
             result,
             plugin,
             reason,

@@ -1,8 +1,11 @@
-//! One HTTP sink and its delivery worker. The worker takes due deliveries from the outbox in rounds,
-//! sends each plant's events in seq order (a failure holds back that plant's later events only), runs
-//! up to `max_in_flight` plants at once, and records each round's results in one transaction. A
-//! delivery is marked done only after a 2xx, so a crash resends rather than loses.
+//! One HTTP sink and its delivery worker. The worker takes due deliveries of the regions this process
+//! leads from the outbox in rounds, sends each plant's events in seq order (a failure holds back that
+//! plant's later events only), runs up to `max_in_flight` plants at once, and records each round's
+//! results in one transaction. A delivery is marked done only after a 2xx, so a crash resends rather
+//! than loses. Each request is sent only while its region's lease is still ours, so a deposed leader
+//! stops sending before its successor starts.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +16,14 @@ use tokio::sync::{Notify, watch};
 use super::SinkError;
 use super::cloudevent;
 use crate::config::SinkConfig;
+use crate::lease::Leadership;
 use crate::store::{Delivery, Retry, Store};
 
 /// Deliveries taken per round.
 const ROUND: u32 = 256;
+
+/// Whether a region is still led under the epoch its deliveries were taken under.
+type Leads<'a> = dyn Fn(&str) -> bool + Sync + 'a;
 
 /// A configured HTTP endpoint.
 #[derive(Debug)]
@@ -68,11 +75,23 @@ impl HttpSink {
     pub async fn run(
         self: Arc<Self>,
         store: Arc<dyn Store>,
+        leadership: Arc<Leadership>,
         poll: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
         while !*shutdown.borrow() {
-            let due = match store.due_deliveries(&self.name, ROUND).await {
+            let epochs: BTreeMap<String, u64> = leadership
+                .led()
+                .into_iter()
+                .map(|(region, fence)| (region, fence.epoch))
+                .collect();
+            let regions: Vec<String> = epochs.keys().cloned().collect();
+            let due = if regions.is_empty() {
+                Ok(Vec::new())
+            } else {
+                store.due_deliveries(&self.name, &regions, ROUND).await
+            };
+            let due = match due {
                 Ok(due) => due,
                 Err(error) => {
                     tracing::warn!(sink = %self.name, %error, "Cannot read due deliveries; retrying.");
@@ -87,7 +106,12 @@ impl HttpSink {
                 }
                 continue;
             }
-            let (delivered, retries) = self.round(due).await;
+            let leads = |region: &str| {
+                epochs
+                    .get(region)
+                    .is_some_and(|epoch| leadership.leads(region, *epoch))
+            };
+            let (delivered, retries) = self.round(due, &leads).await;
             if let Err(error) = store.finish_deliveries(&delivered, &retries).await {
                 // Nothing is lost: the rows stay pending and go again (receivers dedupe on the id).
                 tracing::warn!(sink = %self.name, %error, "Cannot record a delivery round; it will be resent.");
@@ -97,7 +121,7 @@ impl HttpSink {
     }
 
     /// Sends one round: plants in parallel up to `max_in_flight`, each plant's events in order.
-    async fn round(&self, due: Vec<Delivery>) -> (Vec<i64>, Vec<Retry>) {
+    async fn round(&self, due: Vec<Delivery>, leads: &Leads<'_>) -> (Vec<i64>, Vec<Retry>) {
         let mut chains: Vec<Vec<Delivery>> = Vec::new();
         let mut index = std::collections::HashMap::new();
         for delivery in due {
@@ -108,7 +132,7 @@ impl HttpSink {
             chains[slot].push(delivery);
         }
         let results: Vec<(Vec<i64>, Option<Retry>)> = futures_util::stream::iter(chains)
-            .map(|chain| self.chain(chain))
+            .map(|chain| self.chain(chain, leads))
             .buffer_unordered(self.config.max_in_flight as usize)
             .collect()
             .await;
@@ -121,10 +145,14 @@ impl HttpSink {
         (delivered, retries)
     }
 
-    /// One plant's events, in order, stopping at the first failure.
-    async fn chain(&self, chain: Vec<Delivery>) -> (Vec<i64>, Option<Retry>) {
+    /// One plant's events, in order, stopping at the first failure or when the region's lease is lost
+    /// (the rest stay pending for the new leader).
+    async fn chain(&self, chain: Vec<Delivery>, leads: &Leads<'_>) -> (Vec<i64>, Option<Retry>) {
         let mut delivered = Vec::with_capacity(chain.len());
         for delivery in chain {
+            if !leads(&delivery.region) {
+                break;
+            }
             match self.send(&delivery).await {
                 Ok(()) => delivered.push(delivery.id),
                 Err(error) => {

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 pub use http::HttpSink;
 
 use crate::config::SinkConfig;
+use crate::lease::Leadership;
 use crate::store::Store;
 
 /// A sink that could not be set up.
@@ -48,16 +49,22 @@ impl Sinks {
         self.sinks.iter().for_each(|sink| sink.wake());
     }
 
-    /// Starts one delivery worker per sink.
+    /// Starts one delivery worker per sink, delivering the events of the regions this process leads.
     pub fn spawn(
         &self,
         store: &Arc<dyn Store>,
+        leadership: &Arc<Leadership>,
         poll: Duration,
         shutdown: &watch::Receiver<bool>,
     ) -> Vec<JoinHandle<()>> {
         self.sinks
             .iter()
-            .map(|sink| tokio::spawn(sink.clone().run(store.clone(), poll, shutdown.clone())))
+            .map(|sink| {
+                let worker =
+                    sink.clone()
+                        .run(store.clone(), leadership.clone(), poll, shutdown.clone());
+                tokio::spawn(worker)
+            })
             .collect()
     }
 }

@@ -3,7 +3,7 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{Change, ChangeKind, Delivery, Outcome, OutcomeKind, Plant, StoreError};
+use super::{Change, ChangeKind, Delivery, Lease, Outcome, OutcomeKind, Plant, StoreError};
 
 /// The column types a backend's rows must decode for the functions below.
 pub trait TextRow: Row
@@ -89,7 +89,7 @@ where
     }))
 }
 
-/// A due delivery from the columns id, seq, plant_id, attempts and event.
+/// A due delivery from the columns id, seq, plant_id, region, attempts and event.
 pub fn decode_delivery<R: TextRow>(row: &R) -> Result<Delivery, StoreError>
 where
     for<'r> &'r str: ColumnIndex<R>,
@@ -98,8 +98,23 @@ where
         id: row.integer("id")?,
         seq: row.integer("seq")? as u64,
         plant_id: row.text("plant_id")?,
+        region: row.text("region")?,
         attempts: row.integer("attempts")? as u32,
         event: row.text("event")?,
+    })
+}
+
+/// A lease from the columns name, holder, epoch, expires_at (text) and held (0 or 1).
+pub fn decode_lease<R: TextRow>(row: &R) -> Result<Lease, StoreError>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    Ok(Lease {
+        name: row.text("name")?,
+        holder: row.text("holder")?,
+        epoch: row.integer("epoch")? as u64,
+        expires_at: row.text("expires_at")?,
+        held: row.integer("held")? != 0,
     })
 }
 

@@ -21,6 +21,11 @@ pub const SQLITE: List = &[
         "feed and outbox",
         include_str!("../../../migrations/sqlite/0002_feed_and_outbox.sql"),
     ),
+    (
+        3,
+        "leases",
+        include_str!("../../../migrations/sqlite/0003_leases.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -33,6 +38,11 @@ pub const POSTGRES: List = &[
         2,
         "feed and outbox",
         include_str!("../../../migrations/postgres/0002_feed_and_outbox.sql"),
+    ),
+    (
+        3,
+        "leases",
+        include_str!("../../../migrations/postgres/0003_leases.sql"),
     ),
 ];
 

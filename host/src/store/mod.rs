@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use crate::config::DatabaseConfig;
 
 pub use model::{
-    Change, ChangeKind, Delivery, Fuel, Outcome, OutcomeKind, Plant, PlantDraft, PlantFilter,
-    Processed, Retry, Status,
+    Acquisition, Change, ChangeKind, Delivery, Fence, Fuel, Lease, Outcome, OutcomeKind, Plant,
+    PlantDraft, PlantFilter, Processed, Retry, Status, is_region,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -41,6 +41,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("migrations are not applied (database at {applied:?}, this build needs {required})")]
     NotMigrated { applied: Option<i64>, required: i64 },
+    #[error("lease {lease} is no longer ours: another instance acquired it")]
+    Fenced { lease: String },
     #[error("stored {what} is not valid: {reason}")]
     Corrupt { what: String, reason: String },
 }
@@ -90,19 +92,70 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// at once; writes by other processes are found by the caller's next poll.
     async fn wait_for_changes(&self, at_most: std::time::Duration);
 
-    /// The oldest journal entries not yet processed by the feed, in `seq` order, at most `limit`.
-    async fn unprocessed_changes(&self, limit: u32) -> Result<Vec<Change>, StoreError>;
+    /// The oldest unprocessed journal entries of `regions`, in `seq` order, at most `limit`. An entry is
+    /// passed over while an earlier entry of the same plant in another region is unprocessed, so a
+    /// plant that moved regions keeps its order across leaders.
+    async fn unprocessed_changes(
+        &self,
+        regions: &[String],
+        limit: u32,
+    ) -> Result<Vec<Change>, StoreError>;
 
-    /// Marks changes processed with their outcome and inserts their deliveries, all in one transaction.
-    async fn record_processed(&self, batch: &[Processed]) -> Result<(), StoreError>;
+    /// Marks changes processed with their outcome and inserts their deliveries, all in one transaction
+    /// that first checks every fence: if one no longer holds, nothing is written and the answer is
+    /// [`StoreError::Fenced`].
+    async fn record_processed(
+        &self,
+        batch: &[Processed],
+        fences: &[Fence],
+    ) -> Result<(), StoreError>;
 
-    /// Appends a `snapshot` entry for every plant, unless `only_first` and `scope` was snapshotted
-    /// before; returns how many entries were added.
-    async fn snapshot(&self, scope: &str, only_first: bool) -> Result<u64, StoreError>;
+    /// Appends a `snapshot` entry for every plant of `region`, unless `only_first` and the region was
+    /// snapshotted before; returns how many entries were added. One fenced transaction, so a snapshot
+    /// cut off by a crash is wholly absent and the next leader takes it.
+    async fn snapshot(
+        &self,
+        region: &str,
+        only_first: bool,
+        fence: &Fence,
+    ) -> Result<u64, StoreError>;
 
-    /// Deliveries to `sink` that are due and whose plant has no earlier delivery still waiting, in id
-    /// order, at most `limit`.
-    async fn due_deliveries(&self, sink: &str, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+    /// Every region with plants, unprocessed journal entries or pending deliveries.
+    async fn active_regions(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Takes the lease `name` for `ttl` if it is free, expired, or already `holder`'s; the epoch rises
+    /// with every acquisition. One conditional statement on the database clock.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Acquisition, StoreError>;
+
+    /// Extends a lease held under `fence` to `ttl` from now; false when it is no longer held so.
+    async fn renew_lease(
+        &self,
+        fence: &Fence,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Lets a lease held under `fence` expire now, so another instance can take it at once.
+    async fn release_lease(&self, fence: &Fence) -> Result<(), StoreError>;
+
+    /// Waits until a lease may have been released, or `at_most` has passed.
+    async fn wait_for_lease_release(&self, at_most: std::time::Duration);
+
+    /// Every lease, by name.
+    async fn leases(&self) -> Result<Vec<Lease>, StoreError>;
+
+    /// Deliveries of `regions` to `sink` that are due and whose plant has no earlier delivery still
+    /// waiting (in any region), in id order, at most `limit`.
+    async fn due_deliveries(
+        &self,
+        sink: &str,
+        regions: &[String],
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
 
     /// Records the attempts of one round: `delivered` ids are done, `retries` wait and go again.
     async fn finish_deliveries(
@@ -123,6 +176,18 @@ pub async fn connect(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreErr
         Ok(Arc::new(SqliteStore::connect(config).await?))
     }
 }
+
+/// Every region with plants, unprocessed journal entries or pending deliveries; the same SQL on every
+/// backend. The plants' regions are read by skipping through the region index (one probe per region)
+/// rather than by scanning every plant.
+const ACTIVE_REGIONS: &str = "WITH RECURSIVE r(region) AS ( \
+       SELECT min(region) FROM power_plants \
+       UNION ALL \
+       SELECT (SELECT min(region) FROM power_plants WHERE region > r.region) FROM r \
+       WHERE r.region IS NOT NULL) \
+     SELECT region FROM r WHERE region IS NOT NULL \
+     UNION SELECT region FROM plant_changes WHERE processed_at IS NULL \
+     UNION SELECT region FROM deliveries WHERE status = 'pending'";
 
 /// Whether a database URL names PostgreSQL (otherwise it is SQLite).
 pub fn is_postgres(url: &str) -> bool {
@@ -171,7 +236,7 @@ fn missed(id: &str, current: Option<i64>, expected: Option<u64>) -> StoreError {
 }
 
 /// A processed batch as the JSON arrays the set-based writes read: one `[seq, result, plugin, reason,
-/// event]` per change and one `[seq, sink, plant_id]` per delivery.
+/// event]` per change and one `[seq, sink, plant_id, region]` per delivery.
 fn batch_json(batch: &[Processed]) -> (String, String) {
     let outcomes = serde_json::Value::from_iter(
         batch
@@ -181,7 +246,33 @@ fn batch_json(batch: &[Processed]) -> (String, String) {
     let deliveries = serde_json::Value::from_iter(batch.iter().flat_map(|p| {
         p.sinks
             .iter()
-            .map(|sink| serde_json::json!([p.seq, sink, p.plant_id]))
+            .map(|sink| serde_json::json!([p.seq, sink, p.plant_id, p.region]))
     }));
     (outcomes.to_string(), deliveries.to_string())
+}
+
+/// Fences as the JSON array the fencing statement reads: one `[lease, holder, epoch]` each.
+fn fences_json(fences: &[Fence]) -> String {
+    serde_json::Value::from_iter(
+        fences
+            .iter()
+            .map(|f| serde_json::json!([f.lease, f.holder, f.epoch])),
+    )
+    .to_string()
+}
+
+/// The verdict of a fencing statement that touched the lease rows named `touched`: every fence must
+/// have matched its row.
+fn fenced(fences: &[Fence], touched: &[String]) -> Result<(), StoreError> {
+    match fences.iter().find(|f| !touched.contains(&f.lease)) {
+        Some(lost) => Err(StoreError::Fenced {
+            lease: lost.lease.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Regions as the JSON array the region filters read.
+fn regions_json(regions: &[String]) -> String {
+    serde_json::Value::from(regions).to_string()
 }

@@ -145,6 +145,7 @@ pub struct Outcome {
 pub struct Processed {
     pub seq: u64,
     pub plant_id: String,
+    pub region: String,
     pub result: OutcomeKind,
     pub plugin: Option<String>,
     pub reason: Option<String>,
@@ -159,6 +160,7 @@ pub struct Delivery {
     pub id: i64,
     pub seq: u64,
     pub plant_id: String,
+    pub region: String,
     pub attempts: u32,
     /// The event's `data` object as JSON.
     pub event: String,
@@ -178,4 +180,45 @@ pub struct PlantFilter {
     pub region: Option<String>,
     pub fuel: Option<Fuel>,
     pub status: Option<Status>,
+}
+
+/// The proof a leader shows with each write: the lease it holds, as who, and since which acquisition.
+/// A write whose fence no longer matches the lease row is refused, so a deposed leader cannot write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub lease: String,
+    pub holder: String,
+    pub epoch: u64,
+}
+
+/// What an attempt to acquire a lease found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acquisition {
+    /// The lease is ours from this epoch on.
+    Acquired { epoch: u64 },
+    /// Someone else holds it for `remaining` more, by the database clock.
+    Held {
+        holder: String,
+        remaining: std::time::Duration,
+    },
+}
+
+/// A lease row as `/v1/leases` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub epoch: u64,
+    pub expires_at: String,
+    /// Whether it has not expired yet, by the database clock.
+    pub held: bool,
+}
+
+/// Whether `text` is a region name, `^[a-z0-9][a-z0-9-]{0,62}$`, checked without a regex engine.
+pub fn is_region(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    (1..=63).contains(&bytes.len())
+        && allowed(&bytes[0])
+        && bytes[1..].iter().all(|b| allowed(b) || *b == b'-')
 }

@@ -15,15 +15,19 @@ use sqlx::{PgConnection, Postgres};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use super::decode::{decode_change, decode_delivery, decode_plant};
+use super::decode::{decode_change, decode_delivery, decode_lease, decode_plant};
 use super::migrations::{self, Embedded};
 use super::{
-    Change, Delivery, Plant, PlantDraft, PlantFilter, Processed, Retry, Store, StoreError,
+    Acquisition, Change, Delivery, Fence, Lease, Plant, PlantDraft, PlantFilter, Processed, Retry,
+    Store, StoreError,
 };
 use crate::config::DatabaseConfig;
 
 /// The notification channel the journal trigger signals.
 const CHANNEL: &str = "plant_changes";
+
+/// The notification channel a released lease is announced on, so a standby takes it at once.
+const LEASE_CHANNEL: &str = "plant_monitor_leases";
 
 /// The columns [`decode_change`] reads, as text in the contract's format.
 const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before::text AS before, after::text AS after, \
@@ -35,6 +39,7 @@ const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before::text AS befor
 pub struct PostgresStore {
     pool: PgPool,
     written: Arc<Notify>,
+    released: Arc<Notify>,
     listener: AbortHandle,
 }
 
@@ -50,12 +55,18 @@ impl PostgresStore {
             .await
             .map_err(open_error)?;
         let mut listener = PgListener::connect_with(&pool).await.map_err(open_error)?;
-        listener.listen(CHANNEL).await.map_err(open_error)?;
+        listener
+            .listen_all([CHANNEL, LEASE_CHANNEL])
+            .await
+            .map_err(open_error)?;
         let written = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen(listener, written.clone())).abort_handle();
+        let released = Arc::new(Notify::new());
+        let listener =
+            tokio::spawn(listen(listener, written.clone(), released.clone())).abort_handle();
         Ok(PostgresStore {
             pool,
             written,
+            released,
             listener,
         })
     }
@@ -81,13 +92,19 @@ impl PostgresStore {
 }
 
 /// Turns notifications into wake-ups for as long as the store lives.
-async fn listen(mut listener: PgListener, written: Arc<Notify>) {
+async fn listen(mut listener: PgListener, written: Arc<Notify>, released: Arc<Notify>) {
     loop {
         match listener.try_recv().await {
+            Ok(Some(notification)) if notification.channel() == LEASE_CHANNEL => {
+                released.notify_waiters()
+            }
             Ok(Some(_)) => written.notify_one(),
             // The connection was lost; the next call reconnects. What was committed meanwhile went
             // unannounced, so look now.
-            Ok(None) => written.notify_one(),
+            Ok(None) => {
+                written.notify_one();
+                released.notify_waiters();
+            }
             Err(error) => {
                 tracing::warn!(%error, "Lost the PostgreSQL change notifications; polling until they return.");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -222,21 +239,35 @@ impl Store for PostgresStore {
         let _ = tokio::time::timeout(at_most, self.written.notified()).await;
     }
 
-    async fn unprocessed_changes(&self, limit: u32) -> Result<Vec<Change>, StoreError> {
+    async fn unprocessed_changes(
+        &self,
+        regions: &[String],
+        limit: u32,
+    ) -> Result<Vec<Change>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {CHANGE_COLUMNS} FROM plant_changes \
-             WHERE processed_at IS NULL ORDER BY seq LIMIT $1"
+            "SELECT {CHANGE_COLUMNS} FROM plant_changes c \
+             WHERE c.processed_at IS NULL AND c.region = ANY($1) \
+               AND NOT EXISTS (SELECT 1 FROM plant_changes e \
+                               WHERE e.plant_id = c.plant_id AND e.seq < c.seq \
+                                 AND e.processed_at IS NULL AND e.region <> ALL($1)) \
+             ORDER BY c.seq LIMIT $2"
         ))
+        .bind(regions)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(decode_change).collect()
     }
 
-    async fn record_processed(&self, batch: &[Processed]) -> Result<(), StoreError> {
+    async fn record_processed(
+        &self,
+        batch: &[Processed],
+        fences: &[Fence],
+    ) -> Result<(), StoreError> {
         // Set-based, as in the SQLite store: two statements per batch however large.
         let (outcomes, deliveries) = super::batch_json(batch);
         let mut tx = self.pool.begin().await?;
+        check_fences(&mut tx, fences).await?;
         sqlx::query(
             "UPDATE plant_changes c SET processed_at = now(), outcome = o ->> 1, \
              outcome_plugin = o ->> 2, outcome_reason = o ->> 3, event = o ->> 4 \
@@ -247,8 +278,9 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO deliveries (seq, sink, plant_id) \
-             SELECT (d ->> 0)::bigint, d ->> 1, d ->> 2 FROM jsonb_array_elements($1::jsonb) AS d",
+            "INSERT INTO deliveries (seq, sink, plant_id, region) \
+             SELECT (d ->> 0)::bigint, d ->> 1, d ->> 2, d ->> 3 \
+             FROM jsonb_array_elements($1::jsonb) AS d",
         )
         .bind(deliveries)
         .execute(&mut *tx)
@@ -257,40 +289,145 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn snapshot(&self, scope: &str, only_first: bool) -> Result<u64, StoreError> {
+    async fn snapshot(
+        &self,
+        region: &str,
+        only_first: bool,
+        fence: &Fence,
+    ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
+        check_fences(&mut tx, std::slice::from_ref(fence)).await?;
         let first = sqlx::query(
             "INSERT INTO feed_snapshots (scope, taken_at) VALUES ($1, now()) \
              ON CONFLICT (scope) DO UPDATE SET taken_at = excluded.taken_at WHERE NOT $2",
         )
-        .bind(scope)
+        .bind(region)
         .bind(only_first)
         .execute(&mut *tx)
         .await?;
         if first.rows_affected() == 0 {
             return Ok(0);
         }
+        // FOR SHARE waits for writers of these rows and reads what they committed, so no snapshot
+        // entry carries an image older than a change journaled before it.
         let added = sqlx::query(
             "INSERT INTO plant_changes (plant_id, region, kind, before, after, changed_fields) \
-             SELECT id, region, 'snapshot', NULL, plant_image(p), '[]' FROM power_plants p ORDER BY id",
+             SELECT id, region, 'snapshot', NULL, plant_image(p), '[]' FROM power_plants p \
+             WHERE region = $1 ORDER BY id FOR SHARE",
         )
+        .bind(region)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(added.rows_affected())
     }
 
-    async fn due_deliveries(&self, sink: &str, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+    async fn active_regions(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(super::ACTIVE_REGIONS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Acquisition, StoreError> {
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, epoch, expires_at) \
+             VALUES ($1, $2, 1, now() + make_interval(secs => $3)) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = leases.epoch + 1, \
+               expires_at = excluded.expires_at \
+             WHERE leases.expires_at <= now() OR leases.holder = excluded.holder \
+             RETURNING epoch",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(ttl.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(epoch) = epoch {
+            return Ok(Acquisition::Acquired {
+                epoch: epoch as u64,
+            });
+        }
+        let (holder, remaining): (String, f64) = sqlx::query_as(
+            "SELECT holder, greatest(extract(epoch FROM expires_at - now()), 0)::float8 \
+             FROM leases WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or_default();
+        Ok(Acquisition::Held {
+            holder,
+            remaining: Duration::from_secs_f64(remaining),
+        })
+    }
+
+    async fn renew_lease(&self, fence: &Fence, ttl: Duration) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE leases SET expires_at = now() + make_interval(secs => $4) \
+             WHERE name = $1 AND holder = $2 AND epoch = $3",
+        )
+        .bind(&fence.lease)
+        .bind(&fence.holder)
+        .bind(fence.epoch as i64)
+        .bind(ttl.as_secs_f64())
+        .execute(&self.pool)
+        .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, fence: &Fence) -> Result<(), StoreError> {
+        sqlx::query(
+            "WITH released AS (UPDATE leases SET expires_at = now() \
+                               WHERE name = $1 AND holder = $2 AND epoch = $3 RETURNING name) \
+             SELECT pg_notify($4, name) FROM released",
+        )
+        .bind(&fence.lease)
+        .bind(&fence.holder)
+        .bind(fence.epoch as i64)
+        .bind(LEASE_CHANNEL)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn wait_for_lease_release(&self, at_most: Duration) {
+        let _ = tokio::time::timeout(at_most, self.released.notified()).await;
+    }
+
+    async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         let rows = sqlx::query(
-            "SELECT d.id, d.seq, d.plant_id, d.attempts::bigint AS attempts, c.event \
+            "SELECT name, holder, epoch, plant_time(expires_at) AS expires_at, \
+             (expires_at > now())::int::bigint AS held FROM leases ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_lease).collect()
+    }
+
+    async fn due_deliveries(
+        &self,
+        sink: &str,
+        regions: &[String],
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.seq, d.plant_id, d.region, d.attempts::bigint AS attempts, c.event \
              FROM deliveries d JOIN plant_changes c ON c.seq = d.seq \
-             WHERE d.sink = $1 AND d.status = 'pending' AND d.next_attempt_at <= now() \
+             WHERE d.sink = $1 AND d.status = 'pending' AND d.region = ANY($2) \
+               AND d.next_attempt_at <= now() \
                AND NOT EXISTS (SELECT 1 FROM deliveries e \
                                WHERE e.sink = d.sink AND e.plant_id = d.plant_id \
-                                 AND e.status = 'pending' AND e.id < d.id AND e.next_attempt_at > now()) \
-             ORDER BY d.id LIMIT $2",
+                                 AND e.status = 'pending' AND e.id < d.id \
+                                 AND (e.next_attempt_at > now() OR e.region <> ALL($2))) \
+             ORDER BY d.id LIMIT $3",
         )
         .bind(sink)
+        .bind(regions)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -329,6 +466,20 @@ impl Store for PostgresStore {
         self.listener.abort();
         self.pool.close().await;
     }
+}
+
+/// Checks every fence inside `tx` and keeps its lease row locked until `tx` ends, which orders the
+/// write after any acquisition that committed before it and before any that comes after.
+async fn check_fences(tx: &mut PgConnection, fences: &[Fence]) -> Result<(), StoreError> {
+    let touched: Vec<String> = sqlx::query_scalar(
+        "UPDATE leases l SET epoch = l.epoch FROM jsonb_array_elements($1::jsonb) AS f \
+         WHERE l.name = f ->> 0 AND l.holder = f ->> 1 AND l.epoch = (f ->> 2)::bigint \
+         RETURNING l.name",
+    )
+    .bind(super::fences_json(fences))
+    .fetch_all(tx)
+    .await?;
+    super::fenced(fences, &touched)
 }
 
 /// Binds the draft's fields as parameters $2 to $10 (after the id as $1), in column order.

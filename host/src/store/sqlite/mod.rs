@@ -15,10 +15,11 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqliteConnection};
 use tokio::sync::Notify;
 
-use super::decode::{decode_change, decode_delivery, decode_plant};
+use super::decode::{decode_change, decode_delivery, decode_lease, decode_plant};
 use super::migrations::{self, Embedded};
 use super::{
-    Change, Delivery, Plant, PlantDraft, PlantFilter, Processed, Retry, Store, StoreError,
+    Acquisition, Change, Delivery, Fence, Lease, Plant, PlantDraft, PlantFilter, Processed, Retry,
+    Store, StoreError,
 };
 use crate::config::DatabaseConfig;
 
@@ -31,6 +32,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Signalled after every write this process commits, so the feed need not wait for its next poll.
     written: Arc<Notify>,
+    /// Signalled when this process releases a lease. Other processes on the file find out by polling.
+    released: Arc<Notify>,
 }
 
 impl SqliteStore {
@@ -61,6 +64,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             written: Arc::new(Notify::new()),
+            released: Arc::new(Notify::new()),
         })
     }
 
@@ -220,22 +224,37 @@ impl Store for SqliteStore {
         let _ = tokio::time::timeout(at_most, self.written.notified()).await;
     }
 
-    async fn unprocessed_changes(&self, limit: u32) -> Result<Vec<Change>, StoreError> {
+    async fn unprocessed_changes(
+        &self,
+        regions: &[String],
+        limit: u32,
+    ) -> Result<Vec<Change>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {CHANGE_COLUMNS} FROM plant_changes \
-             WHERE processed_at IS NULL ORDER BY seq LIMIT ?1"
+            "SELECT {CHANGE_COLUMNS} FROM plant_changes c \
+             WHERE c.processed_at IS NULL AND c.region IN (SELECT value FROM json_each(?1)) \
+               AND NOT EXISTS (SELECT 1 FROM plant_changes e \
+                               WHERE e.plant_id = c.plant_id AND e.seq < c.seq \
+                                 AND e.processed_at IS NULL \
+                                 AND e.region NOT IN (SELECT value FROM json_each(?1))) \
+             ORDER BY c.seq LIMIT ?2"
         ))
+        .bind(super::regions_json(regions))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(decode_change).collect()
     }
 
-    async fn record_processed(&self, batch: &[Processed]) -> Result<(), StoreError> {
+    async fn record_processed(
+        &self,
+        batch: &[Processed],
+        fences: &[Fence],
+    ) -> Result<(), StoreError> {
         // Two set-based statements per batch rather than two per change: each statement is a round
         // trip to the driver's worker thread, which would otherwise dominate the feed's cost.
         let (outcomes, deliveries) = super::batch_json(batch);
         let mut tx = self.pool.begin().await?;
+        check_fences(&mut tx, fences).await?;
         sqlx::query(
             "UPDATE plant_changes SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
              outcome = o.value ->> 1, outcome_plugin = o.value ->> 2, outcome_reason = o.value ->> 3, \
@@ -246,8 +265,8 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO deliveries (seq, sink, plant_id) \
-             SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1)",
+            "INSERT INTO deliveries (seq, sink, plant_id, region) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?1)",
         )
         .bind(deliveries)
         .execute(&mut *tx)
@@ -256,14 +275,20 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn snapshot(&self, scope: &str, only_first: bool) -> Result<u64, StoreError> {
+    async fn snapshot(
+        &self,
+        region: &str,
+        only_first: bool,
+        fence: &Fence,
+    ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
+        check_fences(&mut tx, std::slice::from_ref(fence)).await?;
         let first = sqlx::query(
             "INSERT INTO feed_snapshots (scope, taken_at) \
              VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
              ON CONFLICT (scope) DO UPDATE SET taken_at = excluded.taken_at WHERE NOT ?2",
         )
-        .bind(scope)
+        .bind(region)
         .bind(only_first)
         .execute(&mut *tx)
         .await?;
@@ -272,26 +297,124 @@ impl Store for SqliteStore {
         }
         let added = sqlx::query(
             "INSERT INTO plant_changes (plant_id, region, kind, before, after, changed_fields) \
-             SELECT id, region, 'snapshot', NULL, image, '[]' FROM power_plant_images ORDER BY id",
+             SELECT id, region, 'snapshot', NULL, image, '[]' FROM power_plant_images \
+             WHERE region = ?1 ORDER BY id",
         )
+        .bind(region)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(added.rows_affected())
     }
 
-    async fn due_deliveries(&self, sink: &str, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+    async fn active_regions(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(super::ACTIVE_REGIONS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Acquisition, StoreError> {
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, epoch, expires_at) \
+             VALUES (?1, ?2, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3)) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = leases.epoch + 1, \
+               expires_at = excluded.expires_at \
+             WHERE leases.expires_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+               OR leases.holder = excluded.holder \
+             RETURNING epoch",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(seconds_modifier(ttl))
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(epoch) = epoch {
+            return Ok(Acquisition::Acquired {
+                epoch: epoch as u64,
+            });
+        }
+        let (holder, remaining): (String, f64) = sqlx::query_as(
+            "SELECT holder, max(0.0, (julianday(expires_at) - julianday('now')) * 86400.0) \
+             FROM leases WHERE name = ?1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or_default();
+        Ok(Acquisition::Held {
+            holder,
+            remaining: Duration::from_secs_f64(remaining),
+        })
+    }
+
+    async fn renew_lease(&self, fence: &Fence, ttl: Duration) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE leases SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?4) \
+             WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
+        )
+        .bind(&fence.lease)
+        .bind(&fence.holder)
+        .bind(fence.epoch as i64)
+        .bind(seconds_modifier(ttl))
+        .execute(&self.pool)
+        .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, fence: &Fence) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE leases SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+             WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
+        )
+        .bind(&fence.lease)
+        .bind(&fence.holder)
+        .bind(fence.epoch as i64)
+        .execute(&self.pool)
+        .await?;
+        self.released.notify_waiters();
+        Ok(())
+    }
+
+    async fn wait_for_lease_release(&self, at_most: Duration) {
+        let _ = tokio::time::timeout(at_most, self.released.notified()).await;
+    }
+
+    async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         let rows = sqlx::query(
-            "WITH now AS (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS at) \
-             SELECT d.id, d.seq, d.plant_id, d.attempts, c.event \
+            "SELECT name, holder, epoch, expires_at, \
+             expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS held FROM leases ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_lease).collect()
+    }
+
+    async fn due_deliveries(
+        &self,
+        sink: &str,
+        regions: &[String],
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(
+            "WITH now AS (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS at), \
+                  led AS (SELECT value AS region FROM json_each(?2)) \
+             SELECT d.id, d.seq, d.plant_id, d.region, d.attempts, c.event \
              FROM deliveries d JOIN plant_changes c ON c.seq = d.seq, now \
-             WHERE d.sink = ?1 AND d.status = 'pending' AND d.next_attempt_at <= now.at \
+             WHERE d.sink = ?1 AND d.status = 'pending' AND d.region IN led \
+               AND d.next_attempt_at <= now.at \
                AND NOT EXISTS (SELECT 1 FROM deliveries e \
                                WHERE e.sink = d.sink AND e.plant_id = d.plant_id \
-                                 AND e.status = 'pending' AND e.id < d.id AND e.next_attempt_at > now.at) \
-             ORDER BY d.id LIMIT ?2",
+                                 AND e.status = 'pending' AND e.id < d.id \
+                                 AND (e.next_attempt_at > now.at OR e.region NOT IN led)) \
+             ORDER BY d.id LIMIT ?3",
         )
         .bind(sink)
+        .bind(super::regions_json(regions))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -319,7 +442,7 @@ impl Store for SqliteStore {
             )
             .bind(retry.id)
             .bind(&retry.error)
-            .bind(format!("+{:.3} seconds", retry.after.as_secs_f64()))
+            .bind(seconds_modifier(retry.after))
             .execute(&mut *tx)
             .await?;
         }
@@ -330,6 +453,26 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Checks every fence inside `tx`. The transaction holds SQLite's write lock from this first write to
+/// its end, so no acquisition can come between the check and the writes it guards.
+async fn check_fences(tx: &mut SqliteConnection, fences: &[Fence]) -> Result<(), StoreError> {
+    let touched: Vec<String> = sqlx::query_scalar(
+        "UPDATE leases SET epoch = leases.epoch FROM json_each(?1) AS f \
+         WHERE leases.name = f.value ->> 0 AND leases.holder = f.value ->> 1 \
+           AND leases.epoch = f.value ->> 2 \
+         RETURNING leases.name",
+    )
+    .bind(super::fences_json(fences))
+    .fetch_all(tx)
+    .await?;
+    super::fenced(fences, &touched)
+}
+
+/// A duration as an SQLite date modifier, to the millisecond.
+fn seconds_modifier(duration: Duration) -> String {
+    format!("+{:.3} seconds", duration.as_secs_f64())
 }
 
 /// The columns [`decode_change`] reads.
