@@ -193,19 +193,17 @@ impl Service {
 /// How long shutdown waits for the leases to be released: a release is one short statement each.
 const RELEASE_WAIT: Duration = Duration::from_secs(5);
 
-/// The configured instance id, or the host name with a random suffix: unique per process start, so
-/// a restarted process never mistakes its predecessor's lease for its own.
+/// The configured instance id (or the host name) with a random suffix: unique per process start, so
+/// a restarted process never mistakes its predecessor's lease for its own, even under a stable name.
 fn instance_id(configured: &str) -> String {
-    if !configured.is_empty() {
-        return configured.to_owned();
-    }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
+    let name = Some(configured.to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| String::from("plant-monitor"));
-    format!("{host}-{:08x}", fastrand::u32(..))
+    format!("{name}-{:08x}", fastrand::u32(..))
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

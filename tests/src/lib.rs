@@ -8,10 +8,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod cluster;
 mod plugin_dir;
 mod postgres;
 mod receiver;
 
+pub use cluster::{Audit, Db, Load, Node, audit_when_complete, node_config};
 pub use plugin_dir::{PluginDir, component, repo};
 pub use postgres::TestDatabase;
 pub use receiver::{Received, Receiver};

@@ -16,6 +16,8 @@ use tokio::sync::Notify;
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// When it arrived.
+    pub at: std::time::Instant,
     pub path: String,
     pub headers: HeaderMap,
     pub body: Value,
@@ -122,6 +124,7 @@ async fn record(
     }
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
     shared.received.lock().unwrap().push(Received {
+        at: std::time::Instant::now(),
         path: uri.path().to_owned(),
         headers,
         body,

@@ -70,8 +70,8 @@ impl Default for DatabaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeedConfig {
-    /// This process's name as a lease holder. Default: the host name and a random suffix, so it is
-    /// unique per process start.
+    /// This process's name as a lease holder, to which a random suffix is added so it is unique per
+    /// process start. Default: the host name.
     pub instance_id: String,
     /// The regions this process may lead; `"*"` stands for every region present in the data, new
     /// ones included. Default `["*"]`.
