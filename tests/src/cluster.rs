@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ExitStatus, Stdio};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -54,10 +54,13 @@ impl Node {
                 kept.lock().unwrap().push(line);
             }
         });
-        let addr = tokio::task::spawn_blocking(move || addr_rx.recv_timeout(Duration::from_secs(60)))
-            .await
-            .expect("join")
-            .unwrap_or_else(|_| panic!("{name} did not start:\n{}", log.lock().unwrap().join("\n")));
+        let addr =
+            tokio::task::spawn_blocking(move || addr_rx.recv_timeout(Duration::from_secs(60)))
+                .await
+                .expect("join")
+                .unwrap_or_else(|_| {
+                    panic!("{name} did not start:\n{}", log.lock().unwrap().join("\n"))
+                });
         let mut node = Node {
             name: name.to_owned(),
             addr,
@@ -368,11 +371,7 @@ impl Audit {
 }
 
 /// Waits until every journal entry has been received (or `limit` passes) and audits the result.
-pub async fn audit_when_complete(
-    db: &Db,
-    receiver: &crate::Receiver,
-    limit: Duration,
-) -> Audit {
+pub async fn audit_when_complete(db: &Db, receiver: &crate::Receiver, limit: Duration) -> Audit {
     let deadline = Instant::now() + limit;
     loop {
         let journal = db.journal().await;

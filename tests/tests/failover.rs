@@ -77,7 +77,10 @@ async fn killing_the_leader_of_three_hands_the_region_over_and_loses_nothing() {
         .wait_for_leader("north", Duration::from_secs(10), |holder| holder != old)
         .await;
     let failover = killed.elapsed();
-    assert!(new_epoch > old_epoch, "the epoch rises on every acquisition");
+    assert!(
+        new_epoch > old_epoch,
+        "the epoch rises on every acquisition"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     load.stop().await;
 
@@ -96,15 +99,26 @@ async fn killing_the_leader_of_three_hands_the_region_over_and_loses_nothing() {
         audit.by_sender
     );
     let received = receiver.accepted();
-    let old_last = received.iter().filter(|r| r.path == old_path).map(|r| r.at).max();
-    let new_first = received.iter().filter(|r| r.path == new_path).map(|r| r.at).min();
+    let old_last = received
+        .iter()
+        .filter(|r| r.path == old_path)
+        .map(|r| r.at)
+        .max();
+    let new_first = received
+        .iter()
+        .filter(|r| r.path == new_path)
+        .map(|r| r.at)
+        .min();
     assert!(old_last < new_first, "one leader at a time");
     assert!(
         audit.duplicates <= ROUND,
         "duplicates {} exceed one unrecorded round",
         audit.duplicates
     );
-    assert!(failover < Duration::from_secs(3), "failover took {failover:?}");
+    assert!(
+        failover < Duration::from_secs(3),
+        "failover took {failover:?}"
+    );
     eprintln!(
         "kill -9 failover with lease_ttl 2s: {failover:?}; {} events, {} duplicates",
         received.len() - audit.duplicates,
@@ -149,7 +163,10 @@ async fn a_leader_stopped_by_sigterm_hands_over_within_a_second_without_duplicat
 
     let audit = audit_when_complete(&db, &receiver, Duration::from_secs(30)).await;
     assert_complete_and_ordered(&audit);
-    assert_eq!(audit.duplicates, 0, "a graceful handover sends nothing twice");
+    assert_eq!(
+        audit.duplicates, 0,
+        "a graceful handover sends nothing twice"
+    );
     assert!(
         handover < Duration::from_secs(1),
         "handover took {handover:?}"
@@ -325,5 +342,8 @@ async fn instances_sharing_one_sqlite_file_fail_over_through_the_same_leases() {
 
     let audit = audit_when_complete(&db, &receiver, Duration::from_secs(30)).await;
     assert_complete_and_ordered(&audit);
-    assert!(failover < Duration::from_secs(3), "failover took {failover:?}");
+    assert!(
+        failover < Duration::from_secs(3),
+        "failover took {failover:?}"
+    );
 }
