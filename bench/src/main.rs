@@ -6,12 +6,17 @@
 //! cargo run --release -p plant-monitor-bench -- e2e --events 50000
 //! cargo run --release -p plant-monitor-bench -- e2e --events 50000 --writers 8 \
 //!     --postgres postgres://root@127.0.0.1:5432/postgres
+//! cargo build --release -p plant-monitor
+//! cargo run --release -p plant-monitor-bench -- failover --signal KILL --lease-ttl 2s --runs 10 \
+//!     --postgres postgres://root@127.0.0.1:5432/postgres
 //! ```
 
 // Printing the figures is this program's job.
 #![allow(clippy::print_stdout)]
 
+mod database;
 mod e2e;
+mod failover;
 mod plugin_calls;
 
 use std::path::PathBuf;
@@ -53,6 +58,22 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         writers: u32,
     },
+    /// Time from stopping a region's leader to its successor holding the lease and delivering, with
+    /// two processes of the release binary on one PostgreSQL database.
+    Failover {
+        /// Leaders stopped, one per run.
+        #[arg(long, default_value_t = 10)]
+        runs: u32,
+        /// The signal that stops the leader: KILL (a crash) or TERM (a graceful handover).
+        #[arg(long, default_value = "KILL")]
+        signal: String,
+        /// `feed.lease_ttl` of both processes.
+        #[arg(long, default_value = "2s")]
+        lease_ttl: String,
+        /// The admin URL of the PostgreSQL server; a fresh database is created and dropped.
+        #[arg(long, value_name = "ADMIN_URL")]
+        postgres: String,
+    },
 }
 
 /// The folder `plugins/build` writes the example components to.
@@ -75,6 +96,17 @@ fn main() -> anyhow::Result<()> {
             batch_size,
             postgres,
             writers,
+        })),
+        Command::Failover {
+            runs,
+            signal,
+            lease_ttl,
+            postgres,
+        } => tokio::runtime::Runtime::new()?.block_on(failover::run(failover::Setup {
+            runs,
+            signal,
+            lease_ttl,
+            postgres,
         })),
     }
 }

@@ -80,6 +80,7 @@ impl Service {
             leadership: leadership.clone(),
             regions: config.feed.regions.clone(),
             ttl: config.feed.lease_ttl,
+            discover_every: config.feed.poll_interval.min(DISCOVER_AT_LEAST_EVERY),
         };
         let keeper = tokio::spawn(keeper.run(stopping.clone(), releasing));
         let mut workers = sinks.spawn(&store, &leadership, config.feed.poll_interval, &stopping);
@@ -189,6 +190,10 @@ impl Service {
         result
     }
 }
+
+/// New regions are found by polling; a long `poll_interval` (chosen because NOTIFY wakes the feed)
+/// must not leave a new region unled for as long.
+const DISCOVER_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
 
 /// How long shutdown waits for the leases to be released: a release is one short statement each.
 const RELEASE_WAIT: Duration = Duration::from_secs(5);

@@ -3,6 +3,7 @@
 //! them to expire. A standby retries a held lease just after it would expire, or as soon as a release
 //! is announced, so failover takes about the lease's remaining time and no more.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ pub struct Keeper {
     /// The regions this process may lead, as configured; `"*"` adds every region found in the data.
     pub regions: Vec<String>,
     pub ttl: Duration,
+    /// How often to look for regions not led yet (new ones in the data included).
+    pub discover_every: Duration,
 }
 
 impl Keeper {
@@ -31,6 +34,9 @@ impl Keeper {
     pub async fn run(self, stopping: watch::Receiver<bool>, mut release: watch::Receiver<bool>) {
         let renew_every = self.ttl / 3;
         let mut next_renew = Instant::now() + renew_every;
+        let mut next_discovery = Instant::now();
+        // When to try again a region another instance holds: just after its lease would expire.
+        let mut retry_at = BTreeMap::new();
         while !*release.borrow() {
             if Instant::now() >= next_renew {
                 // After a failed renewal, try again sooner: the grant is trusted for half the
@@ -49,14 +55,24 @@ impl Keeper {
                     "No renewal for half the lease time; no longer leading this region."
                 );
             }
-            let next_attempt = if *stopping.borrow() {
-                next_renew
-            } else {
-                self.acquire_wanted().await
-            };
-            let wake = next_renew.min(next_attempt);
+            let accepting = !*stopping.borrow();
+            let mut wake = next_renew;
+            if accepting {
+                if Instant::now() >= next_discovery {
+                    self.acquire_wanted(&mut retry_at).await;
+                    next_discovery = Instant::now() + self.discover_every;
+                }
+                wake = wake.min(next_discovery);
+                wake = retry_at.values().fold(wake, |wake, at| wake.min(*at));
+            }
+            let wait = wake.saturating_duration_since(Instant::now());
             tokio::select! {
-                () = self.store.wait_for_lease_release(wake.saturating_duration_since(Instant::now())) => {}
+                released = self.store.wait_for_lease_release(wait) => {
+                    if released {
+                        retry_at.clear();
+                        next_discovery = Instant::now();
+                    }
+                }
                 _ = release.changed() => {}
             }
         }
@@ -83,18 +99,25 @@ impl Keeper {
         answered
     }
 
-    /// Tries every wanted region not led yet; returns when to try again.
-    async fn acquire_wanted(&self) -> Instant {
-        let mut next = Instant::now() + self.ttl / 3;
+    /// Tries every wanted region not led yet whose retry time has come.
+    async fn acquire_wanted(&self, retry_at: &mut BTreeMap<String, Instant>) {
         let wanted = match self.wanted().await {
             Ok(wanted) => wanted,
             Err(error) => {
                 tracing::warn!(%error, "Cannot find the regions in the data; retrying.");
-                return next;
+                return;
             }
         };
+        retry_at.retain(|region, _| wanted.contains(region));
         let held = self.leadership.grants();
-        for region in wanted.iter().filter(|region| !held.contains_key(*region)) {
+        let now = Instant::now();
+        let due: Vec<&String> = wanted
+            .iter()
+            .filter(|region| {
+                !held.contains_key(*region) && retry_at.get(*region).is_none_or(|at| *at <= now)
+            })
+            .collect();
+        for region in due {
             let sent = Instant::now();
             let holder = self.leadership.holder();
             match self
@@ -104,6 +127,7 @@ impl Keeper {
             {
                 Ok(Acquisition::Acquired { epoch }) => {
                     tracing::info!(region, epoch, "Leading this region.");
+                    retry_at.remove(region);
                     self.leadership.set(
                         region,
                         Grant {
@@ -114,12 +138,11 @@ impl Keeper {
                 }
                 Ok(Acquisition::Held { holder, remaining }) => {
                     tracing::debug!(region, %holder, ?remaining, "Another instance leads this region.");
-                    next = next.min(Instant::now() + remaining + EXPIRY_MARGIN);
+                    retry_at.insert(region.clone(), Instant::now() + remaining + EXPIRY_MARGIN);
                 }
                 Err(error) => tracing::warn!(region, %error, "Cannot take the lease; retrying."),
             }
         }
-        next
     }
 
     /// The configured regions, with the regions in the data for `"*"`.

@@ -142,8 +142,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Lets a lease held under `fence` expire now, so another instance can take it at once.
     async fn release_lease(&self, fence: &Fence) -> Result<(), StoreError>;
 
-    /// Waits until a lease may have been released, or `at_most` has passed.
-    async fn wait_for_lease_release(&self, at_most: std::time::Duration);
+    /// Waits until a lease may have been released (true), or `at_most` has passed (false).
+    async fn wait_for_lease_release(&self, at_most: std::time::Duration) -> bool;
 
     /// Every lease, by name.
     async fn leases(&self) -> Result<Vec<Lease>, StoreError>;
@@ -178,16 +178,23 @@ pub async fn connect(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreErr
 }
 
 /// Every region with plants, unprocessed journal entries or pending deliveries; the same SQL on every
-/// backend. The plants' regions are read by skipping through the region index (one probe per region)
-/// rather than by scanning every plant.
-const ACTIVE_REGIONS: &str = "WITH RECURSIVE r(region) AS ( \
-       SELECT min(region) FROM power_plants \
-       UNION ALL \
-       SELECT (SELECT min(region) FROM power_plants WHERE region > r.region) FROM r \
-       WHERE r.region IS NOT NULL) \
-     SELECT region FROM r WHERE region IS NOT NULL \
-     UNION SELECT region FROM plant_changes WHERE processed_at IS NULL \
-     UNION SELECT region FROM deliveries WHERE status = 'pending'";
+/// backend. Each source is read by skipping through its region index, one probe per region, so the
+/// cost does not grow with the number of plants, entries or deliveries: the keeper runs it often.
+const ACTIVE_REGIONS: &str = "WITH RECURSIVE \
+     p(region) AS (SELECT min(region) FROM power_plants \
+       UNION ALL SELECT (SELECT min(region) FROM power_plants WHERE region > p.region) \
+       FROM p WHERE p.region IS NOT NULL), \
+     c(region) AS (SELECT min(region) FROM plant_changes WHERE processed_at IS NULL \
+       UNION ALL SELECT (SELECT min(region) FROM plant_changes \
+                         WHERE processed_at IS NULL AND region > c.region) \
+       FROM c WHERE c.region IS NOT NULL), \
+     d(region) AS (SELECT min(region) FROM deliveries WHERE status = 'pending' \
+       UNION ALL SELECT (SELECT min(region) FROM deliveries \
+                         WHERE status = 'pending' AND region > d.region) \
+       FROM d WHERE d.region IS NOT NULL) \
+     SELECT region FROM p WHERE region IS NOT NULL \
+     UNION SELECT region FROM c WHERE region IS NOT NULL \
+     UNION SELECT region FROM d WHERE region IS NOT NULL";
 
 /// Whether a database URL names PostgreSQL (otherwise it is SQLite).
 pub fn is_postgres(url: &str) -> bool {

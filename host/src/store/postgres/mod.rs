@@ -96,14 +96,14 @@ async fn listen(mut listener: PgListener, written: Arc<Notify>, released: Arc<No
     loop {
         match listener.try_recv().await {
             Ok(Some(notification)) if notification.channel() == LEASE_CHANNEL => {
-                released.notify_waiters()
+                released.notify_one()
             }
             Ok(Some(_)) => written.notify_one(),
             // The connection was lost; the next call reconnects. What was committed meanwhile went
             // unannounced, so look now.
             Ok(None) => {
                 written.notify_one();
-                released.notify_waiters();
+                released.notify_one();
             }
             Err(error) => {
                 tracing::warn!(%error, "Lost the PostgreSQL change notifications; polling until they return.");
@@ -395,8 +395,10 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn wait_for_lease_release(&self, at_most: Duration) {
-        let _ = tokio::time::timeout(at_most, self.released.notified()).await;
+    async fn wait_for_lease_release(&self, at_most: Duration) -> bool {
+        tokio::time::timeout(at_most, self.released.notified())
+            .await
+            .is_ok()
     }
 
     async fn leases(&self) -> Result<Vec<Lease>, StoreError> {

@@ -376,12 +376,14 @@ impl Store for SqliteStore {
         .bind(fence.epoch as i64)
         .execute(&self.pool)
         .await?;
-        self.released.notify_waiters();
+        self.released.notify_one();
         Ok(())
     }
 
-    async fn wait_for_lease_release(&self, at_most: Duration) {
-        let _ = tokio::time::timeout(at_most, self.released.notified()).await;
+    async fn wait_for_lease_release(&self, at_most: Duration) -> bool {
+        tokio::time::timeout(at_most, self.released.notified())
+            .await
+            .is_ok()
     }
 
     async fn leases(&self) -> Result<Vec<Lease>, StoreError> {

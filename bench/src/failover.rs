@@ -1,0 +1,281 @@
+//! Failover time: two `plant-monitor serve` processes of the release binary on one PostgreSQL database,
+//! a writer updating a plant every 5 ms, and the leader stopped by a signal (`KILL` or `TERM`) once per
+//! run. Two times are taken from the signal: until the other process holds the region's lease (by the
+//! database clock), and until the receiver gets its first event from it. The stopped process is
+//! started again between runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::{StatusCode, Uri};
+use sqlx::PgPool;
+
+use crate::database::Database;
+
+/// What to measure.
+#[derive(Debug)]
+pub struct Setup {
+    pub runs: u32,
+    pub signal: String,
+    pub lease_ttl: String,
+    pub postgres: String,
+}
+
+/// Requests as (receiver path, arrival).
+type Arrivals = Arc<Mutex<Vec<(String, Instant)>>>;
+
+pub async fn run(setup: Setup) -> anyhow::Result<()> {
+    let binary = binary()?;
+    let database = Database::postgres(&setup.postgres).await?;
+    let dir = tempfile::tempdir()?;
+    let arrivals = Arrivals::default();
+    let receiver = start_receiver(arrivals.clone()).await?;
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let config = config(name, database.url(), &setup.lease_ttl, receiver);
+        nodes.push(Node::start(&binary, dir.path(), name, &config)?);
+    }
+    let pool = PgPool::connect(database.url()).await?;
+    let result = measure(&setup, &pool, &mut nodes, &arrivals).await;
+    for node in &mut nodes {
+        node.stop();
+    }
+    pool.close().await;
+    database.drop().await?;
+    let (to_lease, to_event) = result?;
+    report(&setup, "lease taken", to_lease);
+    report(&setup, "first event delivered", to_event);
+    Ok(())
+}
+
+async fn measure(
+    setup: &Setup,
+    pool: &PgPool,
+    nodes: &mut [Node],
+    arrivals: &Arrivals,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    wait_until_migrated(pool).await?;
+    sqlx::query(
+        "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
+         VALUES ('p', 'Bench', 'north', 'wind', 10)",
+    )
+    .execute(pool)
+    .await?;
+    let writer = tokio::spawn(write_steadily(pool.clone()));
+    let (mut to_lease, mut to_event) = (Vec::new(), Vec::new());
+    for run in 1..=setup.runs {
+        let (old, _) = wait_for_leader(pool, |_| true).await?;
+        // Steady state: the leader has been delivering for a while.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let leader = nodes
+            .iter_mut()
+            .find(|node| old.starts_with(&format!("{}-", node.name)))
+            .context("the leader is one of the nodes")?;
+        let signalled = Instant::now();
+        leader.signal(&setup.signal)?;
+        let (new, lease) = wait_for_leader(pool, |holder| holder != old).await?;
+        let successor = new.split('-').next().unwrap_or_default().to_owned();
+        let event = first_event_after(arrivals, &format!("/{successor}"), signalled).await?;
+        println!(
+            "run {run:>2}: lease after {:>7.1} ms, first event after {:>7.1} ms",
+            ms(lease.duration_since(signalled)),
+            ms(event.duration_since(signalled)),
+        );
+        to_lease.push(lease.duration_since(signalled));
+        to_event.push(event.duration_since(signalled));
+        leader.restart()?;
+    }
+    writer.abort();
+    Ok((to_lease, to_event))
+}
+
+/// The `plant-monitor` binary beside this one (both are built into the same target folder).
+fn binary() -> anyhow::Result<PathBuf> {
+    let binary = std::env::current_exe()?.with_file_name("plant-monitor");
+    anyhow::ensure!(
+        binary.exists(),
+        "{} is missing: run `cargo build --release -p plant-monitor` first",
+        binary.display()
+    );
+    Ok(binary)
+}
+
+fn config(name: &str, url: &str, lease_ttl: &str, receiver: std::net::SocketAddr) -> String {
+    format!(
+        r#"[database]
+url = "{url}"
+max_connections = 4
+[feed]
+instance_id = "{name}"
+lease_ttl = "{lease_ttl}"
+snapshot = "never"
+[plugins]
+dir = "no-plugins"
+[sinks.out]
+url = "http://{receiver}/{name}"
+"#
+    )
+}
+
+/// One `serve` process and how to start it again.
+struct Node {
+    name: String,
+    command: Vec<String>,
+    dir: PathBuf,
+    binary: PathBuf,
+    child: Child,
+}
+
+impl Node {
+    fn start(binary: &Path, dir: &Path, name: &str, config: &str) -> anyhow::Result<Node> {
+        let file = dir.join(format!("{name}.toml"));
+        std::fs::write(&file, config)?;
+        let command = vec!["serve".into(), "-c".into(), file.display().to_string()];
+        let child = spawn(binary, dir, &command)?;
+        Ok(Node {
+            name: name.into(),
+            command,
+            dir: dir.into(),
+            binary: binary.into(),
+            child,
+        })
+    }
+
+    fn signal(&mut self, signal: &str) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} failed");
+        Ok(())
+    }
+
+    fn restart(&mut self) -> anyhow::Result<()> {
+        let _ = self.child.wait();
+        self.child = spawn(&self.binary, &self.dir, &self.command)?;
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(binary: &Path, dir: &Path, args: &[String]) -> anyhow::Result<Child> {
+    Ok(Command::new(binary)
+        .args(args)
+        .current_dir(dir)
+        .env("PLANT_MONITOR_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?)
+}
+
+async fn wait_until_migrated(pool: &PgPool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sqlx::query("SELECT 1 FROM leases LIMIT 1")
+        .execute(pool)
+        .await
+        .is_err()
+    {
+        anyhow::ensure!(Instant::now() < deadline, "the nodes did not migrate");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+async fn write_steadily(pool: PgPool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    for n in 1u64.. {
+        tick.tick().await;
+        let _ = sqlx::query("UPDATE power_plants SET output_mw = $1 WHERE id = 'p'")
+            .bind(n as f64)
+            .execute(&pool)
+            .await;
+    }
+}
+
+/// Waits for a leader of `north` that `accept` accepts; returns it and when it was seen.
+async fn wait_for_leader(
+    pool: &PgPool,
+    accept: impl Fn(&str) -> bool,
+) -> anyhow::Result<(String, Instant)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let holder: Option<String> = sqlx::query_scalar(
+            "SELECT holder FROM leases WHERE name = 'feed:north' AND expires_at > now()",
+        )
+        .fetch_optional(pool)
+        .await?;
+        if let Some(holder) = holder.filter(|holder| accept(holder)) {
+            return Ok((holder, Instant::now()));
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no new leader within a minute");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn first_event_after(
+    arrivals: &Arrivals,
+    path: &str,
+    after: Instant,
+) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let first = arrivals
+            .lock()
+            .map_err(|_| anyhow::anyhow!("receiver poisoned"))?
+            .iter()
+            .find(|(p, at)| p == path && *at > after)
+            .map(|(_, at)| *at);
+        if let Some(at) = first {
+            return Ok(at);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no event from {path} within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn start_receiver(arrivals: Arrivals) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        let app = Router::new().fallback(move |uri: Uri| {
+            let arrivals = arrivals.clone();
+            async move {
+                if let Ok(mut arrivals) = arrivals.lock() {
+                    arrivals.push((uri.path().to_owned(), Instant::now()));
+                }
+                StatusCode::NO_CONTENT
+            }
+        });
+        axum::serve(listener, app).await
+    });
+    Ok(address)
+}
+
+fn report(setup: &Setup, what: &str, mut times: Vec<Duration>) {
+    times.sort();
+    let median = times[times.len() / 2];
+    println!(
+        "kill -{} with lease_ttl {}, {what}: median {:.1} ms, min {:.1} ms, max {:.1} ms over {} runs",
+        setup.signal,
+        setup.lease_ttl,
+        ms(median),
+        ms(times[0]),
+        ms(times[times.len() - 1]),
+        times.len()
+    );
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
