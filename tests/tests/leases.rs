@@ -261,3 +261,33 @@ async fn on_postgres_a_plant_that_moves_regions_keeps_its_order_across_leaders()
     a_plant_that_moves_regions_keeps_its_order_across_leaders(open(database.url.clone()).await)
         .await;
 }
+
+#[tokio::test]
+async fn get_v1_leases_shows_this_instance_leading_each_region_in_the_data() {
+    let app = plant_monitor_tests::TestApp::start().await;
+    app.create(&plant_monitor_tests::plant("Grand Coulee"))
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let leases = loop {
+        let leases = app.get_json("/v1/leases").await;
+        if leases["items"]
+            .as_array()
+            .is_some_and(|items| !items.is_empty())
+        {
+            break leases;
+        }
+        assert!(std::time::Instant::now() < deadline, "no lease taken");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let item = &leases["items"][0];
+    assert_eq!(item["region"], "us-west");
+    assert_eq!(item["name"], "feed:us-west");
+    assert_eq!(item["holder"], leases["instance_id"]);
+    assert_eq!(item["epoch"], 1);
+    assert_eq!(item["held"], true);
+    assert!(
+        item["expires_at"]
+            .as_str()
+            .is_some_and(|at| at.ends_with('Z'))
+    );
+}

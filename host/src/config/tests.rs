@@ -111,6 +111,9 @@ fn sinks_are_checked_for_url_name_and_limits() {
             "plugins.memory_limit",
         ),
         ("[feed]\nbatch_size = 0\n", "feed.batch_size"),
+        ("[feed]\nregions = []\n", "feed.regions"),
+        ("[feed]\nregions = [\"North\"]\n", "feed.regions"),
+        ("[feed]\nlease_ttl = \"500ms\"\n", "feed.lease_ttl"),
     ] {
         let error = parse(text)
             .expect("parses")
@@ -232,4 +235,16 @@ fn semantic_checks_name_the_source_and_key() {
     config.database.url = "mysql://x".into();
     let error = config.validate(&Source::BuiltIn).expect_err("invalid");
     assert!(error.to_string().contains("database.url"));
+}
+
+#[test]
+fn the_regions_override_is_a_comma_separated_list() {
+    let config = parse("[feed]\nregions = [\"*\"]\n")
+        .expect("valid")
+        .with_env(|name| (name == "PLANT_MONITOR_REGIONS").then(|| "north, south,".to_owned()))
+        .expect("applied");
+    assert_eq!(config.feed.regions, ["north", "south"]);
+    let config = Config::default().with_env(|_| None).expect("applied");
+    assert_eq!(config.feed.regions, ["*"]);
+    assert_eq!(config.feed.lease_ttl, Duration::from_secs(10));
 }
