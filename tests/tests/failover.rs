@@ -347,3 +347,52 @@ async fn instances_sharing_one_sqlite_file_fail_over_through_the_same_leases() {
         "failover took {failover:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_snapshots_its_region_on_every_lease() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let receiver = Receiver::start().await;
+    let config = |name: &str| {
+        node_config(
+            name,
+            &database.url,
+            &["*"],
+            "2s",
+            &receiver.url(&format!("/{name}")),
+        )
+        .replace("[feed]\n", "[feed]\nsnapshot = \"on-every-lease\"\n")
+    };
+    let a = Node::start(dir.path(), "a", &config("a")).await;
+    let db = Db::connect(&database.url).await;
+    let load = Load::start(&db, &["north"], 5, LOAD_EVERY).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    load.stop().await;
+    let audit = audit_when_complete(&db, &receiver, Duration::from_secs(30)).await;
+    assert_complete_and_ordered(&audit);
+
+    a.signal("KILL");
+    let b = Node::start(dir.path(), "b", &config("b")).await;
+    let b_id = b.instance_id.clone();
+    db.wait_for_leader("north", Duration::from_secs(10), |h| h == b_id)
+        .await;
+    let snapshots = || {
+        let mut plants: Vec<String> = receiver
+            .accepted()
+            .iter()
+            .filter(|r| r.path == "/b" && r.data()["kind"] == "snapshot")
+            .map(|r| r.data()["plant_id"].as_str().unwrap_or("").to_owned())
+            .collect();
+        plants.sort();
+        plants
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while snapshots().len() < 5 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let audit = audit_when_complete(&db, &receiver, Duration::from_secs(30)).await;
+    assert_complete_and_ordered(&audit);
+    let snapshotted = snapshots();
+    let expected: Vec<String> = (0..5).map(|n| format!("north-plant-{n}")).collect();
+    assert_eq!(snapshotted, expected, "every plant of the region, once");
+}

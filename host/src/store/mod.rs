@@ -110,8 +110,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         fences: &[Fence],
     ) -> Result<(), StoreError>;
 
-    /// Appends a `snapshot` entry for every plant of `region`, unless `only_first` and the region was
-    /// snapshotted before; returns how many entries were added. One fenced transaction, so a snapshot
+    /// Appends a `snapshot` entry for every plant of `region` that has no unprocessed change (which
+    /// will bring its state anyway), unless `only_first` and the region was snapshotted before;
+    /// returns how many entries were added. One fenced transaction, so a snapshot
     /// cut off by a crash is wholly absent and the next leader takes it.
     async fn snapshot(
         &self,

@@ -309,11 +309,14 @@ impl Store for PostgresStore {
             return Ok(0);
         }
         // FOR SHARE waits for writers of these rows and reads what they committed, so no snapshot
-        // entry carries an image older than a change journaled before it.
+        // entry carries an image older than a change journaled before it. A plant with a change
+        // still to be fed is left out: that change brings its state anyway.
         let added = sqlx::query(
             "INSERT INTO plant_changes (plant_id, region, kind, before, after, changed_fields) \
              SELECT id, region, 'snapshot', NULL, plant_image(p), '[]' FROM power_plants p \
-             WHERE region = $1 ORDER BY id FOR SHARE",
+             WHERE region = $1 AND NOT EXISTS (SELECT 1 FROM plant_changes c \
+                                               WHERE c.plant_id = p.id AND c.processed_at IS NULL) \
+             ORDER BY id FOR SHARE OF p",
         )
         .bind(region)
         .execute(&mut *tx)

@@ -295,10 +295,13 @@ impl Store for SqliteStore {
         if first.rows_affected() == 0 {
             return Ok(0);
         }
+        // A plant with a change still to be fed is left out: that change brings its state anyway.
         let added = sqlx::query(
             "INSERT INTO plant_changes (plant_id, region, kind, before, after, changed_fields) \
-             SELECT id, region, 'snapshot', NULL, image, '[]' FROM power_plant_images \
-             WHERE region = ?1 ORDER BY id",
+             SELECT id, region, 'snapshot', NULL, image, '[]' FROM power_plant_images p \
+             WHERE region = ?1 AND NOT EXISTS (SELECT 1 FROM plant_changes c \
+                                               WHERE c.plant_id = p.id AND c.processed_at IS NULL) \
+             ORDER BY id",
         )
         .bind(region)
         .execute(&mut *tx)
