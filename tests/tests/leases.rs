@@ -241,8 +241,12 @@ async fn a_plant_that_moves_regions_keeps_its_order_across_leaders(store: Arc<dy
         "south's delivery waits for north's earlier one"
     );
     let first = store.due_deliveries("out", &north, 10).await.unwrap();
+    let delivered = store::Attempts {
+        delivered: vec![first[0].id],
+        ..Default::default()
+    };
     store
-        .finish_deliveries(&[first[0].id], &[])
+        .record_attempts("out", &delivered)
         .await
         .expect("delivered");
     assert_eq!(

@@ -17,7 +17,7 @@ use serde::Deserialize;
 pub use error::ConfigError;
 pub use sections::{
     DatabaseConfig, FeedConfig, LogConfig, LogFormat, OnError, PluginsConfig, RoutingConfig,
-    ServerConfig, SinkConfig, SnapshotMode,
+    Secrets, ServerConfig, SinkConfig, SnapshotMode,
 };
 
 /// Where `serve` and `migrate` look when no `-c FILE` is given.

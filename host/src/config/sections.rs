@@ -188,6 +188,17 @@ pub struct SinkConfig {
     /// Requests in flight at once; per-plant order is kept whatever this is. Default 1.
     #[serde(default = "defaults::one")]
     pub max_in_flight: u32,
+    /// Events per request; above 1 a request carries a JSON array
+    /// (`application/cloudevents-batch+json`). Default 1.
+    #[serde(default = "defaults::one")]
+    pub batch_max: u32,
+    /// Failed attempts after which a delivery becomes a dead letter. Default 12.
+    #[serde(default = "defaults::max_attempts")]
+    pub max_attempts: u32,
+    /// Standard Webhooks signing secrets (`whsec_…`, or `env:NAME` to read one from the environment):
+    /// one string, or a list during a rotation (each signs). Default: requests are not signed.
+    #[serde(default)]
+    pub secret: Secrets,
     /// First retry delay; doubles per attempt, with full jitter. Default 250 ms.
     #[serde(
         default = "defaults::backoff_initial",
@@ -222,5 +233,31 @@ mod defaults {
 
     pub fn backoff_max() -> Duration {
         Duration::from_secs(300)
+    }
+
+    pub fn max_attempts() -> u32 {
+        12
+    }
+}
+
+/// One signing secret or several (a rotation), as written in the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "OneOrMany")]
+pub struct Secrets(pub Vec<String>);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<OneOrMany> for Secrets {
+    fn from(value: OneOrMany) -> Self {
+        match value {
+            OneOrMany::One(secret) if secret.is_empty() => Secrets(Vec::new()),
+            OneOrMany::One(secret) => Secrets(vec![secret]),
+            OneOrMany::Many(secrets) => Secrets(secrets),
+        }
     }
 }

@@ -9,6 +9,9 @@ use serde_json::value::RawValue;
 /// `Content-Type` of a single structured CloudEvent.
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";
 
+/// `Content-Type` of a JSON array of structured CloudEvents (`batch_max` above 1).
+pub const BATCH_CONTENT_TYPE: &str = "application/cloudevents-batch+json";
+
 /// The fields of `data` the envelope repeats.
 #[derive(Deserialize)]
 struct Head<'a> {

@@ -1,23 +1,31 @@
 //! One HTTP sink and its delivery worker. The worker takes due deliveries of the regions this process
-//! leads from the outbox in rounds, sends each plant's events in seq order (a failure holds back that
-//! plant's later events only), runs up to `max_in_flight` plants at once, and records each round's
-//! results in one transaction. A delivery is marked done only after a 2xx, so a crash resends rather
-//! than loses. Each request is sent only while its region's lease is still ours, so a deposed leader
-//! stops sending before its successor starts.
+//! leads from the outbox in rounds and spreads them over `max_in_flight` lanes by plant, so each
+//! plant's events go out in order on one lane while other plants go on in parallel. A lane sends up to
+//! `batch_max` events per request; a failure holds back that plant's later events only, until the
+//! retry (backoff with full jitter, or the receiver's `Retry-After`), and after `max_attempts` the
+//! delivery is a dead letter. A 410 disables the sink for every replica.
+//!
+//! Results are recorded while the round goes on, by a recorder that writes whatever has accumulated
+//! in one transaction whenever the previous one is done (group commit): a crash resends only what was
+//! in flight or not yet recorded, never loses. Each request is sent only while its region's lease is
+//! still ours, so a deposed leader stops sending before its successor starts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
-use futures_util::StreamExt;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use tokio::sync::{Notify, watch};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::{Response, StatusCode};
+use tokio::sync::{Notify, mpsc, watch};
 
 use super::SinkError;
 use super::cloudevent;
+use super::signing::Signer;
 use crate::config::SinkConfig;
 use crate::lease::Leadership;
-use crate::store::{Delivery, Retry, Store};
+use crate::store::{Attempts, Dead, Delivery, Retry, Store};
 
 /// Deliveries taken per round.
 const ROUND: u32 = 256;
@@ -25,13 +33,36 @@ const ROUND: u32 = 256;
 /// Whether a region is still led under the epoch its deliveries were taken under.
 type Leads<'a> = dyn Fn(&str) -> bool + Sync + 'a;
 
+/// Why a request did not deliver its events.
+#[derive(Debug)]
+struct Failure {
+    error: String,
+    /// The receiver asked not to be called again before this (429 or 503 with `Retry-After`).
+    retry_after: Option<Duration>,
+    /// The receiver answered 410 Gone: stop the sink.
+    gone: bool,
+}
+
+impl Failure {
+    fn new(error: String) -> Failure {
+        Failure {
+            error,
+            retry_after: None,
+            gone: false,
+        }
+    }
+}
+
 /// A configured HTTP endpoint.
 #[derive(Debug)]
 pub struct HttpSink {
     pub name: String,
     client: reqwest::Client,
     config: SinkConfig,
+    signer: Signer,
     wake: Notify,
+    /// Events in requests now in flight, for `/v1/sinks`.
+    in_flight: AtomicU64,
 }
 
 impl HttpSink {
@@ -46,10 +77,8 @@ impl HttpSink {
             let value = HeaderValue::from_str(value).map_err(|e| failed(e.to_string()))?;
             headers.insert(key, value);
         }
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(cloudevent::CONTENT_TYPE),
-        );
+        let signer = Signer::new(&config.secret.0, |var| std::env::var(var).ok())
+            .map_err(|error| failed(format!("secret: {error}")))?;
         // Set once on the client rather than cloned into every request.
         let client = reqwest::Client::builder()
             .default_headers(headers)
@@ -62,8 +91,19 @@ impl HttpSink {
             name: name.to_owned(),
             client,
             config: config.clone(),
+            signer,
             wake: Notify::new(),
+            in_flight: AtomicU64::new(0),
         })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.config.url
+    }
+
+    /// Events in requests now in flight.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// Tells the worker that new deliveries may be due.
@@ -71,7 +111,8 @@ impl HttpSink {
         self.wake.notify_one();
     }
 
-    /// Delivers until `shutdown` turns true; a round in flight is finished first.
+    /// Delivers until `shutdown` turns true: no new round starts, and a round in hand sends nothing
+    /// more, lets its requests in flight finish, and records them.
     pub async fn run(
         self: Arc<Self>,
         store: Arc<dyn Store>,
@@ -85,13 +126,7 @@ impl HttpSink {
                 .into_iter()
                 .map(|(region, fence)| (region, fence.epoch))
                 .collect();
-            let regions: Vec<String> = epochs.keys().cloned().collect();
-            let due = if regions.is_empty() {
-                Ok(Vec::new())
-            } else {
-                store.due_deliveries(&self.name, &regions, ROUND).await
-            };
-            let due = match due {
+            let due = match self.due(&*store, &epochs).await {
                 Ok(due) => due,
                 Err(error) => {
                     tracing::warn!(sink = %self.name, %error, "Cannot read due deliveries; retrying.");
@@ -111,82 +146,192 @@ impl HttpSink {
                     .get(region)
                     .is_some_and(|epoch| leadership.leads(region, *epoch))
             };
-            let (delivered, retries) = self.round(due, &leads).await;
-            if let Err(error) = store.finish_deliveries(&delivered, &retries).await {
-                // Nothing is lost: the rows stay pending and go again (receivers dedupe on the id).
-                tracing::warn!(sink = %self.name, %error, "Cannot record a delivery round; it will be resent.");
-                tokio::time::sleep(poll).await;
-            }
+            self.round(&*store, due, &leads, &shutdown).await;
         }
     }
 
-    /// Sends one round: plants in parallel up to `max_in_flight`, each plant's events in order.
-    async fn round(&self, due: Vec<Delivery>, leads: &Leads<'_>) -> (Vec<i64>, Vec<Retry>) {
-        let mut chains: Vec<Vec<Delivery>> = Vec::new();
-        let mut index = std::collections::HashMap::new();
+    /// The deliveries due now, unless no region is led or the sink is disabled.
+    async fn due(
+        &self,
+        store: &dyn Store,
+        epochs: &BTreeMap<String, u64>,
+    ) -> Result<Vec<Delivery>, crate::store::StoreError> {
+        if epochs.is_empty() || store.sink_disabled(&self.name).await?.is_some() {
+            return Ok(Vec::new());
+        }
+        let regions: Vec<String> = epochs.keys().cloned().collect();
+        store.due_deliveries(&self.name, &regions, ROUND).await
+    }
+
+    /// Sends one round over the lanes while the recorder writes the results as they come.
+    async fn round(
+        &self,
+        store: &dyn Store,
+        due: Vec<Delivery>,
+        leads: &Leads<'_>,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        let lanes = self.lanes(due);
+        let (results, recorded) = mpsc::unbounded_channel();
+        let stop = AtomicBool::new(false);
+        let sending = async {
+            let results = results;
+            let lanes = lanes
+                .into_iter()
+                .map(|lane| self.lane(store, lane, leads, &results, &stop, shutdown));
+            futures_util::future::join_all(lanes).await;
+        };
+        tokio::join!(sending, self.record(store, recorded));
+    }
+
+    /// Deals the deliveries to `max_in_flight` lanes by plant, keeping their order.
+    fn lanes(&self, due: Vec<Delivery>) -> Vec<VecDeque<Delivery>> {
+        let count = self.config.max_in_flight.max(1) as usize;
+        let hasher = std::hash::RandomState::new();
+        let mut lanes = vec![VecDeque::new(); count];
         for delivery in due {
-            let slot = *index.entry(delivery.plant_id.clone()).or_insert_with(|| {
-                chains.push(Vec::new());
-                chains.len() - 1
-            });
-            chains[slot].push(delivery);
+            let lane = hasher.hash_one(&delivery.plant_id) as usize % count;
+            lanes[lane].push_back(delivery);
         }
-        let results: Vec<(Vec<i64>, Option<Retry>)> = futures_util::stream::iter(chains)
-            .map(|chain| self.chain(chain, leads))
-            .buffer_unordered(self.config.max_in_flight as usize)
-            .collect()
-            .await;
-        let mut delivered = Vec::new();
-        let mut retries = Vec::new();
-        for (ids, retry) in results {
-            delivered.extend(ids);
-            retries.extend(retry);
-        }
-        (delivered, retries)
+        lanes.retain(|lane| !lane.is_empty());
+        lanes
     }
 
-    /// One plant's events, in order, stopping at the first failure or when the region's lease is lost
-    /// (the rest stay pending for the new leader).
-    async fn chain(&self, chain: Vec<Delivery>, leads: &Leads<'_>) -> (Vec<i64>, Option<Retry>) {
-        let mut delivered = Vec::with_capacity(chain.len());
-        for delivery in chain {
-            if !leads(&delivery.region) {
-                break;
-            }
-            match self.send(&delivery).await {
-                Ok(()) => delivered.push(delivery.id),
-                Err(error) => {
-                    let after = self.backoff(delivery.attempts + 1);
-                    tracing::debug!(sink = %self.name, seq = delivery.seq, %error, ?after, "A delivery failed; it will be retried.");
-                    return (
-                        delivered,
-                        Some(Retry {
-                            id: delivery.id,
-                            after,
-                            error,
-                        }),
-                    );
+    /// One lane: requests of up to `batch_max` events, one at a time, in order; a plant whose event
+    /// failed is held back for the rest of the round.
+    async fn lane(
+        &self,
+        store: &dyn Store,
+        mut queue: VecDeque<Delivery>,
+        leads: &Leads<'_>,
+        results: &mpsc::UnboundedSender<Attempts>,
+        stop: &AtomicBool,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        let mut held_back = HashSet::new();
+        while !stop.load(Ordering::Relaxed) && !*shutdown.borrow() {
+            let mut batch = Vec::new();
+            while batch.len() < self.config.batch_max.max(1) as usize {
+                let Some(delivery) = queue.pop_front() else {
+                    break;
+                };
+                // Left pending: for the retry, or for the region's new leader.
+                if !held_back.contains(&delivery.plant_id) && leads(&delivery.region) {
+                    batch.push(delivery);
                 }
             }
+            if batch.is_empty() {
+                break;
+            }
+            let attempts = match self.send(&batch).await {
+                Ok(()) => Attempts {
+                    delivered: batch.iter().map(|d| d.id).collect(),
+                    ..Attempts::default()
+                },
+                Err(failure) => {
+                    if failure.gone {
+                        stop.store(true, Ordering::Relaxed);
+                        self.disable(store, &failure.error).await;
+                    }
+                    self.failed(&batch, &failure, &mut held_back)
+                }
+            };
+            // The recorder outlives the lanes, so this cannot fail.
+            let _ = results.send(attempts);
         }
-        (delivered, None)
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<(), String> {
-        let body = cloudevent::encode(&delivery.event)
-            .map_err(|error| format!("the stored event cannot be encoded: {error}"))?;
-        let response = self
+    /// The retries and dead letters of a failed request.
+    fn failed(
+        &self,
+        batch: &[Delivery],
+        failure: &Failure,
+        held_back: &mut HashSet<String>,
+    ) -> Attempts {
+        let mut attempts = Attempts::default();
+        for delivery in batch {
+            let attempt = delivery.attempts + 1;
+            tracing::debug!(sink = %self.name, seq = delivery.seq, attempt, error = %failure.error, "A delivery failed.");
+            if attempt >= self.config.max_attempts && !failure.gone {
+                tracing::warn!(sink = %self.name, seq = delivery.seq, attempts = attempt, error = %failure.error, "A delivery is a dead letter.");
+                attempts.dead.push(Dead {
+                    id: delivery.id,
+                    error: failure.error.clone(),
+                });
+            } else {
+                held_back.insert(delivery.plant_id.clone());
+                attempts.retries.push(Retry {
+                    id: delivery.id,
+                    after: failure.retry_after.unwrap_or_else(|| self.backoff(attempt)),
+                    error: failure.error.clone(),
+                });
+            }
+        }
+        attempts
+    }
+
+    async fn disable(&self, store: &dyn Store, reason: &str) {
+        tracing::warn!(sink = %self.name, %reason, "The receiver is gone; the sink is disabled until POST /v1/sinks/{}/enable.", self.name);
+        if let Err(error) = store.disable_sink(&self.name, reason).await {
+            tracing::error!(sink = %self.name, %error, "Cannot record that the sink is disabled.");
+        }
+    }
+
+    /// Writes results as they arrive: each write takes everything that accumulated during the last.
+    async fn record(&self, store: &dyn Store, mut recorded: mpsc::UnboundedReceiver<Attempts>) {
+        while let Some(mut attempts) = recorded.recv().await {
+            while let Ok(more) = recorded.try_recv() {
+                attempts.extend(more);
+            }
+            // Unrecorded results are not lost: the deliveries stay pending and go again.
+            if let Err(error) = store.record_attempts(&self.name, &attempts).await {
+                tracing::warn!(sink = %self.name, %error, "Cannot record delivery results; they will be resent.");
+            }
+        }
+    }
+
+    /// One request with the batch's events: a single CloudEvent, or an array of them.
+    async fn send(&self, batch: &[Delivery]) -> Result<(), Failure> {
+        let events = batch
+            .iter()
+            .map(|delivery| cloudevent::encode(&delivery.event))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| Failure::new(format!("a stored event cannot be encoded: {error}")))?;
+        let (body, content_type, id) = match (batch, events.as_slice()) {
+            ([only], [event]) => (
+                event.clone(),
+                cloudevent::CONTENT_TYPE,
+                only.seq.to_string(),
+            ),
+            _ => (
+                format!("[{}]", events.join(",")),
+                cloudevent::BATCH_CONTENT_TYPE,
+                format!("{}-{}", batch[0].seq, batch[batch.len() - 1].seq),
+            ),
+        };
+        let timestamp = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs() as i64);
+        let mut request = self
             .client
             .post(&self.config.url)
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| describe(&error))?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("HTTP {status}"))
+            .header(CONTENT_TYPE, content_type)
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string());
+        if self.signer.is_signing() {
+            request = request.header(
+                "webhook-signature",
+                self.signer.sign(&id, timestamp, body.as_bytes()),
+            );
+        }
+        let events = batch.len() as u64;
+        self.in_flight.fetch_add(events, Ordering::Relaxed);
+        let response = request.body(body).send().await;
+        self.in_flight.fetch_sub(events, Ordering::Relaxed);
+        match response {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(refusal(&response)),
+            Err(error) => Err(Failure::new(describe(&error))),
         }
     }
 
@@ -201,6 +346,37 @@ impl HttpSink {
     }
 }
 
+/// A response that is not a success, as a failure.
+fn refusal(response: &Response) -> Failure {
+    let status = response.status();
+    let mut failure = Failure::new(format!("HTTP {status}"));
+    if status.is_redirection() {
+        failure.error.push_str(" (redirects are not followed)");
+    }
+    failure.gone = status == StatusCode::GONE;
+    if matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    ) {
+        failure.retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| retry_after(value, SystemTime::now()));
+    }
+    failure
+}
+
+/// A `Retry-After` value, delay-seconds or an HTTP-date, as a wait from `now`.
+fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 /// A transport error in a few words: timeouts and refused connections are the common ones.
 fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
@@ -212,5 +388,25 @@ fn describe(error: &reqwest::Error) -> String {
         )
     } else {
         error.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
     }
 }

@@ -4,6 +4,7 @@
 mod cloudevent;
 pub mod echo;
 mod http;
+pub mod signing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,6 +43,11 @@ impl Sinks {
 
     pub fn names(&self) -> impl Iterator<Item = String> + '_ {
         self.sinks.iter().map(|sink| sink.name.clone())
+    }
+
+    /// Every configured sink, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &HttpSink> + '_ {
+        self.sinks.iter().map(|sink| sink.as_ref())
     }
 
     /// Tells every worker that new deliveries may be due.

@@ -3,7 +3,10 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{Change, ChangeKind, Delivery, Lease, Outcome, OutcomeKind, Plant, StoreError};
+use super::{
+    Change, ChangeKind, Delivery, DeliveryRecord, DeliveryStatus, Lease, Outcome, OutcomeKind,
+    PLUGIN_DEAD_LETTER, Plant, StoreError,
+};
 
 /// The column types a backend's rows must decode for the functions below.
 pub trait TextRow: Row
@@ -101,6 +104,34 @@ where
         region: row.text("region")?,
         attempts: row.integer("attempts")? as u32,
         event: row.text("event")?,
+    })
+}
+
+/// A delivery as listed, from the columns id, seq, sink, plugin, plant_id, region, status, attempts,
+/// last_error, created_at, next_attempt_at and delivered_at.
+pub fn decode_delivery_record<R: TextRow>(row: &R) -> Result<DeliveryRecord, StoreError>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    let status = row.text("status")?;
+    let sink = row.text("sink")?;
+    let plugin_failure = sink == PLUGIN_DEAD_LETTER;
+    Ok(DeliveryRecord {
+        id: row.integer("id")?,
+        seq: row.integer("seq")? as u64,
+        plugin: row.optional_text("plugin")?.filter(|_| plugin_failure),
+        sink: Some(sink).filter(|_| !plugin_failure),
+        plant_id: row.text("plant_id")?,
+        region: row.text("region")?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
+            what: "delivery status".into(),
+            reason: format!("unknown status {status:?}"),
+        })?,
+        attempts: row.integer("attempts")? as u32,
+        last_error: row.optional_text("last_error")?,
+        created_at: row.text("created_at")?,
+        next_attempt_at: row.text("next_attempt_at")?,
+        delivered_at: row.optional_text("delivered_at")?,
     })
 }
 

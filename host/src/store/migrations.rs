@@ -26,6 +26,11 @@ pub const SQLITE: List = &[
         "leases",
         include_str!("../../../migrations/sqlite/0003_leases.sql"),
     ),
+    (
+        4,
+        "dead letters and sink state",
+        include_str!("../../../migrations/sqlite/0004_dead_letters_and_sink_state.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -43,6 +48,11 @@ pub const POSTGRES: List = &[
         3,
         "leases",
         include_str!("../../../migrations/postgres/0003_leases.sql"),
+    ),
+    (
+        4,
+        "dead letters and sink state",
+        include_str!("../../../migrations/postgres/0004_dead_letters_and_sink_state.sql"),
     ),
 ];
 

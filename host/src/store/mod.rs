@@ -16,8 +16,9 @@ use async_trait::async_trait;
 use crate::config::DatabaseConfig;
 
 pub use model::{
-    Acquisition, Change, ChangeKind, Delivery, Fence, Fuel, Lease, Outcome, OutcomeKind, Plant,
-    PlantDraft, PlantFilter, Processed, Retry, Status, is_region,
+    Acquisition, Attempts, Change, ChangeKind, Dead, Delivery, DeliveryRecord, DeliveryStatus,
+    Fence, Fuel, Lease, Outcome, OutcomeKind, PLUGIN_DEAD_LETTER, Plant, PlantDraft, PlantFilter,
+    Processed, Replay, Retry, SinkStats, Status, is_region,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -158,12 +159,38 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError>;
 
-    /// Records the attempts of one round: `delivered` ids are done, `retries` wait and go again.
-    async fn finish_deliveries(
+    /// Records what `sink`'s requests came to: delivered, to be retried, or dead; a failure also
+    /// becomes the sink's last error.
+    async fn record_attempts(&self, sink: &str, attempts: &Attempts) -> Result<(), StoreError>;
+
+    /// Stops `sink` for every replica (a receiver answered 410 Gone), until [`Store::enable_sink`].
+    async fn disable_sink(&self, sink: &str, reason: &str) -> Result<(), StoreError>;
+
+    /// Lets a disabled sink deliver again; false when it was not disabled.
+    async fn enable_sink(&self, sink: &str) -> Result<bool, StoreError>;
+
+    /// Why `sink` is disabled, if it is.
+    async fn sink_disabled(&self, sink: &str) -> Result<Option<String>, StoreError>;
+
+    /// The outbox figures and shared state of every sink that has any, by name.
+    async fn sink_stats(&self) -> Result<Vec<(String, SinkStats)>, StoreError>;
+
+    /// Deliveries with `status` (of `sink` when given; `PLUGIN_DEAD_LETTER` names plugin failures)
+    /// with an id above `after`, in id order, at most `limit`.
+    async fn list_deliveries(
         &self,
-        delivered: &[i64],
-        retries: &[Retry],
-    ) -> Result<(), StoreError>;
+        status: DeliveryStatus,
+        sink: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// Replays one dead letter: a sink's goes back to pending with its attempts reset; a plugin's
+    /// journal entry goes back to unprocessed, so the current pipeline runs it again.
+    async fn retry_delivery(&self, id: i64) -> Result<Replay, StoreError>;
+
+    /// Puts every dead letter of `sink` back to pending; returns how many.
+    async fn retry_dead(&self, sink: &str) -> Result<u64, StoreError>;
 
     /// Closes every connection; pending operations finish first.
     async fn close(&self);
@@ -196,6 +223,52 @@ const ACTIVE_REGIONS: &str = "WITH RECURSIVE \
      SELECT region FROM p WHERE region IS NOT NULL \
      UNION SELECT region FROM c WHERE region IS NOT NULL \
      UNION SELECT region FROM d WHERE region IS NOT NULL";
+
+/// Per-sink outbox counts as the CTE `counts`, the same SQL on every backend. Failed attempts are all
+/// attempts but the one that succeeded.
+const SINK_COUNTS: &str = "WITH counts AS (SELECT sink, \
+       count(*) FILTER (WHERE status = 'pending') AS pending, \
+       count(*) FILTER (WHERE status = 'delivered') AS delivered, \
+       count(*) FILTER (WHERE status = 'dead') AS dead, \
+       sum(attempts - CASE WHEN status = 'delivered' THEN 1 ELSE 0 END) AS failed \
+     FROM deliveries WHERE sink <> '' GROUP BY sink)";
+
+/// A row of the sink statistics query: name, pending, delivered, dead, failed attempts, disabled
+/// reason and time, last error and time.
+type SinkStatsRow = (
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn sink_stats(row: SinkStatsRow) -> (String, SinkStats) {
+    let (name, pending, delivered, dead, failed, disabled_reason, disabled_at, last_error, at) =
+        row;
+    let count = |n: i64| n.max(0) as u64;
+    (
+        name,
+        SinkStats {
+            pending: count(pending),
+            delivered: count(delivered),
+            dead: count(dead),
+            failed_attempts: count(failed),
+            disabled_reason,
+            disabled_at,
+            last_error,
+            last_error_at: at,
+        },
+    )
+}
+
+/// Puts a journal entry back to unprocessed, so the feed runs it through the pipeline again.
+const UNPROCESS: &str = "UPDATE plant_changes SET processed_at = NULL, outcome = NULL, \
+     outcome_plugin = NULL, outcome_reason = NULL, event = NULL WHERE seq = $1";
 
 /// Whether a database URL names PostgreSQL (otherwise it is SQLite).
 pub fn is_postgres(url: &str) -> bool {
@@ -244,7 +317,8 @@ fn missed(id: &str, current: Option<i64>, expected: Option<u64>) -> StoreError {
 }
 
 /// A processed batch as the JSON arrays the set-based writes read: one `[seq, result, plugin, reason,
-/// event]` per change and one `[seq, sink, plant_id, region]` per delivery.
+/// event]` per change and one `[seq, sink, plant_id, region, status, error]` per delivery, where a
+/// change a plugin failed on becomes a dead letter without a sink.
 fn batch_json(batch: &[Processed]) -> (String, String) {
     let outcomes = serde_json::Value::from_iter(
         batch
@@ -252,9 +326,25 @@ fn batch_json(batch: &[Processed]) -> (String, String) {
             .map(|p| serde_json::json!([p.seq, p.result.as_str(), p.plugin, p.reason, p.event])),
     );
     let deliveries = serde_json::Value::from_iter(batch.iter().flat_map(|p| {
+        let failed = (p.result == OutcomeKind::Failed).then(|| {
+            let error = format!(
+                "plugin {}: {}",
+                p.plugin.as_deref().unwrap_or("?"),
+                p.reason.as_deref().unwrap_or("failed")
+            );
+            serde_json::json!([
+                p.seq,
+                PLUGIN_DEAD_LETTER,
+                p.plant_id,
+                p.region,
+                "dead",
+                error
+            ])
+        });
         p.sinks
             .iter()
-            .map(|sink| serde_json::json!([p.seq, sink, p.plant_id, p.region]))
+            .map(|sink| serde_json::json!([p.seq, sink, p.plant_id, p.region, "pending", null]))
+            .chain(failed)
     }));
     (outcomes.to_string(), deliveries.to_string())
 }

@@ -174,6 +174,87 @@ pub struct Retry {
     pub error: String,
 }
 
+/// A delivery that failed for good: it reached `max_attempts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dead {
+    pub id: i64,
+    pub error: String,
+}
+
+/// What a sink's requests came to, recorded in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attempts {
+    pub delivered: Vec<i64>,
+    pub retries: Vec<Retry>,
+    pub dead: Vec<Dead>,
+}
+
+impl Attempts {
+    pub fn is_empty(&self) -> bool {
+        self.delivered.is_empty() && self.retries.is_empty() && self.dead.is_empty()
+    }
+
+    pub fn extend(&mut self, other: Attempts) {
+        self.delivered.extend(other.delivered);
+        self.retries.extend(other.retries);
+        self.dead.extend(other.dead);
+    }
+}
+
+word_enum! {
+    /// Where a delivery stands.
+    pub enum DeliveryStatus {
+        Pending => "pending", Delivered => "delivered", Dead => "dead",
+    }
+}
+
+/// A delivery as `/v1/deliveries` shows it. A dead letter of a plugin failure has no sink but the
+/// plugin's name, and its `last_error` is the plugin's reason.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub seq: u64,
+    pub sink: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    pub plant_id: String,
+    pub region: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub next_attempt_at: String,
+    pub delivered_at: Option<String>,
+}
+
+/// What asking to retry a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// A sink's dead letter is pending again, with its attempts reset.
+    Requeued,
+    /// A plugin's dead letter goes through the current pipeline again.
+    Reprocessed,
+    /// It is not a dead letter.
+    NotDead,
+    NotFound,
+}
+
+/// One sink's outbox figures and shared state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SinkStats {
+    pub pending: u64,
+    pub delivered: u64,
+    pub dead: u64,
+    pub failed_attempts: u64,
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+}
+
+/// The sink name of a plugin failure's dead letter: no configured sink can have it.
+pub const PLUGIN_DEAD_LETTER: &str = "";
+
 /// Filters for listing plants; `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct PlantFilter {

@@ -15,11 +15,13 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqliteConnection};
 use tokio::sync::Notify;
 
-use super::decode::{decode_change, decode_delivery, decode_lease, decode_plant};
+use super::decode::{
+    decode_change, decode_delivery, decode_delivery_record, decode_lease, decode_plant,
+};
 use super::migrations::{self, Embedded};
 use super::{
-    Acquisition, Change, Delivery, Fence, Lease, Plant, PlantDraft, PlantFilter, Processed, Retry,
-    Store, StoreError,
+    Acquisition, Attempts, Change, Delivery, DeliveryRecord, DeliveryStatus, Fence, Lease, Plant,
+    PlantDraft, PlantFilter, Processed, Replay, SinkStats, Store, StoreError,
 };
 use crate::config::DatabaseConfig;
 
@@ -265,8 +267,9 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO deliveries (seq, sink, plant_id, region) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?1)",
+            "INSERT INTO deliveries (seq, sink, plant_id, region, status, last_error) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 \
+             FROM json_each(?1)",
         )
         .bind(deliveries)
         .execute(&mut *tx)
@@ -426,24 +429,21 @@ impl Store for SqliteStore {
         rows.iter().map(decode_delivery).collect()
     }
 
-    async fn finish_deliveries(
-        &self,
-        delivered: &[i64],
-        retries: &[Retry],
-    ) -> Result<(), StoreError> {
+    async fn record_attempts(&self, sink: &str, attempts: &Attempts) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, \
              delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-             WHERE id IN (SELECT value FROM json_each(?1))",
+             WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'",
         )
-        .bind(serde_json::Value::from(delivered).to_string())
+        .bind(serde_json::Value::from(attempts.delivered.as_slice()).to_string())
         .execute(&mut *tx)
         .await?;
-        for retry in retries {
+        for retry in &attempts.retries {
             sqlx::query(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, \
-                 next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3) WHERE id = ?1",
+                 next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3) \
+                 WHERE id = ?1 AND status = 'pending'",
             )
             .bind(retry.id)
             .bind(&retry.error)
@@ -451,8 +451,157 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        for dead in &attempts.dead {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = ?2 \
+                 WHERE id = ?1 AND status = 'pending'",
+            )
+            .bind(dead.id)
+            .bind(&dead.error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let last_error = (attempts.dead.iter().map(|d| &d.error))
+            .chain(attempts.retries.iter().map(|r| &r.error))
+            .last();
+        if let Some(error) = last_error {
+            sqlx::query(
+                "INSERT INTO sink_states (name, last_error, last_error_at) \
+                 VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+                 ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error, \
+                   last_error_at = excluded.last_error_at",
+            )
+            .bind(sink)
+            .bind(error)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn disable_sink(&self, sink: &str, reason: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sink_states (name, disabled_reason, disabled_at) \
+             VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+             ON CONFLICT (name) DO UPDATE SET disabled_reason = excluded.disabled_reason, \
+               disabled_at = excluded.disabled_at",
+        )
+        .bind(sink)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn enable_sink(&self, sink: &str) -> Result<bool, StoreError> {
+        let enabled = sqlx::query(
+            "UPDATE sink_states SET disabled_reason = NULL, disabled_at = NULL \
+             WHERE name = ?1 AND disabled_reason IS NOT NULL",
+        )
+        .bind(sink)
+        .execute(&self.pool)
+        .await?;
+        Ok(enabled.rows_affected() == 1)
+    }
+
+    async fn sink_disabled(&self, sink: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT disabled_reason FROM sink_states WHERE name = ?1 AND disabled_reason IS NOT NULL",
+        )
+        .bind(sink)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn sink_stats(&self) -> Result<Vec<(String, SinkStats)>, StoreError> {
+        let rows: Vec<super::SinkStatsRow> = sqlx::query_as(&format!(
+            "{} SELECT coalesce(c.sink, s.name), coalesce(c.pending, 0), \
+               coalesce(c.delivered, 0), coalesce(c.dead, 0), coalesce(c.failed, 0), \
+               s.disabled_reason, s.disabled_at, s.last_error, s.last_error_at \
+             FROM counts c FULL JOIN sink_states s ON s.name = c.sink ORDER BY 1",
+            super::SINK_COUNTS
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(super::sink_stats).collect())
+    }
+
+    async fn list_deliveries(
+        &self,
+        status: DeliveryStatus,
+        sink: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.seq, d.sink, c.outcome_plugin AS plugin, d.plant_id, d.region, d.status, \
+               d.attempts, d.last_error, d.created_at, d.next_attempt_at, d.delivered_at \
+             FROM deliveries d JOIN plant_changes c ON c.seq = d.seq \
+             WHERE d.status = ?1 AND (?2 IS NULL OR d.sink = ?2) AND d.id > ?3 \
+             ORDER BY d.id LIMIT ?4",
+        )
+        .bind(status.as_str())
+        .bind(sink)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_delivery_record).collect()
+    }
+
+    async fn retry_delivery(&self, id: i64) -> Result<Replay, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Writing first takes the write lock before reading (see the module comment).
+        sqlx::query("UPDATE deliveries SET id = id WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<(String, String, i64)> =
+            sqlx::query_as("SELECT sink, status, seq FROM deliveries WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let replay = match row {
+            None => return Ok(Replay::NotFound),
+            Some((_, status, _)) if status != "dead" => return Ok(Replay::NotDead),
+            Some((sink, _, seq)) if sink == super::PLUGIN_DEAD_LETTER => {
+                sqlx::query("DELETE FROM deliveries WHERE id = ?1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(super::UNPROCESS)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                Replay::Reprocessed
+            }
+            Some(_) => {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'pending', attempts = 0, \
+                     next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                Replay::Requeued
+            }
+        };
+        tx.commit().await?;
+        self.written.notify_one();
+        Ok(replay)
+    }
+
+    async fn retry_dead(&self, sink: &str) -> Result<u64, StoreError> {
+        let retried = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, \
+             next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+             WHERE sink = ?1 AND status = 'dead'",
+        )
+        .bind(sink)
+        .execute(&self.pool)
+        .await?;
+        Ok(retried.rows_affected())
     }
 
     async fn close(&self) {

@@ -1,0 +1,10 @@
+-- Dead letters and the state of each sink (PostgreSQL). Same semantics as migrations/sqlite/0004.
+CREATE INDEX deliveries_dead ON deliveries (sink, id) WHERE status = 'dead';
+
+CREATE TABLE sink_states (
+    name            text PRIMARY KEY,
+    disabled_reason text,
+    disabled_at     timestamptz,
+    last_error      text,
+    last_error_at   timestamptz
+);
