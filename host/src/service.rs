@@ -107,6 +107,7 @@ impl Service {
             pipeline,
             refused: Arc::new(refused),
             instance_id: Arc::from(leadership.holder()),
+            sinks: sinks.clone(),
         };
         let mut api_stopping = stopping;
         let server = tokio::spawn(

@@ -16,7 +16,7 @@ mod receiver;
 pub use cluster::{Audit, Db, Load, Node, audit_when_complete, node_config};
 pub use plugin_dir::{PluginDir, component, repo};
 pub use postgres::TestDatabase;
-pub use receiver::{Received, Receiver};
+pub use receiver::{Answer, Attempt, Received, Receiver};
 
 use plant_monitor::config::{Config, SinkConfig};
 use plant_monitor::service::Service;

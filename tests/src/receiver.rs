@@ -20,6 +20,8 @@ pub struct Received {
     pub at: std::time::Instant,
     pub path: String,
     pub headers: HeaderMap,
+    /// The request body as sent (a batch's whole array), for checking signatures.
+    pub raw: Bytes,
     pub body: Value,
 }
 
@@ -37,11 +39,27 @@ impl Received {
     }
 }
 
+/// How the receiver answers one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Status(u16),
+    /// The status (429 or 503) with `Retry-After: SECONDS`.
+    RetryAfter(u16, u64),
+    /// 302 to another path of this receiver.
+    Redirect,
+    /// Waits this long, then answers 204 (past the sink's timeout, the sink gave up before).
+    Hang(Duration),
+}
+
+/// One request, accepted or not, as (arrival, path, CloudEvent ids).
+pub type Attempt = (std::time::Instant, String, Vec<u64>);
+
 #[derive(Debug, Default)]
 struct Shared {
     received: Mutex<Vec<Received>>,
-    /// Statuses to answer with, in order, before answering 204 again.
-    script: Mutex<VecDeque<u16>>,
+    attempts: Mutex<Vec<Attempt>>,
+    /// Answers to give, in order, before answering 204 again.
+    script: Mutex<VecDeque<Answer>>,
     arrived: Notify,
 }
 
@@ -71,9 +89,20 @@ impl Receiver {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Answers the next requests with these statuses (failed requests are recorded too).
+    /// Answers the next requests with these statuses.
     pub fn answer_next(&self, statuses: &[u16]) {
-        self.shared.script.lock().unwrap().extend(statuses);
+        let answers: Vec<Answer> = statuses.iter().map(|s| Answer::Status(*s)).collect();
+        self.script(&answers);
+    }
+
+    /// Answers the next requests so, in order, then 204 again.
+    pub fn script(&self, answers: &[Answer]) {
+        self.shared.script.lock().unwrap().extend(answers);
+    }
+
+    /// Every request so far, accepted or not.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.shared.attempts.lock().unwrap().clone()
     }
 
     /// Everything received so far whose answer was a success.
@@ -117,18 +146,51 @@ async fn record(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let raw = body;
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let events: Vec<Value> = match &body {
+        Value::Array(events) => events.clone(),
+        event => vec![event.clone()],
+    };
+    let ids = events
+        .iter()
+        .filter_map(|event| event["id"].as_str().and_then(|id| id.parse().ok()))
+        .collect();
+    shared
+        .attempts
+        .lock()
+        .unwrap()
+        .push((std::time::Instant::now(), uri.path().to_owned(), ids));
     let scripted = shared.script.lock().unwrap().pop_front();
-    if let Some(status) = scripted {
-        return StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match scripted {
+        Some(Answer::Status(status)) => {
+            return StatusCode::from_u16(status)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                .into_response();
+        }
+        Some(Answer::RetryAfter(status, seconds)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return (status, [("retry-after", seconds.to_string())]).into_response();
+        }
+        Some(Answer::Redirect) => {
+            return (StatusCode::FOUND, [("location", "/elsewhere")]).into_response();
+        }
+        Some(Answer::Hang(duration)) => tokio::time::sleep(duration).await,
+        None => {}
     }
-    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    shared.received.lock().unwrap().push(Received {
-        at: std::time::Instant::now(),
-        path: uri.path().to_owned(),
-        headers,
-        body,
-    });
+    let mut received = shared.received.lock().unwrap();
+    for event in events {
+        received.push(Received {
+            at: std::time::Instant::now(),
+            path: uri.path().to_owned(),
+            headers: headers.clone(),
+            raw: raw.clone(),
+            body: event,
+        });
+    }
+    drop(received);
     shared.arrived.notify_waiters();
-    StatusCode::NO_CONTENT
+    StatusCode::NO_CONTENT.into_response()
 }

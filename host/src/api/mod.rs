@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod changes;
 mod cursor;
+mod deliveries;
 mod health;
 mod leases;
 mod merge_patch;
@@ -13,6 +14,7 @@ mod plants;
 mod plugins;
 mod preconditions;
 mod problem;
+mod sinks;
 mod validate;
 
 use std::sync::Arc;
@@ -22,10 +24,11 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::pipeline::Pipeline;
 use crate::plugins::Refused;
+use crate::sinks::Sinks;
 use crate::store::Store;
 
 pub use body::MAX_BODY_BYTES;
@@ -43,6 +46,8 @@ pub struct AppState {
     pub refused: Arc<Vec<Refused>>,
     /// This process's name as a lease holder, for `/v1/leases`.
     pub instance_id: Arc<str>,
+    /// The configured sinks, for `/v1/sinks`.
+    pub sinks: Arc<Sinks>,
 }
 
 /// The whole API as one router.
@@ -60,6 +65,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/changes", get(changes::journal))
         .route("/v1/plugins", get(plugins::list))
         .route("/v1/leases", get(leases::list))
+        .route("/v1/sinks", get(sinks::list))
+        .route("/v1/sinks/{name}/enable", post(sinks::enable))
+        .route("/v1/sinks/{name}/retry", post(sinks::retry))
+        .route("/v1/deliveries", get(deliveries::list))
+        .route("/v1/deliveries/{id}/retry", post(deliveries::retry))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { Problem::not_found("no such resource") })

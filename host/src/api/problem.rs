@@ -87,6 +87,10 @@ impl Problem {
         )
     }
 
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+
     pub fn precondition_failed(detail: impl Into<String>) -> Self {
         Problem::new(
             StatusCode::PRECONDITION_FAILED,

@@ -1,0 +1,84 @@
+//! `/v1/sinks`: each configured sink with its outbox figures (pending, in flight, delivered, failed
+//! attempts, dead), its state (a 410 disables it for every replica) and its last error; `enable`
+//! re-enables a disabled sink and `retry` puts all its dead letters back in the queue.
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{AppState, Problem};
+use crate::store::SinkStats;
+
+#[derive(Debug, Serialize)]
+struct SinkView {
+    name: String,
+    url: String,
+    /// `enabled`, or `disabled` after a 410 until enabled again.
+    state: &'static str,
+    in_flight: u64,
+    #[serde(flatten)]
+    stats: SinkStats,
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    let mut stats: std::collections::BTreeMap<String, SinkStats> =
+        state.store.sink_stats().await?.into_iter().collect();
+    let items: Vec<SinkView> = state
+        .sinks
+        .iter()
+        .map(|sink| {
+            let stats = stats.remove(&sink.name).unwrap_or_default();
+            SinkView {
+                name: sink.name.clone(),
+                url: sink.url().to_owned(),
+                state: if stats.disabled_reason.is_some() {
+                    "disabled"
+                } else {
+                    "enabled"
+                },
+                in_flight: sink.in_flight(),
+                stats,
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+pub async fn enable(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    let Path(name) = name?;
+    configured(&state, &name)?;
+    let was_disabled = state.store.enable_sink(&name).await?;
+    state.sinks.wake();
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "name": name, "state": "enabled", "was_disabled": was_disabled })),
+    ))
+}
+
+pub async fn retry(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    let Path(name) = name?;
+    configured(&state, &name)?;
+    let retried = state.store.retry_dead(&name).await?;
+    state.sinks.wake();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "sink": name, "retried": retried })),
+    ))
+}
+
+fn configured(state: &AppState, name: &str) -> Result<(), Problem> {
+    if state.sinks.iter().any(|sink| sink.name == name) {
+        Ok(())
+    } else {
+        Err(Problem::not_found(format!("no sink is named {name:?}")))
+    }
+}
