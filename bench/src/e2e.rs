@@ -21,6 +21,7 @@ use crate::database::Database;
 pub struct Setup {
     pub events: u32,
     pub max_in_flight: u32,
+    pub batch_max: u32,
     pub batch_size: u32,
     pub postgres: Option<String>,
     pub writers: u32,
@@ -56,6 +57,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             serde_json::from_value(serde_json::json!({
                 "url": format!("http://{receiver}/{name}"),
                 "max_in_flight": setup.max_in_flight,
+                "batch_max": setup.batch_max,
             }))?,
         );
     }
@@ -133,8 +135,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     let deliveries = received.load(Ordering::Relaxed);
     println!(
-        "{} events ({deliveries} deliveries) {} → plugins → HTTP on {}, batch_size {}, max_in_flight {}: \
-         {:.2} s, {:.0} events/s, {:.0} deliveries/s",
+        "{} events ({deliveries} deliveries) {} → plugins → HTTP on {}, batch_size {}, max_in_flight {}, \
+         batch_max {}: {:.2} s, {:.0} events/s, {:.0} deliveries/s",
         setup.events,
         match setup.writers {
             0 => "in one transaction".to_owned(),
@@ -143,6 +145,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         database.name(),
         setup.batch_size,
         setup.max_in_flight,
+        setup.batch_max,
         elapsed.as_secs_f64(),
         f64::from(setup.events) / elapsed.as_secs_f64(),
         deliveries as f64 / elapsed.as_secs_f64(),
@@ -156,10 +159,16 @@ async fn start_receiver(received: Arc<AtomicU64>) -> anyhow::Result<std::net::So
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     tokio::spawn(async move {
-        let app = Router::new().fallback(move || {
+        let app = Router::new().fallback(move |body: axum::body::Bytes| {
             let received = received.clone();
             async move {
-                received.fetch_add(1, Ordering::Relaxed);
+                // A batch is a JSON array of events; count the events, not the requests.
+                let events = match body.first() {
+                    Some(b'[') => serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(&body)
+                        .map_or(1, |events| events.len() as u64),
+                    _ => 1,
+                };
+                received.fetch_add(events, Ordering::Relaxed);
                 StatusCode::NO_CONTENT
             }
         });

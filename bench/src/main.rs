@@ -46,6 +46,9 @@ enum Command {
         /// `max_in_flight` of every sink.
         #[arg(long, default_value_t = 1)]
         max_in_flight: u32,
+        /// `batch_max` of every sink: events per request.
+        #[arg(long, default_value_t = 1)]
+        batch_max: u32,
         /// `feed.batch_size`.
         #[arg(long, default_value_t = 500)]
         batch_size: u32,
@@ -87,12 +90,14 @@ fn main() -> anyhow::Result<()> {
         Command::E2e {
             events,
             max_in_flight,
+            batch_max,
             batch_size,
             postgres,
             writers,
         } => tokio::runtime::Runtime::new()?.block_on(e2e::run(e2e::Setup {
             events,
             max_in_flight,
+            batch_max,
             batch_size,
             postgres,
             writers,

@@ -8,8 +8,9 @@ use plant_monitor_tests::{
     Audit, Db, Load, Node, Receiver, TestDatabase, audit_when_complete, node_config,
 };
 
-/// The delivery round a sink worker records at once (`sinks::http::ROUND`): a leader that loses its
-/// lease mid-round has at most that many deliveries sent but not recorded, which its successor resends.
+/// A leader that stops has at most its requests in flight (here `max_in_flight` 1 × `batch_max` 1) and
+/// the results its recorder had not yet written (those that arrived during one write) sent but not
+/// recorded; its successor resends them. A generous ceiling on that: the tests count the real figure.
 const ROUND: usize = 256;
 
 const LOAD_EVERY: Duration = Duration::from_millis(10);

@@ -28,7 +28,7 @@ use crate::lease::Leadership;
 use crate::store::{Attempts, Dead, Delivery, Retry, Store};
 
 /// Deliveries taken per round.
-const ROUND: u32 = 256;
+const ROUND: u32 = 1024;
 
 /// Whether a region is still led under the epoch its deliveries were taken under.
 type Leads<'a> = dyn Fn(&str) -> bool + Sync + 'a;
