@@ -13,6 +13,7 @@ pub mod feed;
 pub mod lease;
 pub mod pipeline;
 pub mod plugins;
+pub mod retention;
 pub mod service;
 pub mod sinks;
 pub mod store;

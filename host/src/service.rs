@@ -18,6 +18,7 @@ use crate::feed::Feed;
 use crate::lease::{Keeper, Leadership};
 use crate::pipeline::Pipeline;
 use crate::plugins::{self, PluginError, Runtime};
+use crate::retention::Pruner;
 use crate::sinks::{SinkError, Sinks};
 use crate::store::{self, Store, StoreError};
 
@@ -92,6 +93,11 @@ impl Service {
             config: config.feed.clone(),
         };
         workers.push(tokio::spawn(feed.run(stopping.clone())));
+        let pruner = Pruner {
+            store: store.clone(),
+            config: config.retention.clone(),
+        };
+        workers.push(tokio::spawn(pruner.run(stopping.clone())));
         let addr = config.server.listen;
         let listener = tokio::net::TcpListener::bind(addr)
             .await

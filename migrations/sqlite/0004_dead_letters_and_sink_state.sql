@@ -5,6 +5,9 @@
 -- dead letter are listed, counted and replayed the same way.
 CREATE INDEX deliveries_dead ON deliveries (sink, id) WHERE status = 'dead';
 
+-- Delivered rows are pruned once older than retention.delivered.
+CREATE INDEX deliveries_delivered ON deliveries (delivered_at) WHERE status = 'delivered';
+
 -- A sink a receiver answered 410 Gone is disabled for every replica until an operator enables it.
 CREATE TABLE sink_states (
     name            TEXT PRIMARY KEY NOT NULL,

@@ -352,3 +352,25 @@ async fn a_slow_sink_does_not_delay_a_fast_one() {
     );
     assert!(slow_total >= Duration::from_secs(6));
 }
+
+#[tokio::test]
+async fn delivered_work_older_than_the_retention_is_pruned() {
+    let receiver = Receiver::start().await;
+    let app = TestApp::start_with(|c| {
+        c.sinks.insert("out".into(), sink(&receiver.url("/out")));
+        c.retention.delivered = Duration::from_millis(500);
+    })
+    .await;
+    app.create(&plant("short-lived")).await;
+    receiver.wait_for(1, WAIT).await;
+    wait_for_json(&app, "/v1/changes", |c| c["items"] == json!([])).await;
+    let sinks = app.get_json("/v1/sinks").await;
+    assert_eq!(sinks["items"][0]["delivered"], 0);
+    assert_eq!(
+        app.get_json("/v1/plants").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 pub use error::ConfigError;
 pub use sections::{
-    DatabaseConfig, FeedConfig, LogConfig, LogFormat, OnError, PluginsConfig, RoutingConfig,
-    Secrets, ServerConfig, SinkConfig, SnapshotMode,
+    DatabaseConfig, FeedConfig, LogConfig, LogFormat, OnError, PluginsConfig, RetentionConfig,
+    RoutingConfig, Secrets, ServerConfig, SinkConfig, SnapshotMode,
 };
 
 /// Where `serve` and `migrate` look when no `-c FILE` is given.
@@ -34,6 +34,7 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub routing: RoutingConfig,
     pub sinks: BTreeMap<String, SinkConfig>,
+    pub retention: RetentionConfig,
 }
 
 /// Where the configuration came from, for messages that must name it.

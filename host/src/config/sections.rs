@@ -173,6 +173,24 @@ impl Default for RoutingConfig {
     }
 }
 
+/// `[retention]`: how long finished work is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Delivered outbox rows, and processed journal entries with nothing left to deliver, older than
+    /// this are pruned in the background. Default 7 days.
+    #[serde(deserialize_with = "super::duration::deserialize")]
+    pub delivered: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            delivered: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
 /// `[sinks.NAME]`: one HTTP endpoint events are delivered to.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -41,6 +41,10 @@ fn the_shipped_configuration_file_parses_to_the_defaults() {
     assert_eq!(shipped.feed.poll_interval, defaults.feed.poll_interval);
     assert_eq!(shipped.feed.batch_size, defaults.feed.batch_size);
     assert_eq!(shipped.feed.snapshot, defaults.feed.snapshot);
+    assert_eq!(shipped.feed.instance_id, defaults.feed.instance_id);
+    assert_eq!(shipped.feed.regions, defaults.feed.regions);
+    assert_eq!(shipped.feed.lease_ttl, defaults.feed.lease_ttl);
+    assert_eq!(shipped.retention.delivered, defaults.retention.delivered);
     assert_eq!(shipped.plugins.dir, defaults.plugins.dir);
     assert_eq!(shipped.plugins.cache_dir, defaults.plugins.cache_dir);
     assert_eq!(shipped.plugins.call_timeout, defaults.plugins.call_timeout);
@@ -59,6 +63,7 @@ fn the_example_sink_in_the_shipped_file_is_valid_with_the_documented_defaults() 
     let example: String = text
         .lines()
         .skip_while(|line| !line.starts_with("# [sinks.backend]"))
+        .take_while(|line| line.starts_with('#'))
         .map(|line| {
             line.trim_start_matches("# ")
                 .split("   #")
@@ -72,6 +77,8 @@ fn the_example_sink_in_the_shipped_file_is_valid_with_the_documented_defaults() 
     let sink = &config.sinks["backend"];
     assert_eq!(sink.timeout, Duration::from_secs(10));
     assert_eq!(sink.max_in_flight, 1);
+    assert_eq!(sink.batch_max, 1);
+    assert_eq!(sink.max_attempts, 12);
     assert_eq!(sink.backoff_initial, Duration::from_millis(250));
     assert_eq!(sink.backoff_max, Duration::from_secs(300));
     config.validate(&Source::BuiltIn).expect("valid");
@@ -93,6 +100,14 @@ fn sinks_are_checked_for_url_name_and_limits() {
         (
             "[sinks.a]\nurl = \"http://x\"\nmax_in_flight = 0\n",
             "sinks.a.max_in_flight",
+        ),
+        (
+            "[sinks.a]\nurl = \"http://x\"\nbatch_max = 0\n",
+            "sinks.a.batch_max",
+        ),
+        (
+            "[sinks.a]\nurl = \"http://x\"\nmax_attempts = 0\n",
+            "sinks.a.max_attempts",
         ),
         (
             "[sinks.a]\nurl = \"http://x\"\nbackoff_initial = \"10m\"\n",

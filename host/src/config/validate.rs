@@ -90,8 +90,14 @@ impl Config {
                     ));
                 }
             }
-            if sink.max_in_flight == 0 {
-                return Err(invalid(&key("max_in_flight"), "must be at least 1".into()));
+            for (field, value) in [
+                ("max_in_flight", sink.max_in_flight),
+                ("batch_max", sink.batch_max),
+                ("max_attempts", sink.max_attempts),
+            ] {
+                if value == 0 {
+                    return Err(invalid(&key(field), "must be at least 1".into()));
+                }
             }
             if sink.backoff_initial > sink.backoff_max {
                 return Err(invalid(

@@ -192,6 +192,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Puts every dead letter of `sink` back to pending; returns how many.
     async fn retry_dead(&self, sink: &str) -> Result<u64, StoreError>;
 
+    /// Deletes up to `limit` delivered outbox rows older than `age`, then up to `limit` processed
+    /// journal entries older than `age` that nothing is left to deliver; returns how many of each.
+    async fn prune(&self, age: std::time::Duration, limit: u32) -> Result<(u64, u64), StoreError>;
+
     /// Closes every connection; pending operations finish first.
     async fn close(&self);
 }
