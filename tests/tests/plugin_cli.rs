@@ -111,11 +111,11 @@ fn plugin_run_prints_what_the_plugin_returned_as_json() {
     assert_eq!(run("fuel-router", &[]).status.code(), Some(1));
 }
 
-#[test]
-fn sink_echo_prints_one_readable_line_per_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = plant_monitor(dir.path())
+/// A `sink-echo` process with `args`, its address, and its stdout.
+fn sink_echo(dir: &std::path::Path, args: &[&str]) -> (std::process::Child, String) {
+    let mut child = plant_monitor(dir)
         .args(["sink-echo", "--listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -130,23 +130,98 @@ fn sink_echo_prints_one_readable_line_per_event() {
                 .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
         })
         .expect("sink-echo logs its address");
-    let body = json!({"specversion": "1.0", "id": "7", "type": "powerplant.updated", "subject": "p1",
-                      "source": "/plant-monitor/regions/us-west", "data": event()});
-    let response = reqwest::blocking::Client::new()
+    (child, addr)
+}
+
+fn post_event(addr: &str, headers: &[(&str, String)]) -> (reqwest::blocking::Response, String) {
+    let body =
+        json!({"specversion": "1.0", "id": "7", "type": "powerplant.updated", "subject": "p1",
+                      "source": "/plant-monitor/regions/us-west", "data": event()})
+        .to_string();
+    let mut request = reqwest::blocking::Client::new()
         .post(format!("http://{addr}/grid"))
-        .header("content-type", "application/cloudevents+json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 204);
+        .header("content-type", "application/cloudevents+json");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    (request.body(body.clone()).send().unwrap(), body)
+}
+
+fn first_line(child: &mut std::process::Child) -> String {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
+    line.trim_end().to_owned()
+}
+
+#[test]
+fn sink_echo_prints_one_readable_line_per_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = sink_echo(dir.path(), &[]);
+    let (response, _) = post_event(&addr, &[]);
+    assert_eq!(response.status(), 204);
     assert_eq!(
-        line.trim_end(),
+        first_line(&mut child),
         "/grid #7 powerplant.updated us-west p1 \"Four Corners\" changed=output_mw"
     );
+}
+
+#[test]
+fn sink_echo_verifies_signatures_with_its_secret() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let signer =
+        plant_monitor::sinks::signing::Signer::new(&[secret.to_owned()], |_| None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = sink_echo(dir.path(), &["--secret", secret]);
+    let body =
+        json!({"specversion": "1.0", "id": "7", "type": "powerplant.updated", "subject": "p1",
+                      "source": "/plant-monitor/regions/us-west", "data": event()})
+        .to_string();
+    let signature = signer.sign("7", 1_700_000_000, body.as_bytes());
+    let signed = [
+        ("webhook-id", "7".to_owned()),
+        ("webhook-timestamp", "1700000000".to_owned()),
+        ("webhook-signature", signature),
+    ];
+    let (response, _) = post_event(&addr, &signed);
+    assert_eq!(response.status(), 204);
+    assert!(first_line(&mut child).ends_with(" signature=valid"));
+
+    let (mut child, addr) = sink_echo(dir.path(), &["--secret", secret]);
+    let mut forged = signed.clone();
+    forged[1].1 = "1700000001".to_owned();
+    let (response, _) = post_event(&addr, &forged);
+    assert_eq!(response.status(), 401);
+    assert!(first_line(&mut child).ends_with(" signature=invalid"));
+}
+
+#[test]
+fn sink_echo_can_answer_with_a_status_and_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = sink_echo(
+        dir.path(),
+        &["--status", "503", "--retry-after", "2", "--delay", "100ms"],
+    );
+    let started = std::time::Instant::now();
+    let (response, _) = post_event(&addr, &[]);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "2");
+    assert_eq!(
+        first_line(&mut child),
+        "/grid answered 503 Service Unavailable"
+    );
+
+    let (mut child, addr) = sink_echo(dir.path(), &["--fail-rate", "1"]);
+    assert_eq!(post_event(&addr, &[]).0.status(), 500);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let bad = plant_monitor(dir.path())
+        .args(["sink-echo", "--listen", "127.0.0.1:0", "--fail-rate", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
 }
