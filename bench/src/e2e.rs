@@ -155,7 +155,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     database.drop().await
 }
 
-async fn start_receiver(received: Arc<AtomicU64>) -> anyhow::Result<std::net::SocketAddr> {
+pub async fn start_receiver(received: Arc<AtomicU64>) -> anyhow::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     tokio::spawn(async move {

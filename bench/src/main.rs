@@ -15,6 +15,7 @@
 #![allow(clippy::print_stdout)]
 
 mod database;
+mod drain;
 mod e2e;
 mod failover;
 mod plugin_calls;
@@ -61,6 +62,18 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         writers: u32,
     },
+    /// Draining a backlog of pending deliveries to one sink, with the peak resident memory.
+    Drain {
+        /// Deliveries queued before the sink is enabled.
+        #[arg(long, default_value_t = 100_000)]
+        deliveries: u32,
+        /// `batch_max` of the sink.
+        #[arg(long, default_value_t = 1)]
+        batch_max: u32,
+        /// Run on PostgreSQL (admin URL; a fresh database is created and dropped).
+        #[arg(long, value_name = "ADMIN_URL")]
+        postgres: Option<String>,
+    },
     /// Time from stopping a region's leader to its successor holding the lease and delivering, with
     /// two processes of the release binary on one PostgreSQL database.
     Failover {
@@ -101,6 +114,15 @@ fn main() -> anyhow::Result<()> {
             batch_size,
             postgres,
             writers,
+        })),
+        Command::Drain {
+            deliveries,
+            batch_max,
+            postgres,
+        } => tokio::runtime::Runtime::new()?.block_on(drain::run(drain::Setup {
+            deliveries,
+            batch_max,
+            postgres,
         })),
         Command::Failover {
             runs,
