@@ -20,6 +20,7 @@ use crate::e2e::start_receiver;
 pub struct Setup {
     pub deliveries: u32,
     pub batch_max: u32,
+    pub max_in_flight: u32,
     pub postgres: Option<String>,
 }
 
@@ -45,6 +46,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         serde_json::from_value(serde_json::json!({
             "url": format!("http://{receiver}/out"),
             "batch_max": setup.batch_max,
+            "max_in_flight": setup.max_in_flight,
         }))?,
     );
     let store = store::connect(&config.database).await?;
@@ -89,10 +91,12 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     let after = peak_rss_kib()?;
     println!(
-        "{expected} pending deliveries drained to one sink on {}, batch_max {}: {:.2} s, {:.0} events/s; \
+        "{expected} pending deliveries drained to one sink on {}, batch_max {}, max_in_flight {}: \
+         {:.2} s, {:.0} events/s; \
          peak RSS {} MiB with the backlog queued, {} MiB after the drain",
         database.name(),
         setup.batch_max,
+        setup.max_in_flight,
         elapsed.as_secs_f64(),
         expected as f64 / elapsed.as_secs_f64(),
         before / 1024,

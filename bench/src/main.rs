@@ -70,6 +70,9 @@ enum Command {
         /// `batch_max` of the sink.
         #[arg(long, default_value_t = 1)]
         batch_max: u32,
+        /// `max_in_flight` of the sink.
+        #[arg(long, default_value_t = 1)]
+        max_in_flight: u32,
         /// Run on PostgreSQL (admin URL; a fresh database is created and dropped).
         #[arg(long, value_name = "ADMIN_URL")]
         postgres: Option<String>,
@@ -118,10 +121,12 @@ fn main() -> anyhow::Result<()> {
         Command::Drain {
             deliveries,
             batch_max,
+            max_in_flight,
             postgres,
         } => tokio::runtime::Runtime::new()?.block_on(drain::run(drain::Setup {
             deliveries,
             batch_max,
+            max_in_flight,
             postgres,
         })),
         Command::Failover {
