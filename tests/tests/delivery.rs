@@ -374,3 +374,32 @@ async fn delivered_work_older_than_the_retention_is_pruned() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_sinks_health_url_is_probed_and_shown_as_a_time_series() {
+    let receiver = Receiver::start().await;
+    let app = TestApp::start_with(|c| {
+        c.sinks.insert(
+            "probed".into(),
+            sink_with(
+                &receiver.url("/out"),
+                json!({"health_url": receiver.url("/health"), "probe_interval": "100ms"}),
+            ),
+        );
+        c.sinks
+            .insert("plain".into(), sink(&receiver.url("/plain")));
+    })
+    .await;
+    let sinks = wait_for_json(&app, "/v1/sinks", |s| {
+        s["items"][1]["health"]
+            .as_array()
+            .is_some_and(|probes| probes.len() >= 3)
+    })
+    .await;
+    assert_eq!(sinks["items"][0]["name"], "plain");
+    assert_eq!(sinks["items"][0]["health"], Value::Null);
+    let probe = &sinks["items"][1]["health"][0];
+    assert_eq!(probe["status"], 204);
+    assert!(probe["response_ms"].as_f64().unwrap() >= 0.0);
+    assert!(probe["at"].as_str().unwrap().ends_with('Z'));
+}

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{AppState, Problem};
+use crate::sinks::Probe;
 use crate::store::SinkStats;
 
 #[derive(Debug, Serialize)]
@@ -21,6 +22,8 @@ struct SinkView {
     in_flight: u64,
     #[serde(flatten)]
     stats: SinkStats,
+    /// The recent `health_url` probes, oldest first; null without a `health_url`.
+    health: Option<Vec<Probe>>,
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
@@ -41,6 +44,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, Problem>
                 },
                 in_flight: sink.in_flight(),
                 stats,
+                health: sink.health(),
             }
         })
         .collect();

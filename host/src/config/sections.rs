@@ -232,6 +232,16 @@ pub struct SinkConfig {
     /// Extra headers sent with every request.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Probed with a GET every `probe_interval`; status and response time are kept as a short time
+    /// series in `/v1/sinks`. Default: no probe.
+    #[serde(default)]
+    pub health_url: String,
+    /// Time between health probes. Default 30 s.
+    #[serde(
+        default = "defaults::probe_interval",
+        deserialize_with = "super::duration::deserialize"
+    )]
+    pub probe_interval: Duration,
 }
 
 mod defaults {
@@ -255,6 +265,10 @@ mod defaults {
 
     pub fn max_attempts() -> u32 {
         12
+    }
+
+    pub fn probe_interval() -> Duration {
+        Duration::from_secs(30)
     }
 }
 

@@ -22,6 +22,7 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use super::SinkError;
 use super::cloudevent;
+use super::health::{Health, Probe};
 use super::signing::Signer;
 use crate::config::SinkConfig;
 use crate::lease::Leadership;
@@ -63,6 +64,7 @@ pub struct HttpSink {
     wake: Notify,
     /// Events in requests now in flight, for `/v1/sinks`.
     in_flight: AtomicU64,
+    health: Health,
 }
 
 impl HttpSink {
@@ -94,6 +96,7 @@ impl HttpSink {
             signer,
             wake: Notify::new(),
             in_flight: AtomicU64::new(0),
+            health: Health::default(),
         })
     }
 
@@ -104,6 +107,19 @@ impl HttpSink {
     /// Events in requests now in flight.
     pub fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The recent health probes, oldest first; `None` without a `health_url`.
+    pub fn health(&self) -> Option<Vec<Probe>> {
+        (!self.config.health_url.is_empty()).then(|| self.health.recent())
+    }
+
+    /// Probes `health_url`, if there is one, until `shutdown` turns true.
+    pub async fn probe(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        if !self.config.health_url.is_empty() {
+            let (url, interval) = (&self.config.health_url, self.config.probe_interval);
+            self.health.run(&self.client, url, interval, shutdown).await;
+        }
     }
 
     /// Tells the worker that new deliveries may be due.

@@ -3,6 +3,7 @@
 
 mod cloudevent;
 pub mod echo;
+mod health;
 mod http;
 pub mod signing;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use health::Probe;
 pub use http::HttpSink;
 
 use crate::config::SinkConfig;
@@ -55,7 +57,8 @@ impl Sinks {
         self.sinks.iter().for_each(|sink| sink.wake());
     }
 
-    /// Starts one delivery worker per sink, delivering the events of the regions this process leads.
+    /// Starts one delivery worker per sink, delivering the events of the regions this process leads,
+    /// and a health prober per sink with a `health_url`.
     pub fn spawn(
         &self,
         store: &Arc<dyn Store>,
@@ -65,11 +68,14 @@ impl Sinks {
     ) -> Vec<JoinHandle<()>> {
         self.sinks
             .iter()
-            .map(|sink| {
+            .flat_map(|sink| {
                 let worker =
                     sink.clone()
                         .run(store.clone(), leadership.clone(), poll, shutdown.clone());
-                tokio::spawn(worker)
+                [
+                    tokio::spawn(worker),
+                    tokio::spawn(sink.clone().probe(shutdown.clone())),
+                ]
             })
             .collect()
     }
