@@ -16,13 +16,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
-use reqwest::{Response, StatusCode};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::SinkError;
 use super::cloudevent;
 use super::health::{Health, Probe};
+use super::response::{Failure, describe, refusal};
 use super::signing::Signer;
 use crate::config::SinkConfig;
 use crate::lease::Leadership;
@@ -33,26 +33,6 @@ const ROUND: u32 = 1024;
 
 /// Whether a region is still led under the epoch its deliveries were taken under.
 type Leads<'a> = dyn Fn(&str) -> bool + Sync + 'a;
-
-/// Why a request did not deliver its events.
-#[derive(Debug)]
-struct Failure {
-    error: String,
-    /// The receiver asked not to be called again before this (429 or 503 with `Retry-After`).
-    retry_after: Option<Duration>,
-    /// The receiver answered 410 Gone: stop the sink.
-    gone: bool,
-}
-
-impl Failure {
-    fn new(error: String) -> Failure {
-        Failure {
-            error,
-            retry_after: None,
-            gone: false,
-        }
-    }
-}
 
 /// A configured HTTP endpoint.
 #[derive(Debug)]
@@ -359,70 +339,5 @@ impl HttpSink {
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
             .min(self.config.backoff_max);
         ceiling.mul_f64(fastrand::f64())
-    }
-}
-
-/// A response that is not a success, as a failure.
-fn refusal(response: &Response) -> Failure {
-    let status = response.status();
-    let mut failure = Failure::new(format!("HTTP {status}"));
-    if status.is_redirection() {
-        failure.error.push_str(" (redirects are not followed)");
-    }
-    failure.gone = status == StatusCode::GONE;
-    if matches!(
-        status,
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-    ) {
-        failure.retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| retry_after(value, SystemTime::now()));
-    }
-    failure
-}
-
-/// A `Retry-After` value, delay-seconds or an HTTP-date, as a wait from `now`.
-fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// A transport error in a few words: timeouts and refused connections are the common ones.
-fn describe(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".into()
-    } else if error.is_connect() {
-        format!(
-            "cannot connect: {}",
-            std::error::Error::source(error).map_or(error.to_string(), |s| s.to_string())
-        )
-    } else {
-        error.to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_takes_seconds_or_an_http_date() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
-        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(
-            retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(
-            retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(retry_after("soon", now), None);
     }
 }

@@ -5,6 +5,7 @@ mod cloudevent;
 pub mod echo;
 mod health;
 mod http;
+mod response;
 pub mod signing;
 
 use std::collections::BTreeMap;
