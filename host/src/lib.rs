@@ -1,7 +1,8 @@
 //! plant-monitor: a registry of power plants that captures every change, runs it through WebAssembly
 //! plugins and delivers it to HTTP endpoints. The modules follow the data flow: [`config`] → [`store`]
-//! → [`lease`] → [`feed`] (through [`plugins`] and [`pipeline`]) → [`sinks`], with [`api`] beside them;
-//! [`service`] wires them into the running process and [`cli`] is the command line.
+//! → [`lease`] → [`feed`] (through [`plugins`] and [`pipeline`]) → [`sinks`], with [`retention`]
+//! pruning what is done and [`api`] beside them; [`service`] wires them into the running process and
+//! [`cli`] is the command line.
 
 // Product code handles every failure; tests may unwrap (see clippy.toml).
 #![warn(clippy::unwrap_used)]
