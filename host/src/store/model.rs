@@ -194,6 +194,13 @@ impl Attempts {
         self.delivered.is_empty() && self.retries.is_empty() && self.dead.is_empty()
     }
 
+    /// The error the sink's state shows as its last: of the retries if any, else of the dead letters.
+    pub fn last_error(&self) -> Option<&str> {
+        (self.dead.iter().map(|d| d.error.as_str()))
+            .chain(self.retries.iter().map(|r| r.error.as_str()))
+            .last()
+    }
+
     pub fn extend(&mut self, other: Attempts) {
         self.delivered.extend(other.delivered);
         self.retries.extend(other.retries);

@@ -479,10 +479,7 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
-        let last_error = (attempts.dead.iter().map(|d| &d.error))
-            .chain(attempts.retries.iter().map(|r| &r.error))
-            .last();
-        if let Some(error) = last_error {
+        if let Some(error) = attempts.last_error() {
             sqlx::query(
                 "INSERT INTO sink_states (name, last_error, last_error_at) VALUES ($1, $2, now()) \
                  ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error, \
