@@ -12,6 +12,22 @@ pub enum Database {
 }
 
 impl Database {
+    /// A PostgreSQL database on the server `admin` reaches when given, else the SQLite file `file` in
+    /// `dir`.
+    pub async fn open(
+        admin: Option<&str>,
+        dir: &std::path::Path,
+        file: &str,
+    ) -> anyhow::Result<Database> {
+        match admin {
+            Some(admin) => Database::postgres(admin).await,
+            None => Ok(Database::Sqlite(format!(
+                "sqlite://{}",
+                dir.join(file).display()
+            ))),
+        }
+    }
+
     pub async fn postgres(admin: &str) -> anyhow::Result<Database> {
         let name = format!("pm_bench_{}", std::process::id());
         let pool = sqlx::PgPool::connect(admin).await?;

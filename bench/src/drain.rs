@@ -29,13 +29,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     let received = Arc::new(AtomicU64::new(0));
     let receiver = start_receiver(received.clone()).await?;
     let dir = tempfile::tempdir()?;
-    let database = match &setup.postgres {
-        Some(admin) => Database::postgres(admin).await?,
-        None => Database::Sqlite(format!(
-            "sqlite://{}",
-            dir.path().join("drain.db").display()
-        )),
-    };
+    let database = Database::open(setup.postgres.as_deref(), dir.path(), "drain.db").await?;
     let mut config = Config::default();
     config.database.url = database.url().to_owned();
     config.server.listen = "127.0.0.1:0".parse()?;

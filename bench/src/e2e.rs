@@ -34,13 +34,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     let received = Arc::new(AtomicU64::new(0));
     let receiver = start_receiver(received.clone()).await?;
     let dir = tempfile::tempdir()?;
-    let database = match &setup.postgres {
-        Some(admin) => Database::postgres(admin).await?,
-        None => Database::Sqlite(format!(
-            "sqlite://{}",
-            dir.path().join("bench.db").display()
-        )),
-    };
+    let database = Database::open(setup.postgres.as_deref(), dir.path(), "bench.db").await?;
 
     let mut config = Config::default();
     config.database.url = database.url().to_owned();
@@ -48,8 +42,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     config.plugins.dir = super::dist();
     config.plugins.cache_dir = dir.path().join("cache");
     config.feed.batch_size = setup.batch_size;
-    // The region first appears with the plants written below; a snapshot on taking its lease would
-    // send every plant twice and measure something else.
+    // The figure is about changes; a snapshot's events would be extra work of another kind.
     config.feed.snapshot = plant_monitor::config::SnapshotMode::Never;
     for name in ["green", "grid", "alerts"] {
         config.sinks.insert(
