@@ -8,27 +8,32 @@ use plant_monitor_tests::{Answer, Db, Load, Node, Receiver, audit_when_complete,
 
 const IN_FLIGHT: usize = 4;
 
+fn database_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("crash.db").display())
+}
+
 fn config(dir: &std::path::Path, receiver: &Receiver) -> String {
-    let url = format!("sqlite://{}", dir.join("crash.db").display());
     // [sinks.out] is the last table, so keys appended here are the sink's.
-    node_config("n", &url, &["*"], "2s", &receiver.url("/out"))
+    node_config("n", &database_url(dir), &["*"], "2s", &receiver.url("/out"))
         .replace("timeout = \"2s\"", "timeout = \"10s\"")
         + &format!("max_in_flight = {IN_FLIGHT}\n")
+}
+
+/// A node delivering a steady load, past its start: what each test then interrupts.
+async fn delivering(dir: &std::path::Path, receiver: &Receiver) -> (String, Node, Db, Load) {
+    let config = config(dir, receiver);
+    let node = Node::start(dir, "n", &config).await;
+    let db = Db::connect(&database_url(dir)).await;
+    let load = Load::start(&db, &["north"], 20, Duration::from_millis(5)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    (config, node, db, load)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_kill_9_every_event_arrives_and_only_requests_in_flight_come_twice() {
     let dir = tempfile::tempdir().expect("temp dir");
     let receiver = Receiver::start().await;
-    let config = config(dir.path(), &receiver);
-    let node = Node::start(dir.path(), "n", &config).await;
-    let db = Db::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("crash.db").display()
-    ))
-    .await;
-    let load = Load::start(&db, &["north"], 20, Duration::from_millis(5)).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (config, node, db, load) = delivering(dir.path(), &receiver).await;
     // The next requests hang, so some are surely in flight when the process dies.
     receiver.script(&[Answer::Hang(Duration::from_millis(1500)); IN_FLIGHT]);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -69,15 +74,7 @@ async fn after_kill_9_every_event_arrives_and_only_requests_in_flight_come_twice
 async fn sigterm_lets_requests_in_flight_finish_and_sends_nothing_twice() {
     let dir = tempfile::tempdir().expect("temp dir");
     let receiver = Receiver::start().await;
-    let config = config(dir.path(), &receiver);
-    let mut node = Node::start(dir.path(), "n", &config).await;
-    let db = Db::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("crash.db").display()
-    ))
-    .await;
-    let load = Load::start(&db, &["north"], 20, Duration::from_millis(5)).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (config, mut node, db, load) = delivering(dir.path(), &receiver).await;
     receiver.script(&[Answer::Hang(Duration::from_millis(1000)); IN_FLIGHT]);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stopped = Instant::now();

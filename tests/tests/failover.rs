@@ -31,10 +31,11 @@ async fn start_nodes(
     started
 }
 
-fn node_of<'a>(nodes: &'a [Node], holder: &str) -> &'a Node {
+/// Which of `nodes` holds leases as `holder`.
+fn index_of(nodes: &[Node], holder: &str) -> usize {
     nodes
         .iter()
-        .find(|node| node.instance_id == holder)
+        .position(|node| node.instance_id == holder)
         .unwrap_or_else(|| panic!("no node holds as {holder}"))
 }
 
@@ -72,7 +73,7 @@ async fn killing_the_leader_of_three_hands_the_region_over_and_loses_nothing() {
         .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    node_of(&nodes, &old).signal("KILL");
+    nodes[index_of(&nodes, &old)].signal("KILL");
     let killed = Instant::now();
     let ((new, new_epoch), _) = db
         .wait_for_leader("north", Duration::from_secs(10), |holder| holder != old)
@@ -88,8 +89,8 @@ async fn killing_the_leader_of_three_hands_the_region_over_and_loses_nothing() {
     let audit = audit_when_complete(&db, &receiver, Duration::from_secs(30)).await;
     assert_complete_and_ordered(&audit);
     let (old_path, new_path) = (
-        format!("/{}", node_of(&nodes, &old).name),
-        format!("/{}", node_of(&nodes, &new).name),
+        format!("/{}", nodes[index_of(&nodes, &old)].name),
+        format!("/{}", nodes[index_of(&nodes, &new)].name),
     );
     assert!(
         audit
@@ -149,10 +150,7 @@ async fn a_leader_stopped_by_sigterm_hands_over_within_a_second_without_duplicat
         .await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
-    let leader = nodes
-        .iter()
-        .position(|node| node.instance_id == old)
-        .expect("leader");
+    let leader = index_of(&nodes, &old);
     nodes[leader].signal("TERM");
     let ((_, _), handover) = db
         .wait_for_leader("north", Duration::from_secs(10), |holder| holder != old)
@@ -196,10 +194,7 @@ async fn a_paused_leader_is_fenced_and_sends_nothing_once_its_successor_leads() 
         .await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
-    let leader = nodes
-        .iter()
-        .position(|node| node.instance_id == old)
-        .expect("leader");
+    let leader = index_of(&nodes, &old);
     nodes[leader].signal("STOP");
     let ((new, new_epoch), _) = db
         .wait_for_leader("north", Duration::from_secs(10), |holder| holder != old)
@@ -333,7 +328,7 @@ async fn instances_sharing_one_sqlite_file_fail_over_through_the_same_leases() {
         .await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
-    node_of(&nodes, &old).signal("KILL");
+    nodes[index_of(&nodes, &old)].signal("KILL");
     let ((_, new_epoch), failover) = db
         .wait_for_leader("north", Duration::from_secs(10), |holder| holder != old)
         .await;
