@@ -151,7 +151,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn leases(&self) -> Result<Vec<Lease>, StoreError>;
 
     /// Deliveries of `regions` to `sink` that are due and whose plant has no earlier delivery still
-    /// waiting (in any region), in id order, at most `limit`.
+    /// waiting (in any region), in id order, at most `limit`; none while the sink is disabled.
     async fn due_deliveries(
         &self,
         sink: &str,
@@ -168,9 +168,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Lets a disabled sink deliver again; false when it was not disabled.
     async fn enable_sink(&self, sink: &str) -> Result<bool, StoreError>;
-
-    /// Why `sink` is disabled, if it is.
-    async fn sink_disabled(&self, sink: &str) -> Result<Option<String>, StoreError>;
 
     /// The outbox figures and shared state of every sink that has any, by name.
     async fn sink_stats(&self) -> Result<Vec<(String, SinkStats)>, StoreError>;

@@ -432,6 +432,8 @@ impl Store for PostgresStore {
             "SELECT d.id, d.seq, d.plant_id, d.region, d.attempts::bigint AS attempts, c.event \
              FROM deliveries d JOIN plant_changes c ON c.seq = d.seq \
              WHERE d.sink = $1 AND d.status = 'pending' AND d.region = ANY($2) \
+               AND NOT EXISTS (SELECT 1 FROM sink_states s \
+                               WHERE s.name = $1 AND s.disabled_reason IS NOT NULL) \
                AND d.next_attempt_at <= now() \
                AND NOT EXISTS (SELECT 1 FROM deliveries e \
                                WHERE e.sink = d.sink AND e.plant_id = d.plant_id \
@@ -516,15 +518,6 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(enabled.rows_affected() == 1)
-    }
-
-    async fn sink_disabled(&self, sink: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT disabled_reason FROM sink_states WHERE name = $1 AND disabled_reason IS NOT NULL",
-        )
-        .bind(sink)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     async fn sink_stats(&self) -> Result<Vec<(String, SinkStats)>, StoreError> {
