@@ -31,7 +31,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let database = Database::open(setup.postgres.as_deref(), dir.path(), "drain.db").await?;
     let mut config = Config::default();
-    config.database.url = database.url().to_owned();
+    config.database.url = database.url().parse().map_err(anyhow::Error::msg)?;
     config.server.listen = "127.0.0.1:0".parse()?;
     config.plugins.dir = dir.path().join("no-plugins");
     config.feed.snapshot = plant_monitor::config::SnapshotMode::Never;

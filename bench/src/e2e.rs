@@ -22,7 +22,7 @@ pub struct Setup {
     pub events: u32,
     pub max_in_flight: u32,
     pub batch_max: u32,
-    pub batch_size: u32,
+    pub batch_size: std::num::NonZeroU32,
     pub postgres: Option<String>,
     pub writers: u32,
 }
@@ -37,7 +37,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     let database = Database::open(setup.postgres.as_deref(), dir.path(), "bench.db").await?;
 
     let mut config = Config::default();
-    config.database.url = database.url().to_owned();
+    config.database.url = database.url().parse().map_err(anyhow::Error::msg)?;
     config.server.listen = "127.0.0.1:0".parse()?;
     config.plugins.dir = super::dist();
     config.plugins.cache_dir = dir.path().join("cache");

@@ -51,8 +51,8 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         batch_max: u32,
         /// `feed.batch_size`.
-        #[arg(long, default_value_t = 500)]
-        batch_size: u32,
+        #[arg(long, default_value = "500")]
+        batch_size: std::num::NonZeroU32,
         /// Run on PostgreSQL: a fresh database is created on the server this admin URL reaches, and
         /// dropped afterwards (e.g. postgres://root@127.0.0.1:5432/postgres).
         #[arg(long, value_name = "ADMIN_URL")]

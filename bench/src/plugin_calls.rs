@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use plant_monitor::config::{PluginsConfig, RoutingConfig};
-use plant_monitor::pipeline::{Event, Pipeline};
+use plant_monitor::domain::{ChangeKind, Event, Fuel, Plant, Status};
+use plant_monitor::pipeline::Pipeline;
 use plant_monitor::plugins::{self, Runtime};
-use plant_monitor::store::{ChangeKind, Fuel, Plant, Status};
 
 pub fn run(calls: u32) -> anyhow::Result<()> {
     let config = PluginsConfig::default();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::RetentionConfig;
-use crate::store::Store;
+use crate::store::RetentionStore;
 
 /// Rows deleted per statement.
 const BATCH: u32 = 5_000;
@@ -18,7 +18,7 @@ const EVERY_AT_MOST: Duration = Duration::from_secs(600);
 
 #[derive(Debug)]
 pub struct Pruner {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn RetentionStore>,
     pub config: RetentionConfig,
 }
 

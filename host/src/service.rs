@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::api::{self, AppState};
 use crate::config::Config;
@@ -20,7 +20,9 @@ use crate::pipeline::Pipeline;
 use crate::plugins::{self, PluginError, Runtime};
 use crate::retention::Pruner;
 use crate::sinks::{SinkError, Sinks};
-use crate::store::{self, Store, StoreError};
+use crate::store::{
+    self, JournalStore, LeaseStore, OutboxStore, RetentionStore, Store, StoreError,
+};
 
 /// Why the service could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +38,12 @@ pub enum ServiceError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("loading the plugins failed")]
+    PluginLoader(#[source] JoinError),
     #[error("the HTTP server failed: {0}")]
-    Serve(std::io::Error),
+    Serve(#[source] std::io::Error),
+    #[error("the HTTP server task failed")]
+    ServerTask(#[source] JoinError),
 }
 
 /// A started service; [`Service::shutdown`] stops it.
@@ -65,7 +71,7 @@ impl Service {
         let (loaded, refused) =
             tokio::task::spawn_blocking(move || plugins::load_dir(&runtime, &dir, &cache_dir))
                 .await
-                .map_err(|join| ServiceError::Serve(std::io::Error::other(join)))?;
+                .map_err(ServiceError::PluginLoader)?;
         let sinks = Arc::new(Sinks::build(&config.sinks)?);
         let pipeline = Arc::new(Pipeline::new(
             loaded,
@@ -74,27 +80,35 @@ impl Service {
             sinks.names(),
         ));
         let (stop, stopping) = watch::channel(false);
+        let (deliveries_written, deliveries_due) = watch::channel(());
+        let deliveries_written = Arc::new(deliveries_written);
         let (release, releasing) = watch::channel(false);
         let leadership = Arc::new(Leadership::new(instance_id(&config.feed.instance_id)));
         let keeper = Keeper {
-            store: store.clone(),
+            store: store.clone() as Arc<dyn LeaseStore>,
             leadership: leadership.clone(),
             regions: config.feed.regions.clone(),
             ttl: config.feed.lease_ttl,
             discover_every: config.feed.poll_interval.min(DISCOVER_AT_LEAST_EVERY),
         };
         let keeper = tokio::spawn(keeper.run(stopping.clone(), releasing));
-        let mut workers = sinks.spawn(&store, &leadership, config.feed.poll_interval, &stopping);
+        let mut workers = sinks.spawn(
+            &(store.clone() as Arc<dyn OutboxStore>),
+            &leadership,
+            config.feed.poll_interval,
+            &deliveries_due,
+            &stopping,
+        );
         let feed = Feed {
-            store: store.clone(),
+            store: store.clone() as Arc<dyn JournalStore>,
             pipeline: pipeline.clone(),
-            sinks: sinks.clone(),
+            deliveries_written: deliveries_written.clone(),
             leadership: leadership.clone(),
             config: config.feed.clone(),
         };
         workers.push(tokio::spawn(feed.run(stopping.clone())));
         let pruner = Pruner {
-            store: store.clone(),
+            store: store.clone() as Arc<dyn RetentionStore>,
             config: config.retention.clone(),
         };
         workers.push(tokio::spawn(pruner.run(stopping.clone())));
@@ -107,13 +121,12 @@ impl Service {
             .map_err(|source| ServiceError::Bind { addr, source })?;
         let state = AppState {
             store: store.clone(),
-            api_token: Some(config.server.api_token.as_str())
-                .filter(|token| !token.is_empty())
-                .map(Arc::from),
+            api_token: config.server.api_token.as_deref().map(Arc::from),
             pipeline,
             refused: Arc::new(refused),
             instance_id: Arc::from(leadership.holder()),
             sinks: sinks.clone(),
+            deliveries_due: deliveries_written,
         };
         let mut api_stopping = stopping;
         let server = tokio::spawn(
@@ -154,7 +167,7 @@ impl Service {
                 self.store.close().await;
                 match finished {
                     Ok(result) => result.map_err(ServiceError::Serve),
-                    Err(join) => Err(ServiceError::Serve(std::io::Error::other(join))),
+                    Err(join) => Err(ServiceError::ServerTask(join)),
                 }
             }
         }
@@ -169,7 +182,7 @@ impl Service {
         let mut server = self.server;
         let result = match tokio::time::timeout_at(deadline, &mut server).await {
             Ok(Ok(result)) => result.map_err(ServiceError::Serve),
-            Ok(Err(join)) => Err(ServiceError::Serve(std::io::Error::other(join))),
+            Ok(Err(join)) => Err(ServiceError::ServerTask(join)),
             Err(_) => {
                 tracing::warn!(grace = ?self.grace, "Requests still in flight after the grace period were cut off.");
                 server.abort();

@@ -47,7 +47,9 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temporary folder");
         let db_path = dir.path().join("plant-monitor.db");
         let mut config = Config::default();
-        config.database.url = format!("sqlite://{}", db_path.display());
+        config.database.url = format!("sqlite://{}", db_path.display())
+            .parse()
+            .expect("an SQLite URL");
         config.server.listen = "127.0.0.1:0".parse().expect("address");
         config.plugins.dir = dir.path().join("no-plugins");
         config.plugins.cache_dir = dir.path().join("plugin-cache");
@@ -72,7 +74,7 @@ impl TestApp {
         let database = TestDatabase::create().await;
         let url = database.url.clone();
         let mut app = TestApp::start_with(|config| {
-            config.database.url = url;
+            config.database.url = url.parse().expect("a PostgreSQL URL");
             adjust(config);
         })
         .await;
@@ -82,7 +84,7 @@ impl TestApp {
 
     /// The database URL the service uses.
     pub fn database_url(&self) -> &str {
-        &self.config.database.url
+        self.config.database.url.expose()
     }
 
     pub fn url(&self, path: &str) -> String {

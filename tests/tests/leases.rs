@@ -5,17 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plant_monitor::config::DatabaseConfig;
-use plant_monitor::store::{
-    self, Acquisition, Fence, Fuel, OutcomeKind, PlantDraft, Processed, Status, Store, StoreError,
-};
+use plant_monitor::domain::{Change, Fuel, OutcomeKind, PlantDraft, Status};
+use plant_monitor::store::{self, Acquisition, Fence, Processed, Store, StoreError};
 use plant_monitor_tests::TestDatabase;
 
 const TTL: Duration = Duration::from_secs(10);
 
 async fn open(url: String) -> Arc<dyn Store> {
     let store = store::connect(&DatabaseConfig {
-        url,
-        max_connections: 4,
+        url: url.parse().expect("a database URL"),
+        max_connections: 4.try_into().expect("not 0"),
     })
     .await
     .expect("connect");
@@ -182,7 +181,7 @@ async fn on_postgres_an_expired_lease_is_taken_with_the_next_epoch() {
     an_expired_lease_is_taken_with_the_next_epoch(open(database.url.clone()).await).await;
 }
 
-fn routed(change: &store::Change) -> Processed {
+fn routed(change: &Change) -> Processed {
     Processed {
         seq: change.seq,
         plant_id: change.plant_id.clone(),

@@ -533,7 +533,7 @@ async fn the_last_page_has_a_null_next_and_limit_defaults_to_100() {
 
 #[tokio::test]
 async fn with_an_api_token_writes_need_the_bearer_and_reads_stay_open() {
-    let app = TestApp::start_with(|config| config.server.api_token = "s3cret".into()).await;
+    let app = TestApp::start_with(|config| config.server.api_token = Some("s3cret".into())).await;
     let post = |auth: Option<&'static str>| {
         let request = app.request(Method::POST, "/v1/plants").json(&plant("p"));
         match auth {

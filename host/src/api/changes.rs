@@ -2,14 +2,15 @@
 //! `/v1/plants/{id}/changes` (one plant's history, kept after the plant is deleted).
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 
 use super::AppState;
+use super::extract::{Path, Query};
 use super::paging::{Page, limit};
 use super::problem::Problem;
-use crate::store::{Change, StoreError};
+use crate::domain::Change;
+use crate::store::StoreError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,9 +21,8 @@ pub struct ChangesQuery {
 
 pub async fn journal(
     State(state): State<AppState>,
-    query: Result<Query<ChangesQuery>, QueryRejection>,
+    Query(query): Query<ChangesQuery>,
 ) -> Result<Json<Page<Change, u64>>, Problem> {
-    let Query(query) = query?;
     let limit = limit(query.limit)?;
     let changes = state
         .store
@@ -33,11 +33,9 @@ pub async fn journal(
 
 pub async fn of_plant(
     State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
-    query: Result<Query<ChangesQuery>, QueryRejection>,
+    Path(id): Path<String>,
+    Query(query): Query<ChangesQuery>,
 ) -> Result<Json<Page<Change, u64>>, Problem> {
-    let Path(id) = id?;
-    let Query(query) = query?;
     let limit = limit(query.limit)?;
     let after = query.after.unwrap_or(0);
     let changes = state

@@ -5,12 +5,11 @@
 //! pipeline again.
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
+use super::extract::{Path, Query};
 use super::paging::{Page, limit};
 use super::{AppState, Problem};
 use crate::store::{DeliveryRecord, DeliveryStatus, Replay};
@@ -27,9 +26,8 @@ pub struct DeliveriesQuery {
 
 pub async fn list(
     State(state): State<AppState>,
-    query: Result<Query<DeliveriesQuery>, QueryRejection>,
+    Query(query): Query<DeliveriesQuery>,
 ) -> Result<Json<Page<DeliveryRecord, i64>>, Problem> {
-    let Query(query) = query?;
     let status = match query.status.as_deref() {
         None => DeliveryStatus::Dead,
         Some(word) => DeliveryStatus::parse(word).ok_or_else(|| {
@@ -52,11 +50,18 @@ pub async fn list(
     Ok(Json(Page::of(deliveries, limit, |delivery| delivery.id)))
 }
 
+/// What `POST /v1/deliveries/{id}/retry` did.
+#[derive(Debug, Serialize)]
+pub struct Replayed {
+    id: i64,
+    /// `requeued` (a sink's dead letter) or `reprocessed` (a plugin's).
+    replay: &'static str,
+}
+
 pub async fn retry(
     State(state): State<AppState>,
-    id: Result<Path<i64>, PathRejection>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
-    let Path(id) = id?;
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<Replayed>), Problem> {
     let replay = state.store.retry_delivery(id).await?;
     let done = match replay {
         Replay::Requeued => "requeued",
@@ -68,9 +73,6 @@ pub async fn retry(
         }
         Replay::NotFound => return Err(Problem::not_found(format!("no delivery has id {id}"))),
     };
-    state.sinks.wake();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "id": id, "replay": done })),
-    ))
+    state.deliveries_due.send_replace(());
+    Ok((StatusCode::ACCEPTED, Json(Replayed { id, replay: done })))
 }

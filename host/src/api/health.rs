@@ -3,18 +3,25 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::AppState;
 use super::problem::Problem;
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// The answer of both probes when all is well.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// `ok` from `/healthz`, `ready` from `/readyz`.
+    status: &'static str,
 }
 
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Problem> {
     match state.store.check_ready().await {
-        Ok(()) => Ok(Json(json!({"status": "ready"}))),
+        Ok(()) => Ok(Json(Health { status: "ready" })),
         Err(error) => {
             tracing::warn!(%error, "Readiness check failed.");
             Err(Problem::unavailable(

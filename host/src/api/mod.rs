@@ -6,6 +6,7 @@ mod body;
 mod changes;
 mod cursor;
 mod deliveries;
+mod extract;
 mod health;
 mod leases;
 mod merge_patch;
@@ -25,6 +26,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use tokio::sync::watch;
 
 use crate::pipeline::Pipeline;
 use crate::plugins::Refused;
@@ -38,7 +40,7 @@ pub use problem::{FieldError, Problem};
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// `None` when `server.api_token` is empty: no token is required.
+    /// `None` when `server.api_token` is not set: no token is required.
     pub api_token: Option<Arc<str>>,
     /// The plugins in use, for `/v1/plugins`.
     pub pipeline: Arc<Pipeline>,
@@ -48,6 +50,8 @@ pub struct AppState {
     pub instance_id: Arc<str>,
     /// The configured sinks, for `/v1/sinks`.
     pub sinks: Arc<Sinks>,
+    /// Told when a replay or an enabled sink makes deliveries due, so the sink workers look at once.
+    pub deliveries_due: Arc<watch::Sender<()>>,
 }
 
 /// The whole API as one router.

@@ -2,18 +2,19 @@
 //! concurrency control.
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::body::JsonBody;
+use super::extract::{Path, Query};
 use super::paging::{Page, limit};
 use super::preconditions::{IfMatch, etag, if_match};
 use super::problem::Problem;
 use super::{AppState, cursor, merge_patch, validate};
-use crate::store::{Fuel, Plant, PlantFilter, Status, StoreError};
+use crate::domain::{Fuel, Plant, Status};
+use crate::store::{PlantFilter, StoreError};
 
 /// How often a PATCH without `If-Match` re-reads and retries when another writer got in between.
 const PATCH_ATTEMPTS: usize = 5;
@@ -49,9 +50,8 @@ pub async fn create(
 
 pub async fn get(
     State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
+    Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let Path(id) = id?;
     let plant = state
         .store
         .get_plant(&id)
@@ -62,9 +62,8 @@ pub async fn get(
 
 pub async fn list(
     State(state): State<AppState>,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<Plant, String>>, Problem> {
-    let Query(query) = query?;
     let limit = limit(query.limit)?;
     let filter = PlantFilter {
         region: query.region,
@@ -91,11 +90,10 @@ pub async fn list(
 
 pub async fn replace(
     State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
+    Path(id): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, Problem> {
-    let Path(id) = id?;
     let condition = if_match(&headers)?;
     let draft = validate::draft(&body).map_err(Problem::validation)?;
     let expected = match condition {
@@ -108,11 +106,10 @@ pub async fn replace(
 
 pub async fn patch(
     State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
+    Path(id): Path<String>,
     headers: HeaderMap,
     JsonBody(patch): JsonBody,
 ) -> Result<Response, Problem> {
-    let Path(id) = id?;
     let condition = if_match(&headers)?;
     let mut attempts = 0;
     loop {
@@ -150,10 +147,9 @@ pub async fn patch(
 
 pub async fn delete(
     State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
+    Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
-    let Path(id) = id?;
     let expected = match if_match(&headers)? {
         None => None,
         Some(condition) => Some(resolve(&state, &id, &condition).await?),

@@ -9,19 +9,19 @@ use super::AppState;
 use crate::plugins::{CacheOutcome, Refused, Role};
 
 #[derive(Debug, Serialize)]
-pub struct PluginList<'a> {
-    items: Vec<PluginView<'a>>,
-    refused: &'a [Refused],
+pub struct PluginList {
+    items: Vec<PluginView>,
+    refused: Vec<Refused>,
 }
 
 #[derive(Debug, Serialize)]
-struct PluginView<'a> {
-    name: &'a str,
+struct PluginView {
+    name: String,
     /// The first of `roles`, for clients that expect one.
     role: Role,
-    roles: &'a [Role],
+    roles: Vec<Role>,
     order: i64,
-    sha256: &'a str,
+    sha256: String,
     loaded_at: String,
     cache: CacheOutcome,
     calls: u64,
@@ -29,7 +29,7 @@ struct PluginView<'a> {
     mean_us: f64,
 }
 
-pub async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
+pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
     let items = state
         .pipeline
         .plugins()
@@ -37,11 +37,11 @@ pub async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
         .filter_map(|plugin| {
             let role = *plugin.roles.first()?;
             Some(PluginView {
-                name: &plugin.name,
+                name: plugin.name.clone(),
                 role,
-                roles: &plugin.roles,
+                roles: plugin.roles.clone(),
                 order: plugin.order(role),
-                sha256: &plugin.sha256,
+                sha256: plugin.sha256.clone(),
                 loaded_at: humantime::format_rfc3339_millis(plugin.loaded_at).to_string(),
                 cache: plugin.cache,
                 calls: plugin.stats.calls(),
@@ -50,9 +50,8 @@ pub async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
             })
         })
         .collect();
-    let list = PluginList {
+    Json(PluginList {
         items,
-        refused: &state.refused,
-    };
-    Json(serde_json::to_value(&list).unwrap_or_default())
+        refused: state.refused.to_vec(),
+    })
 }

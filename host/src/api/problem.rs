@@ -2,7 +2,6 @@
 //! in full and answered with a body that says nothing about SQL or internals.
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -157,17 +156,5 @@ impl From<StoreError> for Problem {
             )),
             _ => Problem::internal(&error),
         }
-    }
-}
-
-impl From<QueryRejection> for Problem {
-    fn from(rejection: QueryRejection) -> Self {
-        Problem::bad_request(rejection.body_text())
-    }
-}
-
-impl From<PathRejection> for Problem {
-    fn from(rejection: PathRejection) -> Self {
-        Problem::bad_request(rejection.body_text())
     }
 }

@@ -3,15 +3,19 @@
 //! re-enables a disabled sink and `retry` puts all its dead letters back in the queue.
 
 use axum::Json;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
-use serde_json::{Value, json};
 
+use super::extract::Path;
 use super::{AppState, Problem};
 use crate::sinks::Probe;
 use crate::store::SinkStats;
+
+#[derive(Debug, Serialize)]
+pub struct SinkList {
+    items: Vec<SinkView>,
+}
 
 #[derive(Debug, Serialize)]
 struct SinkView {
@@ -26,7 +30,24 @@ struct SinkView {
     health: Option<Vec<Probe>>,
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+/// What `POST /v1/sinks/{name}/enable` did.
+#[derive(Debug, Serialize)]
+pub struct Enabled {
+    name: String,
+    state: &'static str,
+    /// False when the sink was not disabled to begin with.
+    was_disabled: bool,
+}
+
+/// What `POST /v1/sinks/{name}/retry` did.
+#[derive(Debug, Serialize)]
+pub struct Retried {
+    sink: String,
+    /// How many dead letters went back to pending.
+    retried: u64,
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<SinkList>, Problem> {
     let mut stats: std::collections::BTreeMap<String, SinkStats> =
         state.store.sink_stats().await?.into_iter().collect();
     let items: Vec<SinkView> = state
@@ -36,7 +57,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, Problem>
             let stats = stats.remove(&sink.name).unwrap_or_default();
             SinkView {
                 name: sink.name.clone(),
-                url: sink.url().to_owned(),
+                url: sink.url().to_string(),
                 state: if stats.disabled_reason.is_some() {
                     "disabled"
                 } else {
@@ -48,34 +69,36 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, Problem>
             }
         })
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(SinkList { items }))
 }
 
 pub async fn enable(
     State(state): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
-    let Path(name) = name?;
+    Path(name): Path<String>,
+) -> Result<Json<Enabled>, Problem> {
     configured(&state, &name)?;
     let was_disabled = state.store.enable_sink(&name).await?;
-    state.sinks.wake();
-    Ok((
-        StatusCode::OK,
-        Json(json!({ "name": name, "state": "enabled", "was_disabled": was_disabled })),
-    ))
+    state.deliveries_due.send_replace(());
+    Ok(Json(Enabled {
+        name,
+        state: "enabled",
+        was_disabled,
+    }))
 }
 
 pub async fn retry(
     State(state): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
-    let Path(name) = name?;
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<Retried>), Problem> {
     configured(&state, &name)?;
     let retried = state.store.retry_dead(&name).await?;
-    state.sinks.wake();
+    state.deliveries_due.send_replace(());
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "sink": name, "retried": retried })),
+        Json(Retried {
+            sink: name,
+            retried,
+        }),
     ))
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::problem::FieldError;
-use crate::store::{Fuel, PlantDraft, Status, is_region};
+use crate::domain::{Fuel, PlantDraft, Status, is_region};
 
 /// Fields the server owns: accepted in a body (so a fetched plant can be sent back) and ignored.
 const READ_ONLY: &[&str] = &["id", "version", "created_at", "updated_at"];

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use crate::config::PluginsConfig;
-use crate::pipeline::Event;
+use crate::domain::Event;
 use crate::plugins::{self, Manifest, Plugin, Role, Runtime};
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,10 @@
 mod byte_size;
 mod duration;
 mod error;
+mod headers;
+mod optional;
 mod sections;
+mod url;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -19,6 +22,7 @@ pub use sections::{
     DatabaseConfig, FeedConfig, LogConfig, LogFormat, OnError, PluginsConfig, RetentionConfig,
     RoutingConfig, Secrets, ServerConfig, SinkConfig, SnapshotMode,
 };
+pub use url::{Backend, DatabaseUrl, HttpUrl};
 
 /// Where `serve` and `migrate` look when no `-c FILE` is given.
 pub const DEFAULT_PATH: &str = "config/plant-monitor.toml";
@@ -85,7 +89,10 @@ impl Config {
     /// Applies the documented `PLANT_MONITOR_*` overrides, reading variables through `var`.
     pub fn with_env(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         if let Some(url) = var("PLANT_MONITOR_DATABASE_URL") {
-            self.database.url = url;
+            self.database.url = url.parse().map_err(|message| ConfigError::Env {
+                var: "PLANT_MONITOR_DATABASE_URL",
+                message,
+            })?;
         }
         if let Some(listen) = var("PLANT_MONITOR_LISTEN") {
             self.server.listen = listen.parse().map_err(|error| ConfigError::Env {
@@ -94,7 +101,7 @@ impl Config {
             })?;
         }
         if let Some(token) = var("PLANT_MONITOR_API_TOKEN") {
-            self.server.api_token = token;
+            self.server.api_token = Some(token).filter(|token| !token.is_empty());
         }
         if let Some(dir) = var("PLANT_MONITOR_PLUGINS_DIR") {
             self.plugins.dir = dir.into();

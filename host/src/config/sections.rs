@@ -1,12 +1,23 @@
 //! The configuration sections and their documented defaults. Each default here is the value shown in
 //! `config/plant-monitor.toml`; keep the two in step.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use http::HeaderMap;
 use serde::Deserialize;
+
+use super::url::{DatabaseUrl, HttpUrl};
+
+/// A count known when this is compiled, which must not be 0.
+const fn count(n: u32) -> NonZeroU32 {
+    match NonZeroU32::new(n) {
+        Some(n) => n,
+        None => panic!("a count is at least 1"),
+    }
+}
 
 /// `[server]`: the HTTP API.
 #[derive(Debug, Clone, Deserialize)]
@@ -14,8 +25,10 @@ use serde::Deserialize;
 pub struct ServerConfig {
     /// Address the API listens on. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
-    /// When non-empty, every non-GET `/v1` request needs `Authorization: Bearer <token>`.
-    pub api_token: String,
+    /// When set, every non-GET `/v1` request needs `Authorization: Bearer <token>`. Default none (an
+    /// empty string means none too).
+    #[serde(deserialize_with = "super::optional::string")]
+    pub api_token: Option<String>,
     /// How long in-flight requests may finish after SIGTERM. Default 20 s.
     #[serde(deserialize_with = "super::duration::deserialize")]
     pub shutdown_grace: Duration,
@@ -25,7 +38,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            api_token: String::new(),
+            api_token: None,
             shutdown_grace: Duration::from_secs(20),
         }
     }
@@ -47,21 +60,22 @@ pub enum LogFormat {
     Json,
 }
 
-/// `[database]`: where plants, the journal and (later) the outbox live.
+/// `[database]`: where plants, the journal, the outbox and the leases live.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH`; the file and its folder are created if missing. Default `sqlite://data/plant-monitor.db`.
-    pub url: String,
+    /// `sqlite://PATH` (the file and its folder are created if missing) or
+    /// `postgres://USER@HOST/DATABASE`. Default `sqlite://data/plant-monitor.db`.
+    pub url: DatabaseUrl,
     /// Upper bound on pooled connections. Default 8.
-    pub max_connections: u32,
+    pub max_connections: NonZeroU32,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
-            url: "sqlite://data/plant-monitor.db".into(),
-            max_connections: 8,
+            url: DatabaseUrl::default(),
+            max_connections: count(8),
         }
     }
 }
@@ -84,7 +98,7 @@ pub struct FeedConfig {
     #[serde(deserialize_with = "super::duration::deserialize")]
     pub poll_interval: Duration,
     /// Journal entries read and committed per transaction. Default 500.
-    pub batch_size: u32,
+    pub batch_size: NonZeroU32,
     /// When to emit `snapshot` events for every existing plant. Default `on-first-lease`.
     pub snapshot: SnapshotMode,
 }
@@ -96,7 +110,7 @@ impl Default for FeedConfig {
             regions: vec![String::from("*")],
             lease_ttl: Duration::from_secs(10),
             poll_interval: Duration::from_millis(200),
-            batch_size: 500,
+            batch_size: count(500),
             snapshot: SnapshotMode::OnFirstLease,
         }
     }
@@ -196,7 +210,7 @@ impl Default for RetentionConfig {
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     /// Where events are POSTed; required.
-    pub url: String,
+    pub url: HttpUrl,
     /// Per-request timeout. Default 10 s.
     #[serde(
         default = "defaults::sink_timeout",
@@ -205,14 +219,14 @@ pub struct SinkConfig {
     pub timeout: Duration,
     /// Requests in flight at once; per-plant order is kept whatever this is. Default 1.
     #[serde(default = "defaults::one")]
-    pub max_in_flight: u32,
+    pub max_in_flight: NonZeroU32,
     /// Events per request; above 1 a request carries a JSON array
     /// (`application/cloudevents-batch+json`). Default 1.
     #[serde(default = "defaults::one")]
-    pub batch_max: u32,
+    pub batch_max: NonZeroU32,
     /// Failed attempts after which a delivery becomes a dead letter. Default 12.
     #[serde(default = "defaults::max_attempts")]
-    pub max_attempts: u32,
+    pub max_attempts: NonZeroU32,
     /// Standard Webhooks signing secrets (`whsec_…`, or `env:NAME` to read one from the environment):
     /// one string, or a list during a rotation (each signs). Default: requests are not signed.
     #[serde(default)]
@@ -230,12 +244,12 @@ pub struct SinkConfig {
     )]
     pub backoff_max: Duration,
     /// Extra headers sent with every request.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "super::headers::deserialize")]
+    pub headers: HeaderMap,
     /// Probed with a GET every `probe_interval`; status and response time are kept as a short time
-    /// series in `/v1/sinks`. Default: no probe.
-    #[serde(default)]
-    pub health_url: String,
+    /// series in `/v1/sinks`. Default: no probe (an empty string means none too).
+    #[serde(default, deserialize_with = "super::optional::http_url")]
+    pub health_url: Option<HttpUrl>,
     /// Time between health probes. Default 30 s.
     #[serde(
         default = "defaults::probe_interval",
@@ -245,14 +259,15 @@ pub struct SinkConfig {
 }
 
 mod defaults {
+    use std::num::NonZeroU32;
     use std::time::Duration;
 
     pub fn sink_timeout() -> Duration {
         Duration::from_secs(10)
     }
 
-    pub fn one() -> u32 {
-        1
+    pub fn one() -> NonZeroU32 {
+        NonZeroU32::MIN
     }
 
     pub fn backoff_initial() -> Duration {
@@ -263,8 +278,8 @@ mod defaults {
         Duration::from_secs(300)
     }
 
-    pub fn max_attempts() -> u32 {
-        12
+    pub fn max_attempts() -> NonZeroU32 {
+        super::count(12)
     }
 
     pub fn probe_interval() -> Duration {

@@ -11,13 +11,27 @@ fn error_line(text: &str) -> String {
     parse(text).expect_err("invalid").to_string()
 }
 
+/// Why `text` is refused, whether its types refuse it as it is parsed or the checks after.
+fn refusal(text: &str) -> String {
+    match parse(text) {
+        Ok(config) => config
+            .validate(&Source::BuiltIn)
+            .expect_err(text)
+            .to_string(),
+        Err(error) => error.to_string(),
+    }
+}
+
 #[test]
 fn an_empty_file_gives_the_documented_defaults() {
     let config = parse("").expect("valid");
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(config.server.shutdown_grace, Duration::from_secs(20));
-    assert_eq!(config.database.url, "sqlite://data/plant-monitor.db");
-    assert_eq!(config.database.max_connections, 8);
+    assert_eq!(
+        config.database.url.expose(),
+        "sqlite://data/plant-monitor.db"
+    );
+    assert_eq!(config.database.max_connections.get(), 8);
     assert_eq!(config.log.format, LogFormat::Pretty);
 }
 
@@ -76,9 +90,10 @@ fn the_example_sink_in_the_shipped_file_is_valid_with_the_documented_defaults() 
     let config = parse(&example).expect("the commented example is valid");
     let sink = &config.sinks["backend"];
     assert_eq!(sink.timeout, Duration::from_secs(10));
-    assert_eq!(sink.max_in_flight, 1);
-    assert_eq!(sink.batch_max, 1);
-    assert_eq!(sink.max_attempts, 12);
+    assert_eq!(sink.max_in_flight.get(), 1);
+    assert_eq!(sink.batch_max.get(), 1);
+    assert_eq!(sink.max_attempts.get(), 12);
+    assert_eq!(sink.health_url, None);
     assert_eq!(sink.backoff_initial, Duration::from_millis(250));
     assert_eq!(sink.backoff_max, Duration::from_secs(300));
     config.validate(&Source::BuiltIn).expect("valid");
@@ -129,15 +144,18 @@ fn sinks_are_checked_for_url_name_and_limits() {
         ("[feed]\nregions = []\n", "feed.regions"),
         ("[feed]\nregions = [\"North\"]\n", "feed.regions"),
         ("[feed]\nlease_ttl = \"500ms\"\n", "feed.lease_ttl"),
+        (
+            "[sinks.a]\nurl = \"http://x\"\nhealth_url = \"gopher://x\"\n",
+            "sinks.a.health_url",
+        ),
+        (
+            "[database]\nmax_connections = 0\n",
+            "database.max_connections",
+        ),
     ] {
-        let error = parse(text)
-            .expect("parses")
-            .validate(&Source::BuiltIn)
-            .expect_err(text);
-        assert!(
-            error.to_string().contains(&format!("key `{key}`")),
-            "{error}"
-        );
+        let error = refusal(text);
+        assert!(error.contains(&format!("key `{key}`")), "{error}");
+        assert!(!error.contains('\n'), "{error}");
     }
     let line = error_line("[sinks.a]\ntimeout = \"1s\"\n");
     assert!(line.contains("sinks.a") && line.contains("url"), "{line}");
@@ -211,8 +229,8 @@ fn environment_overrides_win_over_the_file() {
         })
         .expect("valid overrides");
     assert_eq!(config.server.listen.to_string(), "0.0.0.0:9999");
-    assert_eq!(config.database.url, "sqlite://other.db");
-    assert_eq!(config.server.api_token, "secret");
+    assert_eq!(config.database.url.expose(), "sqlite://other.db");
+    assert_eq!(config.server.api_token.as_deref(), Some("secret"));
 }
 
 #[test]
@@ -230,26 +248,50 @@ fn a_bad_environment_override_names_the_variable() {
 #[test]
 fn semantic_checks_name_the_source_and_key() {
     let mut config = Config::default();
-    config.database.max_connections = 0;
+    config.feed.lease_ttl = Duration::from_millis(10);
     let error = config
         .validate(&Source::File("my.toml".into()))
         .expect_err("invalid");
     assert_eq!(
         error.to_string(),
-        "my.toml: key `database.max_connections`: must be at least 1"
+        "my.toml: key `feed.lease_ttl`: must be at least 1s"
     );
-    let mut config = Config::default();
-    for url in [
-        "postgres://root@127.0.0.1/pm",
-        "postgresql://u:p@db:5433/pm",
-        "sqlite://x.db",
+}
+
+#[test]
+fn the_database_url_chooses_the_backend_and_anything_else_is_refused() {
+    for (url, backend) in [
+        ("postgres://root@127.0.0.1/pm", Backend::Postgres),
+        ("postgresql://u:p@db:5433/pm", Backend::Postgres),
+        ("sqlite://x.db", Backend::Sqlite),
     ] {
-        config.database.url = url.into();
-        config.validate(&Source::BuiltIn).expect(url);
+        let config = parse(&format!("[database]\nurl = \"{url}\"\n")).expect(url);
+        assert_eq!(config.database.url.backend(), backend);
     }
-    config.database.url = "mysql://x".into();
-    let error = config.validate(&Source::BuiltIn).expect_err("invalid");
-    assert!(error.to_string().contains("database.url"));
+    let line = error_line("[database]\nurl = \"mysql://x\"\n");
+    assert!(line.starts_with("my.toml:2:"), "{line}");
+    assert!(line.contains("key `database.url`"), "{line}");
+    let error = Config::default()
+        .with_env(|name| (name == "PLANT_MONITOR_DATABASE_URL").then(|| "mysql://x".to_owned()))
+        .expect_err("invalid");
+    assert!(
+        error
+            .to_string()
+            .starts_with("environment variable PLANT_MONITOR_DATABASE_URL:")
+    );
+}
+
+#[test]
+fn an_empty_token_or_health_url_means_none() {
+    let config =
+        parse("[server]\napi_token = \"\"\n[sinks.a]\nurl = \"http://x\"\nhealth_url = \"\"\n")
+            .expect("valid");
+    assert_eq!(config.server.api_token, None);
+    assert_eq!(config.sinks["a"].health_url, None);
+    let config = Config::default()
+        .with_env(|name| (name == "PLANT_MONITOR_API_TOKEN").then(String::new))
+        .expect("valid");
+    assert_eq!(config.server.api_token, None);
 }
 
 #[test]

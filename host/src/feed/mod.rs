@@ -12,10 +12,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::{FeedConfig, SnapshotMode};
+use crate::domain::{Change, Event, OutcomeKind};
 use crate::lease::Leadership;
-use crate::pipeline::{Event, Pipeline, Verdict};
-use crate::sinks::Sinks;
-use crate::store::{Change, Fence, OutcomeKind, Processed, Store, StoreError};
+use crate::pipeline::{Pipeline, Verdict};
+use crate::store::{Fence, JournalStore, Processed, StoreError};
 
 /// Longest wait between retries of a halted event.
 const HALT_BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -31,9 +31,11 @@ struct Halted {
 /// Everything the feed loop needs.
 #[derive(Debug)]
 pub struct Feed {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn JournalStore>,
     pub pipeline: Arc<Pipeline>,
-    pub sinks: Arc<Sinks>,
+    /// Told after every batch that wrote deliveries, so the sink workers look at once rather than at
+    /// their next poll.
+    pub deliveries_written: Arc<watch::Sender<()>>,
     pub leadership: Arc<Leadership>,
     pub config: FeedConfig,
 }
@@ -59,7 +61,7 @@ impl Feed {
             let regions: Vec<String> = led.iter().map(|(region, _)| region.clone()).collect();
             let changes = match self
                 .store
-                .unprocessed_changes(&regions, self.config.batch_size)
+                .unprocessed_changes(&regions, self.config.batch_size.get())
                 .await
             {
                 Ok(changes) => changes,
@@ -94,7 +96,9 @@ impl Feed {
                     .map(|(_, fence)| fence.clone())
                     .collect();
                 match self.store.record_processed(&processed, &fences).await {
-                    Ok(()) => self.sinks.wake(),
+                    Ok(()) => {
+                        self.deliveries_written.send_replace(());
+                    }
                     Err(StoreError::Fenced { lease }) => {
                         self.lost(&led, &lease);
                         continue;

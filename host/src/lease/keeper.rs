@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::{Grant, Leadership, lease_name};
-use crate::store::{Acquisition, Store};
+use crate::store::{Acquisition, LeaseStore, StoreError};
 
 /// Added to a held lease's remaining time before trying again: the database decides expiry, and the
 /// answer took some time to arrive.
@@ -19,7 +19,7 @@ const EXPIRY_MARGIN: Duration = Duration::from_millis(20);
 /// Everything the lease loop needs.
 #[derive(Debug)]
 pub struct Keeper {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn LeaseStore>,
     pub leadership: Arc<Leadership>,
     /// The regions this process may lead, as configured; `"*"` adds every region found in the data.
     pub regions: Vec<String>,
@@ -146,7 +146,7 @@ impl Keeper {
     }
 
     /// The configured regions, with the regions in the data for `"*"`.
-    async fn wanted(&self) -> Result<Vec<String>, crate::store::StoreError> {
+    async fn wanted(&self) -> Result<Vec<String>, StoreError> {
         let mut wanted: Vec<String> = self
             .regions
             .iter()

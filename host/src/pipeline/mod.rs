@@ -1,15 +1,11 @@
 //! The pipeline: every event passes the filters, then the enrichers, then the routers, each stage in
-//! `order` (ties by name). A [`Pipeline`] is an immutable snapshot of the loaded plugins, so a reload can
-//! swap in a new one while events in flight finish on the one they started with.
-
-mod event;
+//! `order` (ties by name). A [`Pipeline`] is an immutable arrangement of the plugins loaded at start.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-pub use event::Event;
-
 use crate::config::{OnError, PluginsConfig, RoutingConfig};
+use crate::domain::Event;
 use crate::plugins::{CallError, Plugin, Role};
 
 /// What became of one event.
@@ -122,7 +118,7 @@ impl Pipeline {
         for stage in &self.routers {
             let answer = stage.plugin.route(&event).and_then(|names| {
                 match names.iter().find(|name| !self.sinks.contains(*name)) {
-                    Some(unknown) => Err(CallError::Invalid(format!(
+                    Some(unknown) => Err(stage.plugin.refuse(format!(
                         "routed to {unknown:?}, which is not a configured sink (configured: {})",
                         self.sink_list()
                     ))),

@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::WasmError;
+
 /// Whether a component came from the cache or had to be compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,7 +23,7 @@ pub enum CacheOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
     #[error("not a valid WebAssembly component: {0}")]
-    Invalid(String),
+    Invalid(#[source] WasmError),
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -49,7 +51,7 @@ pub fn compile(
         }
     }
     let component = Component::from_binary(engine, bytes)
-        .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+        .map_err(|error| CompileError::Invalid(error.into()))?;
     // The cache only saves time: a plugin that compiled runs even when its compiled form cannot be kept.
     match component.serialize() {
         Ok(serialized) => {

@@ -14,7 +14,7 @@ mod runtime;
 
 use std::path::PathBuf;
 
-pub use cache::CacheOutcome;
+pub use cache::{CacheOutcome, CompileError};
 pub use manifest::Manifest;
 pub use plugin::{CallError, Plugin, Role, Stats};
 pub use registry::{Refused, load_dir, load_file};
@@ -26,12 +26,29 @@ use crate::config::ConfigError;
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     #[error("cannot set up the WebAssembly engine: {0}")]
-    Engine(String),
+    Engine(#[from] WasmError),
 }
 
-impl PluginError {
-    fn engine(error: wasmtime::Error) -> Self {
-        PluginError::Engine(format!("{error:#}"))
+/// An error from wasmtime as a [`std::error::Error`], so that it can be the `source()` of ours. It
+/// shows wasmtime's whole chain of causes on one line, which is what a refused plugin's reason needs.
+#[derive(Debug)]
+pub struct WasmError(wasmtime::Error);
+
+impl From<wasmtime::Error> for WasmError {
+    fn from(error: wasmtime::Error) -> Self {
+        WasmError(error)
+    }
+}
+
+impl std::fmt::Display for WasmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for WasmError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
 
@@ -44,16 +61,16 @@ pub enum LoadError {
         source: std::io::Error,
     },
     #[error("bad manifest: {0}")]
-    Manifest(ConfigError),
-    #[error("plugin {name}: {reason}")]
-    Compile { name: String, reason: String },
-    #[error("plugin {name} imports what this host does not provide: {reason}")]
-    Imports { name: String, reason: String },
-    #[error("plugin {name} exports {interface} with a different signature: {reason}")]
+    Manifest(#[source] ConfigError),
+    #[error("plugin {name}: {source}")]
+    Compile { name: String, source: CompileError },
+    #[error("plugin {name} imports what this host does not provide: {source}")]
+    Imports { name: String, source: WasmError },
+    #[error("plugin {name} exports {interface} with a different signature: {source}")]
     Signature {
         name: String,
         interface: &'static str,
-        reason: String,
+        source: WasmError,
     },
     #[error(
         "plugin {name} exports none of plant-monitor:plugin/filter, enrich or route @0.1.0; build it for one of the worlds in wit/"

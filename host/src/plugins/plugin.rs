@@ -17,7 +17,7 @@ use super::convert;
 use super::host::HostState;
 use super::manifest::Manifest;
 use super::runtime::Runtime;
-use crate::pipeline::Event;
+use crate::domain::Event;
 
 /// The three things a plugin can do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -200,7 +200,7 @@ impl Plugin {
             Some(guest) => guest.call_enrich(&mut live.store, input.param()),
             None => Ok(Err("this plugin does not export the enrich role".into())),
         })?;
-        let enriched = convert::from_wit(output).map_err(CallError::Invalid)?;
+        let enriched = convert::from_wit(output).map_err(|reason| self.refuse(reason))?;
         let changed = [
             ("seq", enriched.seq != event.seq),
             ("kind", enriched.kind != event.kind),
@@ -208,10 +208,7 @@ impl Plugin {
             ("region", enriched.region != event.region),
         ];
         if let Some((field, _)) = changed.iter().find(|(_, changed)| *changed) {
-            self.stats.errors.fetch_add(1, Ordering::Relaxed);
-            return Err(CallError::Invalid(format!(
-                "an enricher may not change `{field}`"
-            )));
+            return Err(self.refuse(format!("an enricher may not change `{field}`")));
         }
         Ok(enriched)
     }
@@ -223,6 +220,13 @@ impl Plugin {
             Some(guest) => guest.call_route(&mut live.store, input.param()),
             None => Ok(Err("this plugin does not export the route role".into())),
         })
+    }
+
+    /// An answer that the call returned but the host refuses, counted as this plugin's error (in
+    /// `/v1/plugins` too): the caller that judged it says why.
+    pub fn refuse(&self, reason: String) -> CallError {
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        CallError::Invalid(reason)
     }
 
     /// One call with a deadline, on the live instance (made if there is none), with statistics; a trap

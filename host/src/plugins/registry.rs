@@ -87,10 +87,10 @@ pub fn load_file(
     })?;
     let sha256 = cache::sha256_hex(&bytes);
     let (component, cache) =
-        cache::compile(runtime.engine(), cache_dir, &bytes, &sha256).map_err(|error| {
+        cache::compile(runtime.engine(), cache_dir, &bytes, &sha256).map_err(|source| {
             LoadError::Compile {
                 name: name.clone(),
-                reason: error.to_string(),
+                source,
             }
         })?;
     let pre = runtime
@@ -98,13 +98,13 @@ pub fn load_file(
         .instantiate_pre(&component)
         .map_err(|error| LoadError::Imports {
             name: name.clone(),
-            reason: format!("{error:#}"),
+            source: error.into(),
         })?;
     let exported = |role: Role| component.get_export_index(None, role.interface()).is_some();
     let signature = |role: Role, error: wasmtime::Error| LoadError::Signature {
         name: name.clone(),
         interface: role.interface(),
-        reason: format!("{error:#}"),
+        source: error.into(),
     };
     let exports = Exports {
         filter: exported(Role::Filter)

@@ -9,9 +9,9 @@ use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::PluginError;
 use super::bindings;
 use super::host::HostState;
+use super::{PluginError, WasmError};
 use crate::config::PluginsConfig;
 
 /// Component instances the pool holds at once: one per plugin and role stage, with room for hot swaps.
@@ -55,15 +55,17 @@ impl Runtime {
             .epoch_interruption(true)
             .concurrency_support(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&wasm).map_err(PluginError::engine)?;
+        let engine =
+            Engine::new(&wasm).map_err(|error| PluginError::from(WasmError::from(error)))?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(PluginError::engine)?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|error| PluginError::from(WasmError::from(error)))?;
         bindings::AnyPlugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
             &mut linker,
             |state| state,
         )
-        .map_err(PluginError::engine)?;
+        .map_err(|error| PluginError::from(WasmError::from(error)))?;
 
         // Fine enough that a deadline lands within 10 % of call_timeout, coarse enough to cost nothing.
         let tick =

@@ -51,13 +51,13 @@ impl Health {
     pub async fn run(
         &self,
         client: &reqwest::Client,
-        url: &str,
+        url: reqwest::Url,
         interval: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
         while !*shutdown.borrow() {
             let started = Instant::now();
-            let answer = client.get(url).send().await;
+            let answer = client.get(url.clone()).send().await;
             let response_ms = started.elapsed().as_secs_f64() * 1000.0;
             let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
             self.push(match answer {

@@ -16,17 +16,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use tokio::sync::{Notify, mpsc, watch};
+use reqwest::header::CONTENT_TYPE;
+use tokio::sync::{mpsc, watch};
 
 use super::SinkError;
 use super::cloudevent;
 use super::health::{Health, Probe};
 use super::response::{Failure, describe, refusal};
 use super::signing::Signer;
-use crate::config::SinkConfig;
+use crate::config::{HttpUrl, SinkConfig};
 use crate::lease::Leadership;
-use crate::store::{Attempts, Dead, Delivery, Retry, Store};
+use crate::store::{Attempts, Dead, Delivery, OutboxStore, Retry, StoreError};
 
 /// Deliveries taken per round.
 const ROUND: u32 = 1024;
@@ -41,7 +41,6 @@ pub struct HttpSink {
     client: reqwest::Client,
     config: SinkConfig,
     signer: Signer,
-    wake: Notify,
     /// Events in requests now in flight, for `/v1/sinks`.
     in_flight: AtomicU64,
     health: Health,
@@ -49,38 +48,35 @@ pub struct HttpSink {
 
 impl HttpSink {
     pub fn new(name: &str, config: &SinkConfig) -> Result<HttpSink, SinkError> {
-        let failed = |reason: String| SinkError::Build {
-            sink: name.to_owned(),
-            reason,
-        };
-        let mut headers = HeaderMap::new();
-        for (key, value) in &config.headers {
-            let key = HeaderName::from_bytes(key.as_bytes()).map_err(|e| failed(e.to_string()))?;
-            let value = HeaderValue::from_str(value).map_err(|e| failed(e.to_string()))?;
-            headers.insert(key, value);
-        }
-        let signer = Signer::new(&config.secret.0, |var| std::env::var(var).ok())
-            .map_err(|error| failed(format!("secret: {error}")))?;
+        let signer =
+            Signer::new(&config.secret.0, |var| std::env::var(var).ok()).map_err(|source| {
+                SinkError::Secret {
+                    sink: name.to_owned(),
+                    source,
+                }
+            })?;
         // Set once on the client rather than cloned into every request.
         let client = reqwest::Client::builder()
-            .default_headers(headers)
+            .default_headers(config.headers.clone())
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
-            .pool_max_idle_per_host(config.max_in_flight as usize)
+            .pool_max_idle_per_host(config.max_in_flight.get() as usize)
             .build()
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|source| SinkError::Client {
+                sink: name.to_owned(),
+                source,
+            })?;
         Ok(HttpSink {
             name: name.to_owned(),
             client,
             config: config.clone(),
             signer,
-            wake: Notify::new(),
             in_flight: AtomicU64::new(0),
             health: Health::default(),
         })
     }
 
-    pub fn url(&self) -> &str {
+    pub fn url(&self) -> &HttpUrl {
         &self.config.url
     }
 
@@ -91,29 +87,31 @@ impl HttpSink {
 
     /// The recent health probes, oldest first; `None` without a `health_url`.
     pub fn health(&self) -> Option<Vec<Probe>> {
-        (!self.config.health_url.is_empty()).then(|| self.health.recent())
+        self.config
+            .health_url
+            .as_ref()
+            .map(|_| self.health.recent())
     }
 
     /// Probes `health_url`, if there is one, until `shutdown` turns true.
     pub async fn probe(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
-        if !self.config.health_url.is_empty() {
-            let (url, interval) = (&self.config.health_url, self.config.probe_interval);
-            self.health.run(&self.client, url, interval, shutdown).await;
+        if let Some(url) = &self.config.health_url {
+            let interval = self.config.probe_interval;
+            self.health
+                .run(&self.client, url.url().clone(), interval, shutdown)
+                .await;
         }
     }
 
-    /// Tells the worker that new deliveries may be due.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
     /// Delivers until `shutdown` turns true: no new round starts, and a round in hand sends nothing
-    /// more, lets its requests in flight finish, and records them.
+    /// more, lets its requests in flight finish, and records them. A word on `deliveries_due` starts the next
+    /// round at once.
     pub async fn run(
         self: Arc<Self>,
-        store: Arc<dyn Store>,
+        store: Arc<dyn OutboxStore>,
         leadership: Arc<Leadership>,
         poll: Duration,
+        mut deliveries_due: watch::Receiver<()>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         while !*shutdown.borrow() {
@@ -131,7 +129,7 @@ impl HttpSink {
             };
             if due.is_empty() {
                 tokio::select! {
-                    () = self.wake.notified() => {}
+                    Ok(()) = deliveries_due.changed() => {}
                     () = tokio::time::sleep(poll) => {}
                     _ = shutdown.changed() => {}
                 }
@@ -149,9 +147,9 @@ impl HttpSink {
     /// The deliveries due now; none when no region is led or the sink is disabled.
     async fn due(
         &self,
-        store: &dyn Store,
+        store: &dyn OutboxStore,
         epochs: &BTreeMap<String, u64>,
-    ) -> Result<Vec<Delivery>, crate::store::StoreError> {
+    ) -> Result<Vec<Delivery>, StoreError> {
         if epochs.is_empty() {
             return Ok(Vec::new());
         }
@@ -162,7 +160,7 @@ impl HttpSink {
     /// Sends one round over the lanes while the recorder writes the results as they come.
     async fn round(
         &self,
-        store: &dyn Store,
+        store: &dyn OutboxStore,
         due: Vec<Delivery>,
         leads: &Leads<'_>,
         shutdown: &watch::Receiver<bool>,
@@ -182,7 +180,7 @@ impl HttpSink {
 
     /// Deals the deliveries to `max_in_flight` lanes by plant, keeping their order.
     fn lanes(&self, due: Vec<Delivery>) -> Vec<VecDeque<Delivery>> {
-        let count = self.config.max_in_flight.max(1) as usize;
+        let count = self.config.max_in_flight.get() as usize;
         let hasher = std::hash::RandomState::new();
         let mut lanes = vec![VecDeque::new(); count];
         for delivery in due {
@@ -197,7 +195,7 @@ impl HttpSink {
     /// failed is held back for the rest of the round.
     async fn lane(
         &self,
-        store: &dyn Store,
+        store: &dyn OutboxStore,
         mut queue: VecDeque<Delivery>,
         leads: &Leads<'_>,
         results: &mpsc::UnboundedSender<Attempts>,
@@ -207,7 +205,7 @@ impl HttpSink {
         let mut held_back = HashSet::new();
         while !stop.load(Ordering::Relaxed) && !*shutdown.borrow() {
             let mut batch = Vec::new();
-            while batch.len() < self.config.batch_max.max(1) as usize {
+            while batch.len() < self.config.batch_max.get() as usize {
                 let Some(delivery) = queue.pop_front() else {
                     break;
                 };
@@ -248,7 +246,7 @@ impl HttpSink {
         for delivery in batch {
             let attempt = delivery.attempts + 1;
             tracing::debug!(sink = %self.name, seq = delivery.seq, attempt, error = %failure.error, "A delivery failed.");
-            if attempt >= self.config.max_attempts && !failure.gone {
+            if attempt >= self.config.max_attempts.get() && !failure.gone {
                 tracing::warn!(sink = %self.name, seq = delivery.seq, attempts = attempt, error = %failure.error, "A delivery is a dead letter.");
                 attempts.dead.push(Dead {
                     id: delivery.id,
@@ -266,7 +264,7 @@ impl HttpSink {
         attempts
     }
 
-    async fn disable(&self, store: &dyn Store, reason: &str) {
+    async fn disable(&self, store: &dyn OutboxStore, reason: &str) {
         tracing::warn!(sink = %self.name, %reason, "The receiver is gone; the sink is disabled until POST /v1/sinks/{}/enable.", self.name);
         if let Err(error) = store.disable_sink(&self.name, reason).await {
             tracing::error!(sink = %self.name, %error, "Cannot record that the sink is disabled.");
@@ -274,7 +272,11 @@ impl HttpSink {
     }
 
     /// Writes results as they arrive: each write takes everything that accumulated during the last.
-    async fn record(&self, store: &dyn Store, mut recorded: mpsc::UnboundedReceiver<Attempts>) {
+    async fn record(
+        &self,
+        store: &dyn OutboxStore,
+        mut recorded: mpsc::UnboundedReceiver<Attempts>,
+    ) {
         while let Some(mut attempts) = recorded.recv().await {
             while let Ok(more) = recorded.try_recv() {
                 attempts.extend(more);
@@ -310,7 +312,7 @@ impl HttpSink {
             .map_or(0, |since| since.as_secs() as i64);
         let mut request = self
             .client
-            .post(&self.config.url)
+            .post(self.config.url.url().clone())
             .header(CONTENT_TYPE, content_type)
             .header("webhook-id", &id)
             .header("webhook-timestamp", timestamp.to_string());

@@ -20,13 +20,21 @@ pub use http::HttpSink;
 
 use crate::config::SinkConfig;
 use crate::lease::Leadership;
-use crate::store::Store;
+use crate::store::OutboxStore;
 
 /// A sink that could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("sink {sink}: {reason}")]
-    Build { sink: String, reason: String },
+    #[error("sink {sink}: secret: {source}")]
+    Secret {
+        sink: String,
+        source: signing::SecretError,
+    },
+    #[error("sink {sink}: cannot set up its HTTP client: {source}")]
+    Client {
+        sink: String,
+        source: reqwest::Error,
+    },
 }
 
 /// Every configured sink.
@@ -53,26 +61,27 @@ impl Sinks {
         self.sinks.iter().map(|sink| sink.as_ref())
     }
 
-    /// Tells every worker that new deliveries may be due.
-    pub fn wake(&self) {
-        self.sinks.iter().for_each(|sink| sink.wake());
-    }
-
-    /// Starts one delivery worker per sink, delivering the events of the regions this process leads,
-    /// and a health prober per sink with a `health_url`.
+    /// Starts one delivery worker per sink, delivering the events of the regions this process leads
+    /// (at once when `due` is told that deliveries were written, else every `poll`), and a health
+    /// prober per sink with a `health_url`.
     pub fn spawn(
         &self,
-        store: &Arc<dyn Store>,
+        store: &Arc<dyn OutboxStore>,
         leadership: &Arc<Leadership>,
         poll: Duration,
+        due: &watch::Receiver<()>,
         shutdown: &watch::Receiver<bool>,
     ) -> Vec<JoinHandle<()>> {
         self.sinks
             .iter()
             .flat_map(|sink| {
-                let worker =
-                    sink.clone()
-                        .run(store.clone(), leadership.clone(), poll, shutdown.clone());
+                let worker = sink.clone().run(
+                    store.clone(),
+                    leadership.clone(),
+                    poll,
+                    due.clone(),
+                    shutdown.clone(),
+                );
                 [
                     tokio::spawn(worker),
                     tokio::spawn(sink.clone().probe(shutdown.clone())),

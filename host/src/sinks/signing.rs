@@ -17,7 +17,7 @@ pub enum SecretError {
     #[error("environment variable {0} is not set")]
     MissingEnv(String),
     #[error("a secret is `whsec_` followed by base64: {0}")]
-    NotBase64(base64::DecodeError),
+    NotBase64(#[source] base64::DecodeError),
     #[error("a secret must not be empty")]
     Empty,
 }

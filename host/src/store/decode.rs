@@ -3,10 +3,8 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{
-    Change, ChangeKind, Delivery, DeliveryRecord, DeliveryStatus, Lease, Outcome, OutcomeKind,
-    PLUGIN_DEAD_LETTER, Plant, StoreError,
-};
+use super::{Delivery, DeliveryRecord, DeliveryStatus, Lease, StoreError};
+use crate::domain::{Change, ChangeKind, Outcome, OutcomeKind, Plant};
 
 /// The column types a backend's rows must decode for the functions below.
 pub trait TextRow: Row
@@ -54,7 +52,7 @@ where
     let seq = row.integer("seq")?;
     let corrupt = |reason: String| StoreError::Corrupt {
         what: format!("journal entry {seq}"),
-        reason,
+        source: reason.into(),
     };
     let kind = row.text("kind")?;
     let image = |column: &str| -> Result<Option<Plant>, StoreError> {
@@ -69,8 +67,12 @@ where
         region: row.text("region")?,
         before: image("before")?,
         after: image("after")?,
-        changed_fields: serde_json::from_str(&row.text("changed_fields")?)
-            .map_err(|error| corrupt(error.to_string()))?,
+        changed_fields: serde_json::from_str(&row.text("changed_fields")?).map_err(|error| {
+            StoreError::Corrupt {
+                what: format!("journal entry {seq} changed_fields"),
+                source: Box::new(error),
+            }
+        })?,
         committed_at: row.text("committed_at")?,
         outcome: decode_outcome(row).map_err(corrupt)?,
     })
@@ -114,18 +116,18 @@ where
     for<'r> &'r str: ColumnIndex<R>,
 {
     let status = row.text("status")?;
-    let sink = row.text("sink")?;
-    let plugin_failure = sink == PLUGIN_DEAD_LETTER;
+    let sink = row.optional_text("sink")?;
+    let plugin_failure = sink.is_none();
     Ok(DeliveryRecord {
         id: row.integer("id")?,
         seq: row.integer("seq")? as u64,
         plugin: row.optional_text("plugin")?.filter(|_| plugin_failure),
-        sink: Some(sink).filter(|_| !plugin_failure),
+        sink,
         plant_id: row.text("plant_id")?,
         region: row.text("region")?,
         status: DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
             what: "delivery status".into(),
-            reason: format!("unknown status {status:?}"),
+            source: format!("unknown status {status:?}").into(),
         })?,
         attempts: row.integer("attempts")? as u32,
         last_error: row.optional_text("last_error")?,
@@ -152,6 +154,6 @@ where
 fn parse_image(what: &str, image: &str) -> Result<Plant, StoreError> {
     serde_json::from_str(image).map_err(|error| StoreError::Corrupt {
         what: what.to_owned(),
-        reason: error.to_string(),
+        source: Box::new(error),
     })
 }

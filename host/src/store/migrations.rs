@@ -31,6 +31,11 @@ pub const SQLITE: List = &[
         "dead letters and sink state",
         include_str!("../../../migrations/sqlite/0004_dead_letters_and_sink_state.sql"),
     ),
+    (
+        5,
+        "plugin dead letters without a sink",
+        include_str!("../../../migrations/sqlite/0005_plugin_dead_letters_without_a_sink.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -53,6 +58,11 @@ pub const POSTGRES: List = &[
         4,
         "dead letters and sink state",
         include_str!("../../../migrations/postgres/0004_dead_letters_and_sink_state.sql"),
+    ),
+    (
+        5,
+        "plugin dead letters without a sink",
+        include_str!("../../../migrations/postgres/0005_plugin_dead_letters_without_a_sink.sql"),
     ),
 ];
 

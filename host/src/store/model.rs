@@ -1,144 +1,10 @@
-//! The facts the store keeps: plants, the drafts clients write, and the journal of changes. These are the
-//! shapes every later stage (API, feed, plugins, sinks) reads, so they serialize exactly as the public
-//! contract shows them.
+//! What the store answers and is told beyond the domain model: the feed's verdicts, the outbox's
+//! deliveries and their attempts, sink state, and leases with the fences writes carry. The API shows
+//! some of them, so those serialize as the public contract shows them.
 
-use std::collections::BTreeMap;
+use serde::Serialize;
 
-use serde::{Deserialize, Serialize};
-
-/// Declares a closed set of lowercase words: the enum, its serde form and its text form, from one list.
-macro_rules! word_enum {
-    ($(#[$meta:meta])* pub enum $ty:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-        pub enum $ty {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
-        }
-
-        impl $ty {
-            /// Every accepted word, in documentation order.
-            pub const ALL: &'static [&'static str] = &[$($text),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some($ty::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-word_enum! {
-    /// The kinds of generating plant the registry knows.
-    pub enum Fuel {
-        Solar => "solar", Wind => "wind", Hydro => "hydro", Nuclear => "nuclear", Coal => "coal",
-        Gas => "gas", Oil => "oil", Biomass => "biomass", Geothermal => "geothermal",
-        Storage => "storage", Other => "other",
-    }
-}
-
-word_enum! {
-    /// Where a plant is in its life; new plants are `planned` unless told otherwise.
-    #[derive(Default)]
-    pub enum Status {
-        #[default]
-        Planned => "planned", Operational => "operational", Maintenance => "maintenance",
-        Offline => "offline", Decommissioned => "decommissioned",
-    }
-}
-
-word_enum! {
-    /// What happened to a plant.
-    pub enum ChangeKind {
-        Created => "created", Updated => "updated", Deleted => "deleted", Snapshot => "snapshot",
-    }
-}
-
-/// The fields a client may write; validated before it reaches the store.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlantDraft {
-    pub name: String,
-    pub region: String,
-    pub fuel: Fuel,
-    pub capacity_mw: f64,
-    pub output_mw: Option<f64>,
-    pub status: Status,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub attributes: BTreeMap<String, String>,
-}
-
-/// A plant as stored: the draft plus what the server owns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Plant {
-    pub id: String,
-    pub name: String,
-    pub region: String,
-    pub fuel: Fuel,
-    pub capacity_mw: f64,
-    pub output_mw: Option<f64>,
-    pub status: Status,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub attributes: BTreeMap<String, String>,
-    pub version: u64,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl Plant {
-    /// The writable part, e.g. as the base a merge patch applies to.
-    pub fn draft(&self) -> PlantDraft {
-        PlantDraft {
-            name: self.name.clone(),
-            region: self.region.clone(),
-            fuel: self.fuel,
-            capacity_mw: self.capacity_mw,
-            output_mw: self.output_mw,
-            status: self.status,
-            latitude: self.latitude,
-            longitude: self.longitude,
-            attributes: self.attributes.clone(),
-        }
-    }
-}
-
-/// One journal entry, written by the database triggers in the writer's transaction.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Change {
-    pub seq: u64,
-    pub kind: ChangeKind,
-    pub plant_id: String,
-    pub region: String,
-    pub before: Option<Plant>,
-    pub after: Option<Plant>,
-    pub changed_fields: Vec<String>,
-    pub committed_at: String,
-    /// What the feed did with it; null until it has been processed.
-    pub outcome: Option<Outcome>,
-}
-
-word_enum! {
-    /// What the feed did with a change.
-    pub enum OutcomeKind {
-        Routed => "routed", Unrouted => "unrouted", Filtered => "filtered", Failed => "failed",
-    }
-}
-
-/// A processed change's fate, as the journal shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Outcome {
-    pub result: OutcomeKind,
-    /// The plugin that filtered or failed the event.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub plugin: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub processed_at: String,
-}
+use crate::domain::{Fuel, OutcomeKind, Status};
 
 /// The feed's verdict on one change, written together with its deliveries.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,7 +74,7 @@ impl Attempts {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// Where a delivery stands.
     pub enum DeliveryStatus {
         Pending => "pending", Delivered => "delivered", Dead => "dead",
@@ -259,9 +125,6 @@ pub struct SinkStats {
     pub last_error_at: Option<String>,
 }
 
-/// The sink name of a plugin failure's dead letter: no configured sink can have it.
-pub const PLUGIN_DEAD_LETTER: &str = "";
-
 /// Filters for listing plants; `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct PlantFilter {
@@ -300,13 +163,4 @@ pub struct Lease {
     pub expires_at: String,
     /// Whether it has not expired yet, by the database clock.
     pub held: bool,
-}
-
-/// Whether `text` is a region name, `^[a-z0-9][a-z0-9-]{0,62}$`, checked without a regex engine.
-pub fn is_region(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    (1..=63).contains(&bytes.len())
-        && allowed(&bytes[0])
-        && bytes[1..].iter().all(|b| allowed(b) || *b == b'-')
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Change, ChangeKind, Plant};
+use super::{Change, ChangeKind, Plant};
 
 /// One change to one plant, with the labels enrichers added.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

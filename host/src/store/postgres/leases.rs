@@ -1,0 +1,102 @@
+//! Leases on PostgreSQL: each acquisition, renewal and release one conditional statement on the
+//! database clock; a release is announced with `NOTIFY`, so a standby takes the lease at once.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{LEASE_CHANNEL, PostgresStore};
+use crate::store::decode::decode_lease;
+use crate::store::{Acquisition, Fence, Lease, LeaseStore, StoreError, shared};
+
+#[async_trait]
+impl LeaseStore for PostgresStore {
+    async fn active_regions(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(shared::ACTIVE_REGIONS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Acquisition, StoreError> {
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, epoch, expires_at) \
+             VALUES ($1, $2, 1, now() + make_interval(secs => $3)) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = leases.epoch + 1, \
+               expires_at = excluded.expires_at \
+             WHERE leases.expires_at <= now() OR leases.holder = excluded.holder \
+             RETURNING epoch",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(ttl.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(epoch) = epoch {
+            return Ok(Acquisition::Acquired {
+                epoch: epoch as u64,
+            });
+        }
+        let (holder, remaining): (String, f64) = sqlx::query_as(
+            "SELECT holder, greatest(extract(epoch FROM expires_at - now()), 0)::float8 \
+             FROM leases WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or_default();
+        Ok(Acquisition::Held {
+            holder,
+            remaining: Duration::from_secs_f64(remaining),
+        })
+    }
+
+    async fn renew_lease(&self, fence: &Fence, ttl: Duration) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE leases SET expires_at = now() + make_interval(secs => $4) \
+             WHERE name = $1 AND holder = $2 AND epoch = $3",
+        )
+        .bind(&fence.lease)
+        .bind(&fence.holder)
+        .bind(fence.epoch as i64)
+        .bind(ttl.as_secs_f64())
+        .execute(&self.pool)
+        .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, fence: &Fence) -> Result<(), StoreError> {
+        sqlx::query(
+            "WITH released AS (UPDATE leases SET expires_at = now() \
+                               WHERE name = $1 AND holder = $2 AND epoch = $3 RETURNING name) \
+             SELECT pg_notify($4, name) FROM released",
+        )
+        .bind(&fence.lease)
+        .bind(&fence.holder)
+        .bind(fence.epoch as i64)
+        .bind(LEASE_CHANNEL)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn wait_for_lease_release(&self, at_most: Duration) -> bool {
+        tokio::time::timeout(at_most, self.released.notified())
+            .await
+            .is_ok()
+    }
+
+    async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, holder, epoch, plant_time(expires_at) AS expires_at, \
+             (expires_at > now())::int::bigint AS held FROM leases ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_lease).collect()
+    }
+}

@@ -1,0 +1,137 @@
+//! Plants on PostgreSQL: each write one statement that returns the row as the triggers left it.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres};
+
+use super::PostgresStore;
+use crate::domain::{Plant, PlantDraft};
+use crate::store::decode::decode_plant;
+use crate::store::{PlantFilter, PlantStore, StoreError, shared};
+
+impl PostgresStore {
+    async fn plant_in(conn: &mut PgConnection, id: &str) -> Result<Option<Plant>, StoreError> {
+        let row =
+            sqlx::query("SELECT plant_image(p)::text AS image FROM power_plants p WHERE id = $1")
+                .bind(id)
+                .fetch_optional(conn)
+                .await?;
+        row.map(|row| decode_plant(&row)).transpose()
+    }
+
+    /// Explains why a conditional write touched no row.
+    async fn missed(&self, id: &str, expected: Option<u64>) -> Result<StoreError, StoreError> {
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM power_plants WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(shared::missed(id, current, expected))
+    }
+}
+
+#[async_trait]
+impl PlantStore for PostgresStore {
+    async fn create_plant(&self, draft: &PlantDraft) -> Result<Plant, StoreError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let insert = sqlx::query(
+            "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, status, \
+             latitude, longitude, attributes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) \
+             RETURNING plant_image(power_plants)::text AS image",
+        )
+        .bind(&id);
+        let row = bind_draft(insert, draft).fetch_one(&self.pool).await?;
+        self.written.notify_one();
+        decode_plant(&row)
+    }
+
+    async fn get_plant(&self, id: &str) -> Result<Option<Plant>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::plant_in(&mut conn, id).await
+    }
+
+    async fn list_plants(
+        &self,
+        filter: &PlantFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Plant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT plant_image(p)::text AS image FROM power_plants p \
+             WHERE ($1::text IS NULL OR region = $1) AND ($2::text IS NULL OR fuel = $2) \
+               AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR id > $4) \
+             ORDER BY id LIMIT $5",
+        )
+        .bind(filter.region.as_deref())
+        .bind(filter.fuel.map(|f| f.as_str()))
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_plant).collect()
+    }
+
+    async fn replace_plant(
+        &self,
+        id: &str,
+        draft: &PlantDraft,
+        expected_version: Option<u64>,
+    ) -> Result<Plant, StoreError> {
+        let update = sqlx::query(
+            "UPDATE power_plants SET name = $2, region = $3, fuel = $4, capacity_mw = $5, \
+             output_mw = $6, status = $7, latitude = $8, longitude = $9, attributes = $10::jsonb \
+             WHERE id = $1 AND ($11::bigint IS NULL OR version = $11) \
+             RETURNING plant_image(power_plants)::text AS image",
+        )
+        .bind(id);
+        let row = bind_draft(update, draft)
+            .bind(expected_version.map(|v| v as i64))
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => {
+                self.written.notify_one();
+                decode_plant(&row)
+            }
+            None => Err(self.missed(id, expected_version).await?),
+        }
+    }
+
+    async fn delete_plant(
+        &self,
+        id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let deleted = sqlx::query(
+            "DELETE FROM power_plants WHERE id = $1 AND ($2::bigint IS NULL OR version = $2)",
+        )
+        .bind(id)
+        .bind(expected_version.map(|v| v as i64))
+        .execute(&self.pool)
+        .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(self.missed(id, expected_version).await?);
+        }
+        self.written.notify_one();
+        Ok(())
+    }
+}
+
+/// Binds the draft's fields as parameters $2 to $10 (after the id as $1), in column order.
+fn bind_draft<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    draft: &'q PlantDraft,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(&draft.name)
+        .bind(&draft.region)
+        .bind(draft.fuel.as_str())
+        .bind(draft.capacity_mw)
+        .bind(draft.output_mw)
+        .bind(draft.status.as_str())
+        .bind(draft.latitude)
+        .bind(draft.longitude)
+        .bind(shared::attributes_json(draft))
+}

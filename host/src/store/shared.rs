@@ -1,0 +1,178 @@
+//! What both backends share: SQL that reads the same on each, the JSON arrays the set-based writes
+//! take as one parameter, and the verdicts drawn from what a statement touched.
+
+use super::{Attempts, Fence, Processed, SinkStats, StoreError};
+use crate::domain::{OutcomeKind, PlantDraft};
+
+/// Every region with plants, unprocessed journal entries or pending deliveries; the same SQL on every
+/// backend. Each source is read by skipping through its region index, one probe per region, so the
+/// cost does not grow with the number of plants, entries or deliveries: the keeper runs it often.
+pub const ACTIVE_REGIONS: &str = "WITH RECURSIVE \
+     p(region) AS (SELECT min(region) FROM power_plants \
+       UNION ALL SELECT (SELECT min(region) FROM power_plants WHERE region > p.region) \
+       FROM p WHERE p.region IS NOT NULL), \
+     c(region) AS (SELECT min(region) FROM plant_changes WHERE processed_at IS NULL \
+       UNION ALL SELECT (SELECT min(region) FROM plant_changes \
+                         WHERE processed_at IS NULL AND region > c.region) \
+       FROM c WHERE c.region IS NOT NULL), \
+     d(region) AS (SELECT min(region) FROM deliveries WHERE status = 'pending' \
+       UNION ALL SELECT (SELECT min(region) FROM deliveries \
+                         WHERE status = 'pending' AND region > d.region) \
+       FROM d WHERE d.region IS NOT NULL) \
+     SELECT region FROM p WHERE region IS NOT NULL \
+     UNION SELECT region FROM c WHERE region IS NOT NULL \
+     UNION SELECT region FROM d WHERE region IS NOT NULL";
+
+/// Per-sink outbox counts as the CTE `counts`, the same SQL on every backend. Failed attempts are all
+/// attempts but the one that succeeded.
+pub const SINK_COUNTS: &str = "WITH counts AS (SELECT sink, \
+       count(*) FILTER (WHERE status = 'pending') AS pending, \
+       count(*) FILTER (WHERE status = 'delivered') AS delivered, \
+       count(*) FILTER (WHERE status = 'dead') AS dead, \
+       sum(attempts - CASE WHEN status = 'delivered' THEN 1 ELSE 0 END) AS failed \
+     FROM deliveries WHERE sink IS NOT NULL GROUP BY sink)";
+
+/// A row of the sink statistics query: name, pending, delivered, dead, failed attempts, disabled
+/// reason and time, last error and time.
+pub type SinkStatsRow = (
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+pub fn sink_stats(row: SinkStatsRow) -> (String, SinkStats) {
+    let (name, pending, delivered, dead, failed, disabled_reason, disabled_at, last_error, at) =
+        row;
+    let count = |n: i64| n.max(0) as u64;
+    (
+        name,
+        SinkStats {
+            pending: count(pending),
+            delivered: count(delivered),
+            dead: count(dead),
+            failed_attempts: count(failed),
+            disabled_reason,
+            disabled_at,
+            last_error,
+            last_error_at: at,
+        },
+    )
+}
+
+/// Puts a journal entry back to unprocessed, so the feed runs it through the pipeline again.
+pub const UNPROCESS: &str = "UPDATE plant_changes SET processed_at = NULL, outcome = NULL, \
+     outcome_plugin = NULL, outcome_reason = NULL, event = NULL WHERE seq = $1";
+
+/// A draft's attributes as the JSON object text every backend stores.
+pub fn attributes_json(draft: &PlantDraft) -> String {
+    serde_json::Value::from_iter(
+        draft
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))),
+    )
+    .to_string()
+}
+
+/// The readiness verdict from the newest applied migration (`None`: never migrated) and the one this
+/// build needs.
+pub fn readiness(applied: Option<i64>, required: i64) -> Result<(), StoreError> {
+    if applied == Some(required) {
+        Ok(())
+    } else {
+        Err(StoreError::NotMigrated { applied, required })
+    }
+}
+
+/// A missing migrations table means the database answers but was never migrated.
+pub fn no_migrations_table(error: sqlx::Error) -> Result<Option<i64>, sqlx::Error> {
+    match error {
+        sqlx::Error::Database(_) => Ok(None),
+        other => Err(other),
+    }
+}
+
+/// Why a write conditional on `expected` touched no row, given the plant's `current` version.
+pub fn missed(id: &str, current: Option<i64>, expected: Option<u64>) -> StoreError {
+    match (current, expected) {
+        (Some(current), Some(expected)) => StoreError::VersionMismatch {
+            id: id.to_owned(),
+            expected,
+            current: current as u64,
+        },
+        _ => StoreError::NotFound { id: id.to_owned() },
+    }
+}
+
+/// A processed batch as the JSON arrays the set-based writes read: one `[seq, result, plugin, reason,
+/// event]` per change and one `[seq, sink, plant_id, region, status, error]` per delivery, where a
+/// change a plugin failed on becomes a dead letter without a sink.
+pub fn batch_json(batch: &[Processed]) -> (String, String) {
+    let outcomes = serde_json::Value::from_iter(
+        batch
+            .iter()
+            .map(|p| serde_json::json!([p.seq, p.result.as_str(), p.plugin, p.reason, p.event])),
+    );
+    let deliveries = serde_json::Value::from_iter(batch.iter().flat_map(|p| {
+        let failed = (p.result == OutcomeKind::Failed).then(|| {
+            let error = format!(
+                "plugin {}: {}",
+                p.plugin.as_deref().unwrap_or("?"),
+                p.reason.as_deref().unwrap_or("failed")
+            );
+            serde_json::json!([p.seq, null, p.plant_id, p.region, "dead", error])
+        });
+        p.sinks
+            .iter()
+            .map(|sink| serde_json::json!([p.seq, sink, p.plant_id, p.region, "pending", null]))
+            .chain(failed)
+    }));
+    (outcomes.to_string(), deliveries.to_string())
+}
+
+/// A sink's attempts as the JSON array the set-based write reads: one `[id, status, error, delay_ms]`
+/// per delivery, where status is what the delivery becomes (`pending` again for a retry) and the
+/// delay puts off the next attempt.
+pub fn attempts_json(attempts: &Attempts) -> String {
+    let delivered =
+        (attempts.delivered.iter()).map(|id| serde_json::json!([id, "delivered", null, null]));
+    let retries = attempts.retries.iter().map(|retry| {
+        let delay_ms = retry.after.as_millis().min(u128::from(u32::MAX)) as u64;
+        serde_json::json!([retry.id, "pending", retry.error, delay_ms])
+    });
+    let dead =
+        (attempts.dead.iter()).map(|dead| serde_json::json!([dead.id, "dead", dead.error, null]));
+    serde_json::Value::from_iter(delivered.chain(retries).chain(dead)).to_string()
+}
+
+/// Fences as the JSON array the fencing statement reads: one `[lease, holder, epoch]` each.
+pub fn fences_json(fences: &[Fence]) -> String {
+    serde_json::Value::from_iter(
+        fences
+            .iter()
+            .map(|f| serde_json::json!([f.lease, f.holder, f.epoch])),
+    )
+    .to_string()
+}
+
+/// The verdict of a fencing statement that touched the lease rows named `touched`: every fence must
+/// have matched its row.
+pub fn fenced(fences: &[Fence], touched: &[String]) -> Result<(), StoreError> {
+    match fences.iter().find(|f| !touched.contains(&f.lease)) {
+        Some(lost) => Err(StoreError::Fenced {
+            lease: lost.lease.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Regions as the JSON array the region filters read.
+pub fn regions_json(regions: &[String]) -> String {
+    serde_json::Value::from(regions).to_string()
+}

@@ -1,0 +1,127 @@
+//! The journal on SQLite: listing, the unprocessed entries of led regions, recording what the feed made
+//! of them with their deliveries, and region snapshots, each write fenced by the region leases.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{SqliteStore, check_fences};
+use crate::domain::Change;
+use crate::store::decode::decode_change;
+use crate::store::{Fence, JournalStore, Processed, StoreError, shared};
+
+/// The columns [`decode_change`] reads.
+const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before, after, changed_fields, committed_at, \
+     processed_at, outcome, outcome_plugin, outcome_reason";
+
+#[async_trait]
+impl JournalStore for SqliteStore {
+    async fn list_changes(
+        &self,
+        plant_id: Option<&str>,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM plant_changes \
+             WHERE seq > ?1 AND (?2 IS NULL OR plant_id = ?2) ORDER BY seq LIMIT ?3"
+        ))
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(plant_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_change).collect()
+    }
+
+    async fn wait_for_changes(&self, at_most: Duration) {
+        let _ = tokio::time::timeout(at_most, self.written.notified()).await;
+    }
+
+    async fn unprocessed_changes(
+        &self,
+        regions: &[String],
+        limit: u32,
+    ) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM plant_changes c \
+             WHERE c.processed_at IS NULL AND c.region IN (SELECT value FROM json_each(?1)) \
+               AND NOT EXISTS (SELECT 1 FROM plant_changes e \
+                               WHERE e.plant_id = c.plant_id AND e.seq < c.seq \
+                                 AND e.processed_at IS NULL \
+                                 AND e.region NOT IN (SELECT value FROM json_each(?1))) \
+             ORDER BY c.seq LIMIT ?2"
+        ))
+        .bind(shared::regions_json(regions))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_change).collect()
+    }
+
+    async fn record_processed(
+        &self,
+        batch: &[Processed],
+        fences: &[Fence],
+    ) -> Result<(), StoreError> {
+        // Two set-based statements per batch rather than two per change: each statement is a round
+        // trip to the driver's worker thread, which would otherwise dominate the feed's cost.
+        let (outcomes, deliveries) = shared::batch_json(batch);
+        let mut tx = self.pool.begin().await?;
+        check_fences(&mut tx, fences).await?;
+        sqlx::query(
+            "UPDATE plant_changes SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
+             outcome = o.value ->> 1, outcome_plugin = o.value ->> 2, outcome_reason = o.value ->> 3, \
+             event = o.value ->> 4 \
+             FROM json_each(?1) AS o WHERE plant_changes.seq = o.value ->> 0 AND processed_at IS NULL",
+        )
+        .bind(outcomes)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO deliveries (seq, sink, plant_id, region, status, last_error) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 \
+             FROM json_each(?1)",
+        )
+        .bind(deliveries)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn snapshot(
+        &self,
+        region: &str,
+        only_first: bool,
+        fence: &Fence,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        check_fences(&mut tx, std::slice::from_ref(fence)).await?;
+        let first = sqlx::query(
+            "INSERT INTO feed_snapshots (scope, taken_at) \
+             VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+             ON CONFLICT (scope) DO UPDATE SET taken_at = excluded.taken_at WHERE NOT ?2",
+        )
+        .bind(region)
+        .bind(only_first)
+        .execute(&mut *tx)
+        .await?;
+        if first.rows_affected() == 0 {
+            return Ok(0);
+        }
+        // A plant with a change still to be fed is left out: that change brings its state anyway.
+        let added = sqlx::query(
+            "INSERT INTO plant_changes (plant_id, region, kind, before, after, changed_fields) \
+             SELECT id, region, 'snapshot', NULL, image, '[]' FROM power_plant_images p \
+             WHERE region = ?1 AND NOT EXISTS (SELECT 1 FROM plant_changes c \
+                                               WHERE c.plant_id = p.id AND c.processed_at IS NULL) \
+             ORDER BY id",
+        )
+        .bind(region)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(added.rows_affected())
+    }
+}

@@ -1,0 +1,190 @@
+//! The outbox on SQLite: due deliveries in per-plant order, their attempts recorded set-based, sink state,
+//! dead letters and their replay.
+
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use crate::store::decode::{decode_delivery, decode_delivery_record};
+use crate::store::{
+    Attempts, Delivery, DeliveryRecord, DeliveryStatus, OutboxStore, Replay, SinkStats, StoreError,
+    shared,
+};
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn due_deliveries(
+        &self,
+        sink: &str,
+        regions: &[String],
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(
+            "WITH now AS (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS at), \
+                  led AS (SELECT value AS region FROM json_each(?2)) \
+             SELECT d.id, d.seq, d.plant_id, d.region, d.attempts, c.event \
+             FROM deliveries d JOIN plant_changes c ON c.seq = d.seq, now \
+             WHERE d.sink = ?1 AND d.status = 'pending' AND d.region IN led \
+               AND NOT EXISTS (SELECT 1 FROM sink_states s \
+                               WHERE s.name = ?1 AND s.disabled_reason IS NOT NULL) \
+               AND d.next_attempt_at <= now.at \
+               AND NOT EXISTS (SELECT 1 FROM deliveries e \
+                               WHERE e.sink = d.sink AND e.plant_id = d.plant_id \
+                                 AND e.status = 'pending' AND e.id < d.id \
+                                 AND (e.next_attempt_at > now.at OR e.region NOT IN led)) \
+             ORDER BY d.id LIMIT ?3",
+        )
+        .bind(sink)
+        .bind(shared::regions_json(regions))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_delivery).collect()
+    }
+
+    async fn record_attempts(&self, sink: &str, attempts: &Attempts) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = a.value ->> 1, attempts = attempts + 1, \
+               last_error = a.value ->> 2, \
+               delivered_at = CASE WHEN a.value ->> 1 = 'delivered' \
+                 THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ELSE delivered_at END, \
+               next_attempt_at = CASE WHEN a.value ->> 3 IS NOT NULL \
+                 THEN strftime('%Y-%m-%dT%H:%M:%fZ', julianday('now') + (a.value ->> 3) / 86400000.0) \
+                 ELSE next_attempt_at END \
+             FROM json_each(?1) AS a \
+             WHERE deliveries.id = a.value ->> 0 AND deliveries.status = 'pending'",
+        )
+        .bind(shared::attempts_json(attempts))
+        .execute(&mut *tx)
+        .await?;
+        if let Some(error) = attempts.last_error() {
+            sqlx::query(
+                "INSERT INTO sink_states (name, last_error, last_error_at) \
+                 VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+                 ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error, \
+                   last_error_at = excluded.last_error_at",
+            )
+            .bind(sink)
+            .bind(error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn disable_sink(&self, sink: &str, reason: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sink_states (name, disabled_reason, disabled_at) \
+             VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+             ON CONFLICT (name) DO UPDATE SET disabled_reason = excluded.disabled_reason, \
+               disabled_at = excluded.disabled_at",
+        )
+        .bind(sink)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn enable_sink(&self, sink: &str) -> Result<bool, StoreError> {
+        let enabled = sqlx::query(
+            "UPDATE sink_states SET disabled_reason = NULL, disabled_at = NULL \
+             WHERE name = ?1 AND disabled_reason IS NOT NULL",
+        )
+        .bind(sink)
+        .execute(&self.pool)
+        .await?;
+        Ok(enabled.rows_affected() == 1)
+    }
+
+    async fn sink_stats(&self) -> Result<Vec<(String, SinkStats)>, StoreError> {
+        let rows: Vec<shared::SinkStatsRow> = sqlx::query_as(&format!(
+            "{} SELECT coalesce(c.sink, s.name), coalesce(c.pending, 0), \
+               coalesce(c.delivered, 0), coalesce(c.dead, 0), coalesce(c.failed, 0), \
+               s.disabled_reason, s.disabled_at, s.last_error, s.last_error_at \
+             FROM counts c FULL JOIN sink_states s ON s.name = c.sink ORDER BY 1",
+            shared::SINK_COUNTS
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(shared::sink_stats).collect())
+    }
+
+    async fn list_deliveries(
+        &self,
+        status: DeliveryStatus,
+        sink: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.seq, d.sink, c.outcome_plugin AS plugin, d.plant_id, d.region, d.status, \
+               d.attempts, d.last_error, d.created_at, d.next_attempt_at, d.delivered_at \
+             FROM deliveries d JOIN plant_changes c ON c.seq = d.seq \
+             WHERE d.status = ?1 AND (?2 IS NULL OR d.sink = ?2) AND d.id > ?3 \
+             ORDER BY d.id LIMIT ?4",
+        )
+        .bind(status.as_str())
+        .bind(sink)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_delivery_record).collect()
+    }
+
+    async fn retry_delivery(&self, id: i64) -> Result<Replay, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Writing first takes the write lock before reading (see the module comment).
+        sqlx::query("UPDATE deliveries SET id = id WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<(Option<String>, String, i64)> =
+            sqlx::query_as("SELECT sink, status, seq FROM deliveries WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let replay = match row {
+            None => return Ok(Replay::NotFound),
+            Some((_, status, _)) if status != "dead" => return Ok(Replay::NotDead),
+            Some((None, _, seq)) => {
+                sqlx::query("DELETE FROM deliveries WHERE id = ?1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(shared::UNPROCESS)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                Replay::Reprocessed
+            }
+            Some(_) => {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'pending', attempts = 0, \
+                     next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                Replay::Requeued
+            }
+        };
+        tx.commit().await?;
+        self.written.notify_one();
+        Ok(replay)
+    }
+
+    async fn retry_dead(&self, sink: &str) -> Result<u64, StoreError> {
+        let retried = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, \
+             next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+             WHERE sink = ?1 AND status = 'dead'",
+        )
+        .bind(sink)
+        .execute(&self.pool)
+        .await?;
+        Ok(retried.rows_affected())
+    }
+}

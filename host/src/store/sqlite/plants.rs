@@ -1,0 +1,148 @@
+//! Plants on SQLite. A write and the read of the row the triggers left run in one transaction, so the
+//! answer is the committed row, version and timestamps included.
+
+use async_trait::async_trait;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Sqlite, SqliteConnection};
+
+use super::SqliteStore;
+use crate::domain::{Plant, PlantDraft};
+use crate::store::decode::decode_plant;
+use crate::store::{PlantFilter, PlantStore, StoreError, shared};
+
+impl SqliteStore {
+    async fn plant_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Plant>, StoreError> {
+        let row = sqlx::query("SELECT image FROM power_plant_images WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+        row.map(|row| decode_plant(&row)).transpose()
+    }
+
+    /// Explains why a conditional write touched no row.
+    async fn missed(
+        conn: &mut SqliteConnection,
+        id: &str,
+        expected: Option<u64>,
+    ) -> Result<StoreError, StoreError> {
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM power_plants WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(conn)
+                .await?;
+        Ok(shared::missed(id, current, expected))
+    }
+}
+
+#[async_trait]
+impl PlantStore for SqliteStore {
+    async fn create_plant(&self, draft: &PlantDraft) -> Result<Plant, StoreError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut tx = self.pool.begin().await?;
+        let insert = sqlx::query(
+            "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, status, \
+             latitude, longitude, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .bind(&id);
+        bind_draft(insert, draft).execute(&mut *tx).await?;
+        let plant = Self::plant_in(&mut tx, &id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
+        tx.commit().await?;
+        self.written.notify_one();
+        Ok(plant)
+    }
+
+    async fn get_plant(&self, id: &str) -> Result<Option<Plant>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::plant_in(&mut conn, id).await
+    }
+
+    async fn list_plants(
+        &self,
+        filter: &PlantFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Plant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT image FROM power_plant_images \
+             WHERE (?1 IS NULL OR region = ?1) AND (?2 IS NULL OR fuel = ?2) \
+               AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR id > ?4) \
+             ORDER BY id LIMIT ?5",
+        )
+        .bind(filter.region.as_deref())
+        .bind(filter.fuel.map(|f| f.as_str()))
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_plant).collect()
+    }
+
+    async fn replace_plant(
+        &self,
+        id: &str,
+        draft: &PlantDraft,
+        expected_version: Option<u64>,
+    ) -> Result<Plant, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let update = sqlx::query(
+            "UPDATE power_plants SET name = ?2, region = ?3, fuel = ?4, capacity_mw = ?5, \
+             output_mw = ?6, status = ?7, latitude = ?8, longitude = ?9, attributes = ?10 \
+             WHERE id = ?1 AND (?11 IS NULL OR version = ?11)",
+        )
+        .bind(id);
+        let updated = bind_draft(update, draft)
+            .bind(expected_version.map(|v| v as i64))
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Self::missed(&mut tx, id, expected_version).await?);
+        }
+        let plant = Self::plant_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
+        tx.commit().await?;
+        self.written.notify_one();
+        Ok(plant)
+    }
+
+    async fn delete_plant(
+        &self,
+        id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let deleted =
+            sqlx::query("DELETE FROM power_plants WHERE id = ?1 AND (?2 IS NULL OR version = ?2)")
+                .bind(id)
+                .bind(expected_version.map(|v| v as i64))
+                .execute(&mut *tx)
+                .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(Self::missed(&mut tx, id, expected_version).await?);
+        }
+        tx.commit().await?;
+        self.written.notify_one();
+        Ok(())
+    }
+}
+
+/// Binds the draft's fields as parameters ?2 to ?10 (after the id as ?1), in column order.
+fn bind_draft<'q>(
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    draft: &'q PlantDraft,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    query
+        .bind(&draft.name)
+        .bind(&draft.region)
+        .bind(draft.fuel.as_str())
+        .bind(draft.capacity_mw)
+        .bind(draft.output_mw)
+        .bind(draft.status.as_str())
+        .bind(draft.latitude)
+        .bind(draft.longitude)
+        .bind(shared::attributes_json(draft))
+}
