@@ -9,14 +9,14 @@
 
 pub mod api;
 pub mod cli;
-pub mod config;
-pub mod domain;
 pub mod feed;
 pub mod lease;
 pub mod pipeline;
-pub mod plugins;
 pub mod retention;
 pub mod service;
 pub mod sinks;
 pub mod store;
 pub mod telemetry;
+
+pub use plant_monitor_core::{config, domain};
+pub use plant_monitor_plugins as plugins;

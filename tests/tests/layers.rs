@@ -1,16 +1,18 @@
-//! The layering the design promises, checked on the source: bottom up, domain model → config → store →
-//! lease → plugins → pipeline → feed → sinks → api → service/cli, and no module names one above it
-//! (a downstream part is woken through a channel the wiring hands in instead). Every `crate::MODULE`
-//! path counts, in `use` lines and inline alike, so a new upward dependency fails CI with the line
-//! that brought it in.
+//! The layering the design promises: bottom up, domain model → config → store → lease → plugins →
+//! pipeline → feed → sinks → api → service/cli, and nothing names a layer above it (a downstream part is
+//! woken through a channel the wiring hands in instead). Between crates the compiler sees to it:
+//! `plant-monitor-core` (domain, config) and `plant-monitor-plugins` cannot name the host crate that
+//! depends on them. Within a crate this test does, on the source: every `crate::MODULE` path counts,
+//! in `use` lines and inline alike, so a new upward dependency fails CI with the line that brought it in.
 
 use std::path::{Path, PathBuf};
 
 use plant_monitor_tests::repo;
 
-/// The host crate's top-level modules, each with its layer: a module may name only modules of a lower
-/// layer. Modules that share a layer stand beside each other and may not name one another either.
-const LAYERS: &[(&str, u32)] = &[
+/// The top-level modules of the host crate, each with its layer: a module may name only modules of a
+/// lower layer. Modules that share a layer stand beside each other and may not name one another either.
+/// `config`, `domain` and `plugins` are the lower crates, re-exported.
+const HOST: &[(&str, u32)] = &[
     ("domain", 0),
     ("config", 1),
     ("store", 2),
@@ -25,6 +27,9 @@ const LAYERS: &[(&str, u32)] = &[
     ("service", 9),
     ("cli", 10),
 ];
+
+/// The top-level modules of `plant-monitor-core`.
+const CORE: &[(&str, u32)] = &[("domain", 0), ("config", 1)];
 
 fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("readable source folder") {
@@ -71,20 +76,19 @@ fn named_modules(line: &str) -> Vec<String> {
     named
 }
 
-#[test]
-fn no_module_names_a_module_of_a_layer_above_or_beside_it() {
-    let src = repo().join("host/src");
+/// Every line of the crate in `src` that names a module of a layer above or beside its own.
+fn against_the_layers(src: &Path, layers: &[(&str, u32)]) -> Vec<String> {
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let layer = |module: &str| LAYERS.iter().find(|(name, _)| *name == module).map(|l| l.1);
+    rust_files(src, &mut files);
+    let layer = |module: &str| layers.iter().find(|(name, _)| *name == module).map(|l| l.1);
     let mut broken = Vec::new();
     for file in &files {
-        let Some(module) = module_of(&src, file) else {
+        let Some(module) = module_of(src, file) else {
             continue;
         };
         let Some(own) = layer(&module) else {
             broken.push(format!(
-                "{}: module `{module}` has no place in LAYERS; give it one",
+                "{}: module `{module}` has no place in the layers; give it one",
                 file.display()
             ));
             continue;
@@ -107,9 +111,25 @@ fn no_module_names_a_module_of_a_layer_above_or_beside_it() {
             }
         }
     }
+    broken
+}
+
+#[test]
+fn no_module_of_the_host_names_a_module_of_a_layer_above_or_beside_it() {
+    let broken = against_the_layers(&repo().join("host/src"), HOST);
     assert!(
         broken.is_empty(),
-        "imports against the layering:\n{}",
+        "against the layers:\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn the_domain_model_names_nothing_of_the_configuration() {
+    let broken = against_the_layers(&repo().join("crates/core/src"), CORE);
+    assert!(
+        broken.is_empty(),
+        "against the layers:\n{}",
         broken.join("\n")
     );
 }

@@ -16,6 +16,8 @@ mod plugins;
 mod preconditions;
 mod problem;
 mod sinks;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 use std::sync::Arc;

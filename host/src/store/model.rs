@@ -74,7 +74,7 @@ impl Attempts {
     }
 }
 
-crate::word_enum! {
+plant_monitor_core::word_enum! {
     /// Where a delivery stands.
     pub enum DeliveryStatus {
         Pending => "pending", Delivered => "delivered", Dead => "dead",

@@ -12,6 +12,7 @@ pub use event::Event;
 pub use plant::{Fuel, Plant, PlantDraft, Status, is_region};
 
 /// Declares a closed set of lowercase words: the enum, its serde form and its text form, from one list.
+/// The crate that uses it depends on `serde`.
 #[macro_export]
 macro_rules! word_enum {
     ($(#[$meta:meta])* pub enum $ty:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {

@@ -20,7 +20,7 @@ pub use plugin::{CallError, Plugin, Role, Stats};
 pub use registry::{Refused, load_dir, load_file};
 pub use runtime::Runtime;
 
-use crate::config::ConfigError;
+use plant_monitor_core::config::ConfigError;
 
 /// The engine could not be set up.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@
 #![allow(unused_qualifications, missing_debug_implementations)]
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     inline: "
         package plant-monitor:host-side;
 

@@ -17,7 +17,7 @@ use super::convert;
 use super::host::HostState;
 use super::manifest::Manifest;
 use super::runtime::Runtime;
-use crate::domain::Event;
+use plant_monitor_core::domain::Event;
 
 /// The three things a plugin can do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]

@@ -1,7 +1,7 @@
 //! Between the host's [`Event`] and the WIT `change-event`. Going out borrows and cannot fail; coming back
 //! from an enricher it can, because a guest may return any string where the host expects a fuel or a status.
 
-use crate::domain::{ChangeKind, Event, Fuel, Plant, Status};
+use plant_monitor_core::domain::{ChangeKind, Event, Fuel, Plant, Status};
 
 use std::collections::BTreeMap;
 

@@ -37,7 +37,7 @@ fn an_empty_file_gives_the_documented_defaults() {
 
 #[test]
 fn the_shipped_configuration_file_parses_to_the_defaults() {
-    let text = include_str!("../../../config/plant-monitor.toml");
+    let text = include_str!("../../../../config/plant-monitor.toml");
     let shipped = parse(text).expect("the shipped file is valid");
     let defaults = Config::default();
     assert_eq!(shipped.server.listen, defaults.server.listen);
@@ -73,7 +73,7 @@ fn the_shipped_configuration_file_parses_to_the_defaults() {
 
 #[test]
 fn the_example_sink_in_the_shipped_file_is_valid_with_the_documented_defaults() {
-    let text = include_str!("../../../config/plant-monitor.toml");
+    let text = include_str!("../../../../config/plant-monitor.toml");
     let example: String = text
         .lines()
         .skip_while(|line| !line.starts_with("# [sinks.backend]"))
@@ -101,7 +101,7 @@ fn the_example_sink_in_the_shipped_file_is_valid_with_the_documented_defaults() 
 
 #[test]
 fn the_demo_configuration_is_valid() {
-    let config = parse(include_str!("../../../config/demo.toml")).expect("valid");
+    let config = parse(include_str!("../../../../config/demo.toml")).expect("valid");
     config.validate(&Source::BuiltIn).expect("valid");
     assert_eq!(config.sinks.len(), 3);
 }

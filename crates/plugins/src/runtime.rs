@@ -12,7 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::bindings;
 use super::host::HostState;
 use super::{PluginError, WasmError};
-use crate::config::PluginsConfig;
+use plant_monitor_core::config::PluginsConfig;
 
 /// Component instances the pool holds at once: one per plugin and role stage, with room for hot swaps.
 const POOLED_COMPONENTS: u32 = 200;
