@@ -558,7 +558,7 @@ async fn replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its
         .list_deliveries(DeliveryStatus::Dead, Some(PLUGIN_DEAD_LETTER), 0, 10)
         .await
         .unwrap();
-    assert_eq!(only_plugins, [plugin_letter.clone()]);
+    assert_eq!(only_plugins, std::slice::from_ref(plugin_letter));
     assert_eq!(stats(&*store, "out").await.dead, 1);
     assert!(
         store
