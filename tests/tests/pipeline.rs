@@ -4,12 +4,10 @@
 use std::time::Duration;
 
 use plant_monitor::config::Config;
-use plant_monitor_tests::{PluginDir, Receiver, TestApp, plant, sink};
+use plant_monitor_tests::{PluginDir, Receiver, TestApp, WAIT, eventually, plant, sink};
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(20);
 
 /// The example plugins, with sinks green, grid and alerts at the receiver.
 fn examples(config: &mut Config, plugins: &PluginDir, receiver: &Receiver) {
@@ -39,18 +37,13 @@ async fn outcome_of(app: &TestApp, name: &str) -> Value {
 }
 
 async fn wait_for_outcome(app: &TestApp, name: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let outcome = outcome_of(app, name).await;
-        if !outcome.is_null() {
-            return outcome;
+    eventually(WAIT, || async {
+        match outcome_of(app, name).await {
+            Value::Null => Err(format!("no outcome for {name}")),
+            outcome => Ok(outcome),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no outcome for {name}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
