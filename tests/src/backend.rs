@@ -84,18 +84,17 @@ impl Deref for TestStore {
 }
 
 /// Runs each `async fn NAME(backend: Backend)` listed as two tests, `sqlite::NAME` and `postgres::NAME`,
-/// so one body covers both backends and stays an ordinary function rustfmt formats. A name may be
-/// followed by `tokio::test` arguments in parentheses, e.g. `NAME(flavor = "multi_thread")`.
+/// so one body covers both backends and stays an ordinary function rustfmt formats.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident $(($($test:tt)*))?),+ $(,)?) => {
-        $crate::on_both_backends!(@module sqlite Sqlite $($name $(($($test)*))?),+);
-        $crate::on_both_backends!(@module postgres Postgres $($name $(($($test)*))?),+);
+    ($($name:ident),+ $(,)?) => {
+        $crate::on_both_backends!(@module sqlite Sqlite $($name),+);
+        $crate::on_both_backends!(@module postgres Postgres $($name),+);
     };
-    (@module $module:ident $backend:ident $($name:ident $(($($test:tt)*))?),+) => {
+    (@module $module:ident $backend:ident $($name:ident),+) => {
         mod $module {
             $(
-                #[tokio::test $(($($test)*))?]
+                #[tokio::test]
                 async fn $name() {
                     super::$name($crate::Backend::$backend).await
                 }
