@@ -1,14 +1,12 @@
 //! The database a benchmark runs on: an SQLite file, or a PostgreSQL database created for the run and
-//! dropped after it.
+//! dropped with it (the tests' [`TestDatabase`], so creating and dropping one exists once).
 
-/// The database under test; a PostgreSQL one is created for the run and dropped after it.
+use plant_monitor_tests::TestDatabase;
+
+/// The database under test.
 pub enum Database {
     Sqlite(String),
-    Postgres {
-        admin: String,
-        name: String,
-        url: String,
-    },
+    Postgres(TestDatabase),
 }
 
 impl Database {
@@ -20,7 +18,7 @@ impl Database {
         file: &str,
     ) -> anyhow::Result<Database> {
         match admin {
-            Some(admin) => Database::postgres(admin).await,
+            Some(admin) => Ok(Database::Postgres(TestDatabase::create_on(admin).await?)),
             None => Ok(Database::Sqlite(format!(
                 "sqlite://{}",
                 dir.join(file).display()
@@ -28,40 +26,17 @@ impl Database {
         }
     }
 
-    pub async fn postgres(admin: &str) -> anyhow::Result<Database> {
-        let name = format!("pm_bench_{}", std::process::id());
-        let pool = sqlx::PgPool::connect(admin).await?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&pool)
-            .await?;
-        let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
-        Ok(Database::Postgres {
-            admin: admin.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        })
-    }
-
     pub fn url(&self) -> &str {
         match self {
-            Database::Sqlite(url) | Database::Postgres { url, .. } => url,
+            Database::Sqlite(url) => url,
+            Database::Postgres(database) => &database.url,
         }
     }
 
     pub fn name(&self) -> &'static str {
         match self {
             Database::Sqlite(_) => "SQLite",
-            Database::Postgres { .. } => "PostgreSQL",
+            Database::Postgres(_) => "PostgreSQL",
         }
-    }
-
-    pub async fn drop(self) -> anyhow::Result<()> {
-        if let Database::Postgres { admin, name, .. } = self {
-            let pool = sqlx::PgPool::connect(&admin).await?;
-            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-                .execute(&pool)
-                .await?;
-        }
-        Ok(())
     }
 }

@@ -99,7 +99,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     service.shutdown().await?;
     store.close().await;
     pool.close().await;
-    database.drop().await
+    // Dropping the database (a PostgreSQL one is dropped from the server) comes last.
+    drop(database);
+    Ok(())
 }
 
 /// The process's peak resident set size so far, from /proc.

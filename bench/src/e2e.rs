@@ -145,7 +145,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     );
     service.shutdown().await?;
     pool.close().await;
-    database.drop().await
+    // Dropping the database (a PostgreSQL one is dropped from the server) comes last.
+    drop(database);
+    Ok(())
 }
 
 pub async fn start_receiver(received: Arc<AtomicU64>) -> anyhow::Result<std::net::SocketAddr> {

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::http::{StatusCode, Uri};
 use sqlx::PgPool;
 
-use crate::database::Database;
+use plant_monitor_tests::TestDatabase;
 
 /// What to measure.
 #[derive(Debug)]
@@ -30,22 +30,22 @@ type Arrivals = Arc<Mutex<Vec<(String, Instant)>>>;
 
 pub async fn run(setup: Setup) -> anyhow::Result<()> {
     let binary = binary()?;
-    let database = Database::postgres(&setup.postgres).await?;
+    let database = TestDatabase::create_on(&setup.postgres).await?;
     let dir = tempfile::tempdir()?;
     let arrivals = Arrivals::default();
     let receiver = start_receiver(arrivals.clone()).await?;
     let mut nodes = Vec::new();
     for name in ["a", "b"] {
-        let config = config(name, database.url(), &setup.lease_ttl, receiver);
+        let config = config(name, &database.url, &setup.lease_ttl, receiver);
         nodes.push(Node::start(&binary, dir.path(), name, &config)?);
     }
-    let pool = PgPool::connect(database.url()).await?;
+    let pool = PgPool::connect(&database.url).await?;
     let result = measure(&setup, &pool, &mut nodes, &arrivals).await;
     for node in &mut nodes {
         node.stop();
     }
     pool.close().await;
-    database.drop().await?;
+    drop(database);
     let (to_lease, to_event) = result?;
     report(&setup, "lease taken", to_lease);
     report(&setup, "first event delivered", to_event);

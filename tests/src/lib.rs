@@ -1,6 +1,7 @@
-//! Shared harness for the integration tests: a real service on a real SQLite file in a temporary folder,
-//! serving real HTTP on an ephemeral port of 127.0.0.1, and the real `plant-monitor` binary for tests
-//! that need a separate process.
+//! Shared harness for the integration tests: a real service on a fresh database of either backend (an
+//! SQLite file in a temporary folder or a PostgreSQL database of its own), serving real HTTP on an
+//! ephemeral port of 127.0.0.1, and the real `plant-monitor` binary for tests that need a separate
+//! process.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -8,11 +9,13 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod backend;
 mod cluster;
 mod plugin_dir;
 mod postgres;
 mod receiver;
 
+pub use backend::{Backend, FreshDatabase, TestStore};
 pub use cluster::{Audit, Db, Load, Node, audit_when_complete, node_config};
 pub use plugin_dir::{PluginDir, component, repo};
 pub use postgres::TestDatabase;
@@ -21,8 +24,11 @@ pub use receiver::{Answer, Attempt, Received, Receiver};
 use plant_monitor::config::{Config, SinkConfig};
 use plant_monitor::service::Service;
 use serde_json::{Value, json};
-use sqlx::sqlite::SqlitePool;
+use sqlx::AnyPool;
 use tempfile::TempDir;
+
+/// How long the tests wait for something that is bound to happen soon.
+pub const WAIT: Duration = Duration::from_secs(20);
 
 /// A running service with its own database; stopped and deleted when dropped.
 #[derive(Debug)]
@@ -30,26 +36,30 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub config: Config,
     base: String,
-    db_path: PathBuf,
     service: Option<Service>,
-    /// Dropped after the service, when the test ran on PostgreSQL.
-    postgres: Option<TestDatabase>,
+    /// Declared after the service, so it is dropped after the service stopped using it.
+    database: FreshDatabase,
     _dir: TempDir,
 }
 
 impl TestApp {
+    /// Starts a service on SQLite with the default configuration.
     pub async fn start() -> TestApp {
         TestApp::start_with(|_| {}).await
     }
 
-    /// Starts a service on the default configuration after `adjust` has changed it.
+    /// Starts a service on SQLite with the default configuration after `adjust` has changed it.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::start_on(Backend::Sqlite, adjust).await
+    }
+
+    /// Starts a service on a fresh database of `backend` with the default configuration after `adjust`
+    /// has changed it.
+    pub async fn start_on(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let db_path = dir.path().join("plant-monitor.db");
+        let database = backend.database().await;
         let mut config = Config::default();
-        config.database.url = format!("sqlite://{}", db_path.display())
-            .parse()
-            .expect("an SQLite URL");
+        config.database.url = database.url().parse().expect("a database URL");
         config.server.listen = "127.0.0.1:0".parse().expect("address");
         config.plugins.dir = dir.path().join("no-plugins");
         config.plugins.cache_dir = dir.path().join("plugin-cache");
@@ -62,29 +72,10 @@ impl TestApp {
             client: reqwest::Client::new(),
             config,
             base: format!("http://{}", service.local_addr()),
-            db_path,
             service: Some(service),
-            postgres: None,
+            database,
             _dir: dir,
         }
-    }
-
-    /// Starts a service on a fresh PostgreSQL database of its own.
-    pub async fn start_on_postgres(adjust: impl FnOnce(&mut Config)) -> TestApp {
-        let database = TestDatabase::create().await;
-        let url = database.url.clone();
-        let mut app = TestApp::start_with(|config| {
-            config.database.url = url.parse().expect("a PostgreSQL URL");
-            adjust(config);
-        })
-        .await;
-        app.postgres = Some(database);
-        app
-    }
-
-    /// The database URL the service uses.
-    pub fn database_url(&self) -> &str {
-        self.config.database.url.expose()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -104,9 +95,12 @@ impl TestApp {
             .expect("the server answers")
     }
 
-    /// A separate connection to the same database file, as any other SQL client would open it.
-    pub async fn sql(&self) -> SqlitePool {
-        SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
+    /// A separate connection to the service's database, as any other SQL client would open it, on
+    /// either backend. SQL written for it runs on both when its binds are `$1`, `$2`, …, which SQLite
+    /// reads as named parameters.
+    pub async fn sql(&self) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        AnyPool::connect(self.database.url())
             .await
             .expect("a second SQL client connects")
     }
@@ -167,6 +161,19 @@ impl TestApp {
         self
     }
 
+    /// Waits until `check` accepts what `GET path` answers, and returns that.
+    pub async fn wait_for_json(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+        eventually(WAIT, || async {
+            let value = self.get_json(path).await;
+            if check(&value) {
+                Ok(value)
+            } else {
+                Err(format!("{path} never matched: {value}"))
+            }
+        })
+        .await
+    }
+
     /// The journal, oldest first (up to 1000 entries).
     pub async fn journal(&self) -> Vec<Value> {
         self.get_json("/v1/changes?limit=1000").await["items"]
@@ -176,10 +183,36 @@ impl TestApp {
     }
 }
 
+/// Polls `probe` every 20 ms until it answers `Ok`, and returns that; fails the test with the last
+/// `Err` (what was seen instead) once `limit` has passed.
+pub async fn eventually<T, E, F, Fut>(limit: Duration, mut probe: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match probe().await {
+            Ok(found) => return found,
+            Err(seen) => assert!(tokio::time::Instant::now() < deadline, "{seen}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A sink delivering to `url` with fast retries, as tests want.
 pub fn sink(url: &str) -> SinkConfig {
-    serde_json::from_value(json!({"url": url, "backoff_initial": "10ms", "backoff_max": "50ms"}))
-        .expect("a valid sink")
+    sink_with(url, json!({}))
+}
+
+/// [`sink`] with the settings of `extra` (a JSON object of sink keys) added or overriding.
+pub fn sink_with(url: &str, extra: Value) -> SinkConfig {
+    let mut config = json!({"url": url, "backoff_initial": "10ms", "backoff_max": "50ms"});
+    for (key, value) in extra.as_object().expect("sink settings are an object") {
+        config[key] = value.clone();
+    }
+    serde_json::from_value(config).expect("a valid sink")
 }
 
 /// A valid plant body with the given name.

@@ -1,5 +1,6 @@
-//! A fresh PostgreSQL database per test, so tests run in parallel and leave nothing behind. The server is
-//! the machine's (`PLANT_MONITOR_TEST_POSTGRES`, default `postgres://root@127.0.0.1:5432/postgres`).
+//! A fresh PostgreSQL database per test (or benchmark run), so tests run in parallel and leave nothing
+//! behind. The server is the machine's (`PLANT_MONITOR_TEST_POSTGRES`, default
+//! `postgres://root@127.0.0.1:5432/postgres`), or the one a benchmark is given.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -12,10 +13,18 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// A fresh database on the machine's server.
     pub async fn create() -> TestDatabase {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
         let admin = std::env::var("PLANT_MONITOR_TEST_POSTGRES")
             .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+        TestDatabase::create_on(&admin)
+            .await
+            .expect("PostgreSQL is running (scripts/test starts it)")
+    }
+
+    /// A fresh database on the server the URL `admin` reaches (as a user that may create databases).
+    pub async fn create_on(admin: &str) -> Result<TestDatabase, sqlx::Error> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock after 1970")
@@ -25,22 +34,17 @@ impl TestDatabase {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let pool = sqlx::PgPool::connect(&admin)
-            .await
-            .expect("PostgreSQL is running (scripts/test starts it)");
+        let pool = sqlx::PgPool::connect(admin).await?;
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&pool)
-            .await
-            .expect("database created");
+            .await?;
         pool.close().await;
-        let base = admin
-            .rsplit_once('/')
-            .map_or(admin.as_str(), |(base, _)| base);
-        TestDatabase {
+        let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
+        Ok(TestDatabase {
             url: format!("{base}/{name}"),
             name,
-            admin,
-        }
+            admin: admin.to_owned(),
+        })
     }
 }
 

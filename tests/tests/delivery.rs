@@ -1,25 +1,29 @@
-//! Delivery to HTTP sinks against a scriptable receiver: failures of every kind lose nothing and keep
+//! Delivery to HTTP sinks against a scriptable receiver, on each backend: failures of every kind lose nothing and keep
 //! per-plant order, Retry-After is honoured, 410 disables a sink until it is enabled, dead letters
 //! after `max_attempts` are listed and replayed, requests are signed, batched, and a slow sink does not
 //! hold up a fast one.
 
 use std::time::{Duration, Instant};
 
-use plant_monitor::config::SinkConfig;
 use plant_monitor::sinks::signing::Signer;
-use plant_monitor_tests::{Answer, PluginDir, Receiver, TestApp, plant, sink};
+use plant_monitor_tests::{
+    Answer, Backend, PluginDir, Receiver, TestApp, WAIT, plant, sink, sink_with,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const WAIT: Duration = Duration::from_secs(20);
-
-fn sink_with(url: &str, extra: Value) -> SinkConfig {
-    let mut config =
-        json!({"url": url, "backoff_initial": "10ms", "backoff_max": "50ms", "timeout": "500ms"});
-    for (key, value) in extra.as_object().unwrap() {
-        config[key] = value.clone();
-    }
-    serde_json::from_value(config).unwrap()
+plant_monitor_tests::on_both_backends! {
+    every_failure_mode_loses_nothing_and_keeps_each_plants_order,
+    no_attempt_comes_before_the_receivers_retry_after,
+    a_410_disables_the_sink_until_it_is_enabled_and_nothing_is_lost,
+    after_max_attempts_a_delivery_is_a_dead_letter_and_its_replay_delivers_it,
+    a_bulk_retry_puts_every_dead_letter_of_a_sink_back,
+    a_plugin_failure_is_a_dead_letter_replayed_through_the_current_pipeline,
+    requests_carry_standard_webhooks_signatures_from_every_secret,
+    events_go_in_batches_of_up_to_batch_max,
+    a_slow_sink_does_not_delay_a_fast_one,
+    delivered_work_older_than_the_retention_is_pruned,
+    a_sinks_health_url_is_probed_and_shown_as_a_time_series,
 }
 
 async fn post(app: &TestApp, path: &str) -> (u16, Value) {
@@ -28,26 +32,15 @@ async fn post(app: &TestApp, path: &str) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// Waits until `check` accepts what `GET path` answers.
-async fn wait_for_json(app: &TestApp, path: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let value = app.get_json(path).await;
-        if check(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{path} never matched: {value}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-#[tokio::test]
-async fn every_failure_mode_loses_nothing_and_keeps_each_plants_order() {
+async fn every_failure_mode_loses_nothing_and_keeps_each_plants_order(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert(
             "out".into(),
-            sink_with(&receiver.url("/out"), json!({"max_in_flight": 4})),
+            sink_with(
+                &receiver.url("/out"),
+                json!({"max_in_flight": 4, "timeout": "500ms"}),
+            ),
         );
     })
     .await;
@@ -104,10 +97,9 @@ async fn every_failure_mode_loses_nothing_and_keeps_each_plants_order() {
     );
 }
 
-#[tokio::test]
-async fn no_attempt_comes_before_the_receivers_retry_after() {
+async fn no_attempt_comes_before_the_receivers_retry_after(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert("out".into(), sink(&receiver.url("/out")));
     })
     .await;
@@ -121,17 +113,18 @@ async fn no_attempt_comes_before_the_receivers_retry_after() {
     assert!(gaps[1] >= Duration::from_millis(990), "{gaps:?}");
 }
 
-#[tokio::test]
-async fn a_410_disables_the_sink_until_it_is_enabled_and_nothing_is_lost() {
+async fn a_410_disables_the_sink_until_it_is_enabled_and_nothing_is_lost(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert("out".into(), sink(&receiver.url("/out")));
     })
     .await;
     receiver.script(&[Answer::Status(410)]);
     app.create(&plant("gone")).await;
     app.create(&plant("later")).await;
-    let sinks = wait_for_json(&app, "/v1/sinks", |s| s["items"][0]["state"] == "disabled").await;
+    let sinks = app
+        .wait_for_json("/v1/sinks", |s| s["items"][0]["state"] == "disabled")
+        .await;
     assert_eq!(sinks["items"][0]["disabled_reason"], "HTTP 410 Gone");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
@@ -152,22 +145,27 @@ async fn a_410_disables_the_sink_until_it_is_enabled_and_nothing_is_lost() {
     assert_eq!(post(&app, "/v1/sinks/nowhere/enable").await.0, 404);
 }
 
-#[tokio::test]
-async fn after_max_attempts_a_delivery_is_a_dead_letter_and_its_replay_delivers_it() {
+async fn after_max_attempts_a_delivery_is_a_dead_letter_and_its_replay_delivers_it(
+    backend: Backend,
+) {
     let receiver = Receiver::start().await;
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert(
             "out".into(),
-            sink_with(&receiver.url("/out"), json!({"max_attempts": 3})),
+            sink_with(
+                &receiver.url("/out"),
+                json!({"max_attempts": 3, "timeout": "500ms"}),
+            ),
         );
     })
     .await;
     receiver.answer_next(&[500, 500, 500]);
     app.create(&plant("doomed")).await;
-    let dead = wait_for_json(&app, "/v1/deliveries?status=dead&sink=out", |d| {
-        d["items"].as_array().is_some_and(|items| items.len() == 1)
-    })
-    .await;
+    let dead = app
+        .wait_for_json("/v1/deliveries?status=dead&sink=out", |d| {
+            d["items"].as_array().is_some_and(|items| items.len() == 1)
+        })
+        .await;
     let letter = &dead["items"][0];
     assert_eq!(letter["attempts"], 3);
     assert_eq!(letter["last_error"], "HTTP 500 Internal Server Error");
@@ -187,47 +185,52 @@ async fn after_max_attempts_a_delivery_is_a_dead_letter_and_its_replay_delivers_
     );
     assert_eq!(post(&app, "/v1/deliveries/999999/retry").await.0, 404);
     // The receiver answered before the result was recorded: wait for the record.
-    let sinks = wait_for_json(&app, "/v1/sinks", |s| s["items"][0]["delivered"] == 2).await;
+    let sinks = app
+        .wait_for_json("/v1/sinks", |s| s["items"][0]["delivered"] == 2)
+        .await;
     assert_eq!(sinks["items"][0]["dead"], 0);
 }
 
-#[tokio::test]
-async fn a_bulk_retry_puts_every_dead_letter_of_a_sink_back() {
+async fn a_bulk_retry_puts_every_dead_letter_of_a_sink_back(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert(
             "out".into(),
-            sink_with(&receiver.url("/out"), json!({"max_attempts": 1})),
+            sink_with(
+                &receiver.url("/out"),
+                json!({"max_attempts": 1, "timeout": "500ms"}),
+            ),
         );
     })
     .await;
     receiver.answer_next(&[500, 500]);
     app.create(&plant("a")).await;
     app.create(&plant("b")).await;
-    wait_for_json(&app, "/v1/sinks", |s| s["items"][0]["dead"] == 2).await;
+    app.wait_for_json("/v1/sinks", |s| s["items"][0]["dead"] == 2)
+        .await;
     let (status, body) = post(&app, "/v1/sinks/out/retry").await;
     assert_eq!((status, body["retried"].clone()), (202, json!(2)));
     receiver.wait_for(2, WAIT).await;
 }
 
-#[tokio::test]
-async fn a_plugin_failure_is_a_dead_letter_replayed_through_the_current_pipeline() {
+async fn a_plugin_failure_is_a_dead_letter_replayed_through_the_current_pipeline(backend: Backend) {
     let receiver = Receiver::start().await;
     let plugins = PluginDir::default().add(
         "chaos",
         "test-chaos-filter",
         Some("on_error = \"dead-letter\"\n[config]\nmode = \"error\"\nmatch_name = \"bad\"\n"),
     );
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.plugins.dir = plugins.path().to_path_buf();
         c.sinks.insert("out".into(), sink(&receiver.url("/out")));
     })
     .await;
     app.create(&plant("bad")).await;
-    let dead = wait_for_json(&app, "/v1/deliveries", |d| {
-        d["items"].as_array().is_some_and(|items| items.len() == 1)
-    })
-    .await;
+    let dead = app
+        .wait_for_json("/v1/deliveries", |d| {
+            d["items"].as_array().is_some_and(|items| items.len() == 1)
+        })
+        .await;
     let letter = dead["items"][0].clone();
     assert_eq!(letter["sink"], Value::Null);
     assert_eq!(letter["plugin"], "chaos");
@@ -250,19 +253,18 @@ async fn a_plugin_failure_is_a_dead_letter_replayed_through_the_current_pipeline
     assert_eq!(dead["items"], json!([]));
 }
 
-#[tokio::test]
-async fn requests_carry_standard_webhooks_signatures_from_every_secret() {
+async fn requests_carry_standard_webhooks_signatures_from_every_secret(backend: Backend) {
     let receiver = Receiver::start().await;
     let (current, previous) = (
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "whsec_c2VjcmV0LW9uZQ==",
     );
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert(
             "out".into(),
             sink_with(
                 &receiver.url("/out"),
-                json!({"secret": [current, previous]}),
+                json!({"secret": [current, previous], "timeout": "500ms"}),
             ),
         );
     })
@@ -286,13 +288,15 @@ async fn requests_carry_standard_webhooks_signatures_from_every_secret() {
     }
 }
 
-#[tokio::test]
-async fn events_go_in_batches_of_up_to_batch_max() {
+async fn events_go_in_batches_of_up_to_batch_max(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert(
             "out".into(),
-            sink_with(&receiver.url("/out"), json!({"batch_max": 10})),
+            sink_with(
+                &receiver.url("/out"),
+                json!({"batch_max": 10, "timeout": "500ms"}),
+            ),
         );
         // One feed batch, so the sink finds all 25 due at once.
         c.feed.poll_interval = Duration::from_millis(300);
@@ -303,7 +307,7 @@ async fn events_go_in_batches_of_up_to_batch_max() {
     for n in 0..25 {
         sqlx::query(
             "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
-             VALUES (?1, ?1, 'north', 'wind', 1)",
+             VALUES ($1, $1, 'north', 'wind', 1)",
         )
         .bind(format!("batch-{n:02}"))
         .execute(&mut *tx)
@@ -323,10 +327,9 @@ async fn events_go_in_batches_of_up_to_batch_max() {
     assert!(batched.is_some());
 }
 
-#[tokio::test]
-async fn a_slow_sink_does_not_delay_a_fast_one() {
+async fn a_slow_sink_does_not_delay_a_fast_one(backend: Backend) {
     let (slow, fast) = (Receiver::start().await, Receiver::start().await);
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert(
             "slow".into(),
             sink_with(&slow.url("/slow"), json!({"timeout": "5s"})),
@@ -353,17 +356,17 @@ async fn a_slow_sink_does_not_delay_a_fast_one() {
     assert!(slow_total >= Duration::from_secs(6));
 }
 
-#[tokio::test]
-async fn delivered_work_older_than_the_retention_is_pruned() {
+async fn delivered_work_older_than_the_retention_is_pruned(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert("out".into(), sink(&receiver.url("/out")));
         c.retention.delivered = Duration::from_millis(500);
     })
     .await;
     app.create(&plant("short-lived")).await;
     receiver.wait_for(1, WAIT).await;
-    wait_for_json(&app, "/v1/changes", |c| c["items"] == json!([])).await;
+    app.wait_for_json("/v1/changes", |c| c["items"] == json!([]))
+        .await;
     let sinks = app.get_json("/v1/sinks").await;
     assert_eq!(sinks["items"][0]["delivered"], 0);
     assert_eq!(
@@ -375,27 +378,27 @@ async fn delivered_work_older_than_the_retention_is_pruned() {
     );
 }
 
-#[tokio::test]
-async fn a_sinks_health_url_is_probed_and_shown_as_a_time_series() {
+async fn a_sinks_health_url_is_probed_and_shown_as_a_time_series(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert(
             "probed".into(),
             sink_with(
                 &receiver.url("/out"),
-                json!({"health_url": receiver.url("/health"), "probe_interval": "100ms"}),
+                json!({"health_url": receiver.url("/health"), "probe_interval": "100ms", "timeout": "500ms"}),
             ),
         );
         c.sinks
             .insert("plain".into(), sink(&receiver.url("/plain")));
     })
     .await;
-    let sinks = wait_for_json(&app, "/v1/sinks", |s| {
-        s["items"][1]["health"]
-            .as_array()
-            .is_some_and(|probes| probes.len() >= 3)
-    })
-    .await;
+    let sinks = app
+        .wait_for_json("/v1/sinks", |s| {
+            s["items"][1]["health"]
+                .as_array()
+                .is_some_and(|probes| probes.len() >= 3)
+        })
+        .await;
     assert_eq!(sinks["items"][0]["name"], "plain");
     assert_eq!(sinks["items"][0]["health"], Value::Null);
     let probe = &sinks["items"][1]["health"][0];

@@ -1,8 +1,20 @@
-//! The change journal: written by triggers for every writer, API or raw SQL, and served in `seq` order.
+//! The change journal, on each backend: written by triggers for every writer, API or raw SQL, served in
+//! `seq` order, and fed region by region by the leader `/v1/leases` shows.
 
-use plant_monitor_tests::{TestApp, plant};
+use plant_monitor_tests::{Backend, TestApp, plant};
 use reqwest::Method;
 use serde_json::{Value, json};
+
+plant_monitor_tests::on_both_backends! {
+    api_writes_are_journaled_in_order_with_images_and_changed_fields,
+    writes_made_directly_through_sql_are_journaled_like_api_writes,
+    a_raw_sql_insert_without_an_id_gets_a_uuid_and_is_served_by_the_api,
+    the_database_refuses_raw_writes_that_break_the_rules,
+    a_plants_changes_are_listed_oldest_first_and_outlive_the_plant,
+    the_journal_pages_by_seq_with_after_and_limit,
+    a_raw_write_cannot_set_the_version_it_is_the_servers,
+    get_v1_leases_shows_this_instance_leading_each_region_in_the_data,
+}
 
 fn kinds(entries: &[Value]) -> Vec<&str> {
     entries
@@ -11,16 +23,8 @@ fn kinds(entries: &[Value]) -> Vec<&str> {
         .collect()
 }
 
-async fn journal(app: &TestApp) -> Vec<Value> {
-    app.get_json("/v1/changes?limit=1000").await["items"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-#[tokio::test]
-async fn api_writes_are_journaled_in_order_with_images_and_changed_fields() {
-    let app = TestApp::start().await;
+async fn api_writes_are_journaled_in_order_with_images_and_changed_fields(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let created = app.create(&plant("Grand Coulee")).await;
     let id = created["id"].as_str().unwrap();
     let patched = app
@@ -31,7 +35,7 @@ async fn api_writes_are_journaled_in_order_with_images_and_changed_fields() {
         .await;
     app.call(Method::DELETE, &format!("/v1/plants/{id}")).await;
 
-    let entries = journal(&app).await;
+    let entries = app.journal().await;
     assert_eq!(kinds(&entries), ["created", "updated", "deleted"]);
     let seqs: Vec<_> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert!(
@@ -69,9 +73,8 @@ async fn api_writes_are_journaled_in_order_with_images_and_changed_fields() {
     assert_eq!(delete["changed_fields"], json!([]));
 }
 
-#[tokio::test]
-async fn writes_made_directly_through_sql_are_journaled_like_api_writes() {
-    let app = TestApp::start().await;
+async fn writes_made_directly_through_sql_are_journaled_like_api_writes(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let db = app.sql().await;
     sqlx::query(
         "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, attributes) \
@@ -96,7 +99,7 @@ async fn writes_made_directly_through_sql_are_journaled_like_api_writes() {
         .await
         .unwrap();
 
-    let entries = journal(&app).await;
+    let entries = app.journal().await;
     assert_eq!(kinds(&entries), ["created", "updated", "deleted"]);
     let (create, update, delete) = (&entries[0], &entries[1], &entries[2]);
     assert_eq!(create["plant_id"], "raw-1");
@@ -116,9 +119,8 @@ async fn writes_made_directly_through_sql_are_journaled_like_api_writes() {
     assert_eq!(delete["after"], Value::Null);
 }
 
-#[tokio::test]
-async fn a_raw_sql_insert_without_an_id_gets_a_uuid_and_is_served_by_the_api() {
-    let app = TestApp::start().await;
+async fn a_raw_sql_insert_without_an_id_gets_a_uuid_and_is_served_by_the_api(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let db = app.sql().await;
     let id: String = sqlx::query_scalar(
         "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('n', 'r', 'gas', 1) RETURNING id",
@@ -132,9 +134,8 @@ async fn a_raw_sql_insert_without_an_id_gets_a_uuid_and_is_served_by_the_api() {
     assert_eq!(fetched["name"], "n");
 }
 
-#[tokio::test]
-async fn the_database_refuses_raw_writes_that_break_the_rules() {
-    let app = TestApp::start().await;
+async fn the_database_refuses_raw_writes_that_break_the_rules(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let db = app.sql().await;
     let refused = [
         "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('', 'r', 'gas', 1)",
@@ -142,6 +143,7 @@ async fn the_database_refuses_raw_writes_that_break_the_rules() {
         "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('n', 'r', 'peat', 1)",
         "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('n', 'r', 'gas', -1)",
         "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('n', 'r', 'gas', 'x')",
+        "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('n', 'r', 'gas', 'NaN')",
         "INSERT INTO power_plants (name, region, fuel, capacity_mw, latitude) VALUES ('n', 'r', 'gas', 1, 91)",
         "INSERT INTO power_plants (name, region, fuel, capacity_mw, attributes) VALUES ('n', 'r', 'gas', 1, '{\"a\":1}')",
         "INSERT INTO power_plants (name, region, fuel, capacity_mw, attributes) VALUES ('n', 'r', 'gas', 1, '[]')",
@@ -156,21 +158,20 @@ async fn the_database_refuses_raw_writes_that_break_the_rules() {
         .as_str()
         .unwrap()
         .to_owned();
-    let rename = sqlx::query("UPDATE power_plants SET id = 'other' WHERE id = ?1")
+    let rename = sqlx::query("UPDATE power_plants SET id = 'other' WHERE id = $1")
         .bind(&id)
         .execute(&db)
         .await;
     assert!(rename.is_err(), "the id is immutable");
     assert_eq!(
-        journal(&app).await.len(),
+        app.journal().await.len(),
         1,
         "only the API create was journaled"
     );
 }
 
-#[tokio::test]
-async fn a_plants_changes_are_listed_oldest_first_and_outlive_the_plant() {
-    let app = TestApp::start().await;
+async fn a_plants_changes_are_listed_oldest_first_and_outlive_the_plant(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let id = app.create(&plant("p")).await["id"]
         .as_str()
         .unwrap()
@@ -192,9 +193,8 @@ async fn a_plants_changes_are_listed_oldest_first_and_outlive_the_plant() {
     assert_eq!(history["next"], Value::Null);
 }
 
-#[tokio::test]
-async fn the_journal_pages_by_seq_with_after_and_limit() {
-    let app = TestApp::start().await;
+async fn the_journal_pages_by_seq_with_after_and_limit(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     for i in 0..5 {
         app.create(&plant(&format!("p{i}"))).await;
     }
@@ -222,4 +222,47 @@ async fn the_journal_pages_by_seq_with_after_and_limit() {
         let response = app.call(Method::GET, &format!("/v1/changes?{bad}")).await;
         assert_eq!(response.status(), 400, "{bad}");
     }
+}
+
+async fn a_raw_write_cannot_set_the_version_it_is_the_servers(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
+    let db = app.sql().await;
+    sqlx::query("INSERT INTO power_plants (id, name, region, fuel, capacity_mw, version) VALUES ('raw-1', 'Raw', 'eu-north', 'wind', 300, 9)")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE power_plants SET output_mw = 120.5, status = 'operational', version = 99 WHERE id = 'raw-1'")
+        .execute(&db)
+        .await
+        .unwrap();
+    let journal = app.journal().await;
+    assert_eq!(journal[0]["after"]["version"], 1);
+    assert_eq!(
+        journal[1]["after"]["version"], 2,
+        "the version is the server's"
+    );
+    assert_eq!(journal[1]["changed_fields"], json!(["output_mw", "status"]));
+}
+
+async fn get_v1_leases_shows_this_instance_leading_each_region_in_the_data(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
+    app.create(&plant("Grand Coulee")).await;
+    let leases = app
+        .wait_for_json("/v1/leases", |leases| {
+            leases["items"]
+                .as_array()
+                .is_some_and(|items| !items.is_empty())
+        })
+        .await;
+    let item = &leases["items"][0];
+    assert_eq!(item["region"], "us-west");
+    assert_eq!(item["name"], "feed:us-west");
+    assert_eq!(item["holder"], leases["instance_id"]);
+    assert_eq!(item["epoch"], 1);
+    assert_eq!(item["held"], true);
+    assert!(
+        item["expires_at"]
+            .as_str()
+            .is_some_and(|at| at.ends_with('Z'))
+    );
 }

@@ -1,15 +1,22 @@
 //! End to end: changes made through the API or raw SQL pass real WebAssembly plugins (built from
 //! `plugins/`) and arrive at a real HTTP receiver as CloudEvents, in order, routed as the plugins say.
+//! The tests of the path from database to receiver run on each backend; those of the plugin host
+//! itself (failure policies, guest limits, loading) on SQLite, since the database plays no part there.
 
 use std::time::Duration;
 
 use plant_monitor::config::Config;
-use plant_monitor_tests::{PluginDir, Receiver, TestApp, plant, sink};
+use plant_monitor_tests::{Backend, PluginDir, Receiver, TestApp, WAIT, eventually, plant, sink};
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
-const WAIT: Duration = Duration::from_secs(20);
+plant_monitor_tests::on_both_backends! {
+    api_changes_arrive_as_cloudevents_in_order_labelled_and_routed_by_fuel,
+    a_write_through_raw_sql_reaches_the_receiver,
+    plants_present_before_the_first_feed_are_snapshotted_once,
+    a_failing_sink_is_retried_and_order_per_plant_is_kept,
+}
 
 /// The example plugins, with sinks green, grid and alerts at the receiver.
 fn examples(config: &mut Config, plugins: &PluginDir, receiver: &Receiver) {
@@ -39,28 +46,22 @@ async fn outcome_of(app: &TestApp, name: &str) -> Value {
 }
 
 async fn wait_for_outcome(app: &TestApp, name: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let outcome = outcome_of(app, name).await;
-        if !outcome.is_null() {
-            return outcome;
+    eventually(WAIT, || async {
+        match outcome_of(app, name).await {
+            Value::Null => Err(format!("no outcome for {name}")),
+            outcome => Ok(outcome),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no outcome for {name}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
-#[tokio::test]
-async fn api_changes_arrive_as_cloudevents_in_order_labelled_and_routed_by_fuel() {
+async fn api_changes_arrive_as_cloudevents_in_order_labelled_and_routed_by_fuel(backend: Backend) {
     let receiver = Receiver::start().await;
     let plugins = PluginDir::default()
         .example("min-capacity-filter")
         .example("output-alert-enricher")
         .example("fuel-router");
-    let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
+    let app = TestApp::start_on(backend, |c| examples(c, &plugins, &receiver)).await;
 
     let hydro = app.create(&plant("Grand Coulee")).await;
     let id = hydro["id"].as_str().unwrap();
@@ -127,10 +128,9 @@ async fn api_changes_arrive_as_cloudevents_in_order_labelled_and_routed_by_fuel(
     );
 }
 
-#[tokio::test]
-async fn a_write_through_raw_sql_reaches_the_receiver() {
+async fn a_write_through_raw_sql_reaches_the_receiver(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert("all".into(), sink(&receiver.url("/all")));
     })
     .await;
@@ -465,10 +465,9 @@ async fn a_second_start_reuses_the_compiled_cache() {
     assert_eq!(cache(app.get_json("/v1/plugins").await), ["hit", "hit"]);
 }
 
-#[tokio::test]
-async fn plants_present_before_the_first_feed_are_snapshotted_once() {
+async fn plants_present_before_the_first_feed_are_snapshotted_once(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert("all".into(), sink(&receiver.url("/all")));
         c.feed.snapshot = plant_monitor::config::SnapshotMode::Never;
     })
@@ -494,10 +493,9 @@ async fn plants_present_before_the_first_feed_are_snapshotted_once() {
     receiver.wait_for(3, WAIT).await;
 }
 
-#[tokio::test]
-async fn a_failing_sink_is_retried_and_order_per_plant_is_kept() {
+async fn a_failing_sink_is_retried_and_order_per_plant_is_kept(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = TestApp::start_with(|c| {
+    let app = TestApp::start_on(backend, |c| {
         c.sinks.insert("all".into(), sink(&receiver.url("/all")));
     })
     .await;

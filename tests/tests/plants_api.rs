@@ -1,9 +1,32 @@
-//! The `/v1/plants` resource over real HTTP: every route, status code and validation rule of the contract.
+//! The `/v1/plants` resource over real HTTP, on each backend: every route, status code and validation rule
+//! of the contract.
 
-use plant_monitor_tests::{TestApp, plant};
+use plant_monitor_tests::{Backend, TestApp, plant};
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MATCH, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+plant_monitor_tests::on_both_backends! {
+    creating_a_plant_returns_201_with_location_etag_and_the_server_fields,
+    a_minimal_plant_gets_status_planned_and_null_optionals,
+    each_validation_rule_is_enforced_at_its_boundaries,
+    required_fields_missing_are_each_named,
+    nan_and_infinity_are_refused_without_a_server_error,
+    malformed_json_wrong_media_type_and_unknown_fields_are_client_errors,
+    a_body_over_one_mebibyte_gets_413,
+    unknown_plants_and_paths_get_404_and_wrong_methods_405,
+    put_replaces_the_whole_plant_and_bumps_the_version,
+    if_match_with_a_stale_version_gets_412_and_a_current_one_succeeds,
+    two_concurrent_puts_with_the_same_if_match_have_exactly_one_winner,
+    patch_merges_sets_and_removes_fields,
+    a_patch_that_changes_nothing_keeps_the_version,
+    delete_removes_the_plant_and_a_second_delete_gets_404,
+    list_filters_by_region_fuel_and_status,
+    walking_next_over_250_plants_returns_each_exactly_once_even_while_plants_are_inserted,
+    the_last_page_has_a_null_next_and_limit_defaults_to_100,
+    with_an_api_token_writes_need_the_bearer_and_reads_stay_open,
+    health_and_readiness_answer,
+}
 
 async fn problem(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status().as_u16(), status);
@@ -27,9 +50,8 @@ fn fields(problem: &Value) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test]
-async fn creating_a_plant_returns_201_with_location_etag_and_the_server_fields() {
-    let app = TestApp::start().await;
+async fn creating_a_plant_returns_201_with_location_etag_and_the_server_fields(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let response = app
         .request(Method::POST, "/v1/plants")
         .json(&plant("Grand Coulee"))
@@ -46,6 +68,7 @@ async fn creating_a_plant_returns_201_with_location_etag_and_the_server_fields()
     );
     assert_eq!(created["version"], 1);
     assert_eq!(created["name"], "Grand Coulee");
+    assert_eq!(created["capacity_mw"], 6809.0);
     assert_eq!(created["attributes"], json!({"operator": "USBR"}));
     assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(created["created_at"], created["updated_at"]);
@@ -56,9 +79,8 @@ async fn creating_a_plant_returns_201_with_location_etag_and_the_server_fields()
     assert_eq!(fetched.json::<Value>().await.unwrap(), created);
 }
 
-#[tokio::test]
-async fn a_minimal_plant_gets_status_planned_and_null_optionals() {
-    let app = TestApp::start().await;
+async fn a_minimal_plant_gets_status_planned_and_null_optionals(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let created = app
         .create(&json!({"name": "N", "region": "r1", "fuel": "wind", "capacity_mw": 0}))
         .await;
@@ -68,9 +90,8 @@ async fn a_minimal_plant_gets_status_planned_and_null_optionals() {
     assert_eq!(created["attributes"], json!({}));
 }
 
-#[tokio::test]
-async fn each_validation_rule_is_enforced_at_its_boundaries() {
-    let app = TestApp::start().await;
+async fn each_validation_rule_is_enforced_at_its_boundaries(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let long = |n: usize| "x".repeat(n);
     let accepted = [
         ("name", json!(long(200))),
@@ -135,9 +156,8 @@ async fn each_validation_rule_is_enforced_at_its_boundaries() {
     }
 }
 
-#[tokio::test]
-async fn required_fields_missing_are_each_named() {
-    let app = TestApp::start().await;
+async fn required_fields_missing_are_each_named(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let response = app
         .request(Method::POST, "/v1/plants")
         .json(&json!({}))
@@ -148,9 +168,8 @@ async fn required_fields_missing_are_each_named() {
     assert_eq!(fields(&body), ["name", "region", "fuel", "capacity_mw"]);
 }
 
-#[tokio::test]
-async fn nan_and_infinity_are_refused_without_a_server_error() {
-    let app = TestApp::start().await;
+async fn nan_and_infinity_are_refused_without_a_server_error(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     for number in ["NaN", "Infinity", "-Infinity", "1e999", "-1e400"] {
         let body = format!(r#"{{"name":"n","region":"r","fuel":"gas","capacity_mw":{number}}}"#);
         let response = app
@@ -169,9 +188,8 @@ async fn nan_and_infinity_are_refused_without_a_server_error() {
     }
 }
 
-#[tokio::test]
-async fn malformed_json_wrong_media_type_and_unknown_fields_are_client_errors() {
-    let app = TestApp::start().await;
+async fn malformed_json_wrong_media_type_and_unknown_fields_are_client_errors(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let send = |body: &'static str, content_type: &'static str| {
         app.request(Method::POST, "/v1/plants")
             .header(CONTENT_TYPE, content_type)
@@ -200,9 +218,8 @@ async fn malformed_json_wrong_media_type_and_unknown_fields_are_client_errors() 
     assert_eq!(fields(&problem(response, 422).await), ["colour"]);
 }
 
-#[tokio::test]
-async fn a_body_over_one_mebibyte_gets_413() {
-    let app = TestApp::start().await;
+async fn a_body_over_one_mebibyte_gets_413(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let mut body = plant("p");
     body["attributes"] = json!({"blob": "x".repeat(1 << 20)});
     let response = app
@@ -214,9 +231,8 @@ async fn a_body_over_one_mebibyte_gets_413() {
     problem(response, 413).await;
 }
 
-#[tokio::test]
-async fn unknown_plants_and_paths_get_404_and_wrong_methods_405() {
-    let app = TestApp::start().await;
+async fn unknown_plants_and_paths_get_404_and_wrong_methods_405(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     for path in [
         "/v1/plants/no-such-id",
         "/v1/plants/%E2%82%AC",
@@ -239,9 +255,8 @@ async fn unknown_plants_and_paths_get_404_and_wrong_methods_405() {
     problem(response, 405).await;
 }
 
-#[tokio::test]
-async fn put_replaces_the_whole_plant_and_bumps_the_version() {
-    let app = TestApp::start().await;
+async fn put_replaces_the_whole_plant_and_bumps_the_version(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let created = app.create(&plant("Old")).await;
     let id = created["id"].as_str().unwrap();
     let replacement =
@@ -275,9 +290,8 @@ async fn put_replaces_the_whole_plant_and_bumps_the_version() {
     assert_eq!(again.json::<Value>().await.unwrap()["version"], 2);
 }
 
-#[tokio::test]
-async fn if_match_with_a_stale_version_gets_412_and_a_current_one_succeeds() {
-    let app = TestApp::start().await;
+async fn if_match_with_a_stale_version_gets_412_and_a_current_one_succeeds(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let id = app.create(&plant("p")).await["id"]
         .as_str()
         .unwrap()
@@ -343,9 +357,8 @@ async fn if_match_with_a_stale_version_gets_412_and_a_current_one_succeeds() {
     problem(put_missing.unwrap(), 412).await;
 }
 
-#[tokio::test]
-async fn two_concurrent_puts_with_the_same_if_match_have_exactly_one_winner() {
-    let app = TestApp::start().await;
+async fn two_concurrent_puts_with_the_same_if_match_have_exactly_one_winner(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     for round in 0..10 {
         let id = app.create(&plant("contested")).await["id"]
             .as_str()
@@ -368,9 +381,8 @@ async fn two_concurrent_puts_with_the_same_if_match_have_exactly_one_winner() {
     }
 }
 
-#[tokio::test]
-async fn patch_merges_sets_and_removes_fields() {
-    let app = TestApp::start().await;
+async fn patch_merges_sets_and_removes_fields(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let id = app.create(&plant("p")).await["id"]
         .as_str()
         .unwrap()
@@ -414,9 +426,27 @@ async fn patch_merges_sets_and_removes_fields() {
     problem(response, 404).await;
 }
 
-#[tokio::test]
-async fn delete_removes_the_plant_and_a_second_delete_gets_404() {
-    let app = TestApp::start().await;
+async fn a_patch_that_changes_nothing_keeps_the_version(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
+    let created = app.create(&plant("Grand Coulee")).await;
+    let id = created["id"].as_str().unwrap();
+    let patched = app
+        .patch(
+            id,
+            r#"{"output_mw": 6000.25, "attributes": {"operator": "BPA"}}"#,
+        )
+        .await;
+    assert_eq!(patched["version"], 2);
+    assert_eq!(patched["created_at"], created["created_at"]);
+    let again = app.patch(id, r#"{"output_mw": 6000.25}"#).await;
+    assert_eq!(
+        again["version"], 2,
+        "writing the same values is not a change"
+    );
+}
+
+async fn delete_removes_the_plant_and_a_second_delete_gets_404(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let id = app.create(&plant("p")).await["id"]
         .as_str()
         .unwrap()
@@ -430,9 +460,8 @@ async fn delete_removes_the_plant_and_a_second_delete_gets_404() {
     problem(app.client.delete(&path).send().await.unwrap(), 404).await;
 }
 
-#[tokio::test]
-async fn list_filters_by_region_fuel_and_status() {
-    let app = TestApp::start().await;
+async fn list_filters_by_region_fuel_and_status(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     for (region, fuel, status) in [
         ("north", "wind", "operational"),
         ("north", "solar", "planned"),
@@ -470,9 +499,10 @@ async fn list_filters_by_region_fuel_and_status() {
     }
 }
 
-#[tokio::test]
-async fn walking_next_over_250_plants_returns_each_exactly_once_even_while_plants_are_inserted() {
-    let app = TestApp::start().await;
+async fn walking_next_over_250_plants_returns_each_exactly_once_even_while_plants_are_inserted(
+    backend: Backend,
+) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     let mut existing = std::collections::BTreeSet::new();
     for i in 0..250 {
         existing.insert(
@@ -517,9 +547,8 @@ async fn walking_next_over_250_plants_returns_each_exactly_once_even_while_plant
     assert_eq!(sorted, seen, "pages are ordered by id");
 }
 
-#[tokio::test]
-async fn the_last_page_has_a_null_next_and_limit_defaults_to_100() {
-    let app = TestApp::start().await;
+async fn the_last_page_has_a_null_next_and_limit_defaults_to_100(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     for i in 0..101 {
         app.create(&plant(&format!("p{i}"))).await;
     }
@@ -531,9 +560,11 @@ async fn the_last_page_has_a_null_next_and_limit_defaults_to_100() {
     assert_eq!(second["next"], Value::Null);
 }
 
-#[tokio::test]
-async fn with_an_api_token_writes_need_the_bearer_and_reads_stay_open() {
-    let app = TestApp::start_with(|config| config.server.api_token = Some("s3cret".into())).await;
+async fn with_an_api_token_writes_need_the_bearer_and_reads_stay_open(backend: Backend) {
+    let app = TestApp::start_on(backend, |config| {
+        config.server.api_token = Some("s3cret".into())
+    })
+    .await;
     let post = |auth: Option<&'static str>| {
         let request = app.request(Method::POST, "/v1/plants").json(&plant("p"));
         match auth {
@@ -565,9 +596,8 @@ async fn with_an_api_token_writes_need_the_bearer_and_reads_stay_open() {
     problem(delete, 401).await;
 }
 
-#[tokio::test]
-async fn health_and_readiness_answer() {
-    let app = TestApp::start().await;
+async fn health_and_readiness_answer(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
     assert_eq!(app.get_json("/healthz").await["status"], "ok");
     assert_eq!(app.get_json("/readyz").await["status"], "ready");
     let db = app.sql().await;

@@ -14,7 +14,7 @@ use super::host::HostState;
 use super::{PluginError, WasmError};
 use plant_monitor_core::config::PluginsConfig;
 
-/// Component instances the pool holds at once: one per plugin and role stage, with room for hot swaps.
+/// Component instances the pool holds at once: one per plugin, with room to spare.
 const POOLED_COMPONENTS: u32 = 200;
 
 /// What every plugin shares: the engine, the linker and the limits.

@@ -1,0 +1,721 @@
+//! The store's contract, on each backend, against the store itself (no service around it): leases and
+//! fencing (acquisition only of a free, expired or released lease, the epoch rising each time, every
+//! write under a stale fence refused whole), the outbox (what is due, in which order, for which
+//! regions; what attempts come to; disabled sinks; the figures), dead letters and their replay, and
+//! retention.
+
+use std::time::Duration;
+
+use plant_monitor::domain::{Change, Fuel, OutcomeKind, PlantDraft, Status};
+use plant_monitor::store::{
+    self, Acquisition, Attempts, Dead, DeliveryStatus, Fence, Processed, Replay, Retry, Store,
+    StoreError,
+};
+use plant_monitor_tests::Backend;
+
+plant_monitor_tests::on_both_backends! {
+    a_stale_fence_refuses_every_write_and_a_fresh_one_succeeds,
+    an_expired_lease_is_taken_with_the_next_epoch,
+    a_plant_that_moves_regions_keeps_its_order_across_leaders,
+    due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_holds_back_only_its_plant,
+    recorded_attempts_deliver_retry_or_bury_and_the_sink_figures_count_them,
+    a_disabled_sink_has_nothing_due_until_it_is_enabled,
+    replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its_change,
+    retrying_a_sinks_dead_letters_requeues_every_one_of_that_sink,
+    pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_nothing_to_deliver,
+}
+
+const TTL: Duration = Duration::from_secs(10);
+
+fn fence(holder: &str, epoch: u64) -> Fence {
+    Fence {
+        lease: "feed:north".into(),
+        holder: holder.into(),
+        epoch,
+    }
+}
+
+async fn acquire(store: &dyn Store, lease: &str, holder: &str, ttl: Duration) -> Acquisition {
+    store
+        .acquire_lease(lease, holder, ttl)
+        .await
+        .expect("acquire")
+}
+
+fn plant_in(region: &str) -> PlantDraft {
+    PlantDraft {
+        name: "Fenced".into(),
+        region: region.into(),
+        fuel: Fuel::Wind,
+        capacity_mw: 10.0,
+        output_mw: None,
+        status: Status::Planned,
+        latitude: None,
+        longitude: None,
+        attributes: Default::default(),
+    }
+}
+
+/// What the pipeline makes of a change it routes to `sinks`.
+fn routed(change: &Change, sinks: &[&str]) -> Processed {
+    Processed {
+        seq: change.seq,
+        plant_id: change.plant_id.clone(),
+        region: change.region.clone(),
+        result: OutcomeKind::Routed,
+        plugin: None,
+        reason: None,
+        event: Some("{}".into()),
+        sinks: sinks.iter().map(|sink| sink.to_string()).collect(),
+    }
+}
+
+/// Takes the lease of `region` as its feed would, and runs every unprocessed change of the region
+/// through `process`; returns the changes.
+async fn feed(
+    store: &dyn Store,
+    region: &str,
+    process: impl Fn(&Change) -> Processed,
+) -> Vec<Change> {
+    let lease = format!("feed:{region}");
+    let Acquisition::Acquired { epoch } = acquire(store, &lease, "leader", TTL).await else {
+        panic!("the region's lease is free");
+    };
+    let fence = Fence {
+        lease,
+        holder: "leader".into(),
+        epoch,
+    };
+    let changes = store
+        .unprocessed_changes(&[region.to_owned()], 100)
+        .await
+        .expect("read");
+    let batch: Vec<Processed> = changes.iter().map(process).collect();
+    store
+        .record_processed(&batch, &[fence])
+        .await
+        .expect("the leader's write");
+    changes
+}
+
+/// The ids of what is due at `sink` for `regions`.
+async fn due(store: &dyn Store, sink: &str, regions: &[&str]) -> Vec<i64> {
+    let regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
+    store
+        .due_deliveries(sink, &regions, 100)
+        .await
+        .expect("due deliveries")
+        .iter()
+        .map(|delivery| delivery.id)
+        .collect()
+}
+
+/// The figures of `sink` (all zero for a sink the store knows nothing of).
+async fn stats(store: &dyn Store, sink: &str) -> store::SinkStats {
+    store
+        .sink_stats()
+        .await
+        .expect("sink stats")
+        .into_iter()
+        .find(|(name, _)| name == sink)
+        .map(|(_, stats)| stats)
+        .unwrap_or_default()
+}
+
+async fn a_stale_fence_refuses_every_write_and_a_fresh_one_succeeds(backend: Backend) {
+    let store = backend.store().await;
+    let north = ["north".to_owned()];
+    assert_eq!(
+        acquire(&*store, "feed:north", "a", TTL).await,
+        Acquisition::Acquired { epoch: 1 }
+    );
+    match acquire(&*store, "feed:north", "b", TTL).await {
+        Acquisition::Held { holder, remaining } => {
+            assert_eq!(holder, "a");
+            assert!(remaining > Duration::from_secs(8), "{remaining:?}");
+        }
+        other => panic!("b took a held lease: {other:?}"),
+    }
+    assert!(store.renew_lease(&fence("a", 1), TTL).await.expect("renew"));
+    store.release_lease(&fence("a", 1)).await.expect("release");
+    assert_eq!(
+        acquire(&*store, "feed:north", "b", TTL).await,
+        Acquisition::Acquired { epoch: 2 }
+    );
+    assert!(!store.renew_lease(&fence("a", 1), TTL).await.expect("renew"));
+
+    let plant = store
+        .create_plant(&plant_in("north"))
+        .await
+        .expect("create");
+    let change = store.unprocessed_changes(&north, 10).await.expect("read");
+    assert_eq!(change.len(), 1);
+    assert_eq!(change[0].plant_id, plant.id);
+    let processed = routed(&change[0], &["out"]);
+    let stale = store
+        .record_processed(std::slice::from_ref(&processed), &[fence("a", 1)])
+        .await;
+    assert!(
+        matches!(&stale, Err(StoreError::Fenced { lease }) if lease == "feed:north"),
+        "{stale:?}"
+    );
+    assert_eq!(
+        store.unprocessed_changes(&north, 10).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .due_deliveries("out", &north, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let stale = store.snapshot("north", false, &fence("a", 1)).await;
+    assert!(matches!(stale, Err(StoreError::Fenced { .. })), "{stale:?}");
+
+    store
+        .record_processed(&[processed], &[fence("b", 2)])
+        .await
+        .expect("the leader's write");
+    assert!(
+        store
+            .unprocessed_changes(&north, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.due_deliveries("out", &north, 10).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .due_deliveries("out", &["south".to_owned()], 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a region's deliveries go to its own leader"
+    );
+    // The deposed leader's snapshot was rolled back whole, so the region's first snapshot is still
+    // to be taken, by the leader that holds it now.
+    assert_eq!(
+        store.snapshot("north", true, &fence("b", 2)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.snapshot("north", true, &fence("b", 2)).await.unwrap(),
+        0
+    );
+}
+
+async fn an_expired_lease_is_taken_with_the_next_epoch(backend: Backend) {
+    let store = backend.store().await;
+    let short = Duration::from_millis(1000);
+    assert_eq!(
+        acquire(&*store, "feed:south", "a", short).await,
+        Acquisition::Acquired { epoch: 1 }
+    );
+    assert!(matches!(
+        acquire(&*store, "feed:south", "b", short).await,
+        Acquisition::Held { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        acquire(&*store, "feed:south", "b", short).await,
+        Acquisition::Acquired { epoch: 2 }
+    );
+    let leases = store.leases().await.expect("leases");
+    assert_eq!(leases.len(), 1);
+    assert_eq!((leases[0].holder.as_str(), leases[0].epoch), ("b", 2));
+    assert!(leases[0].held);
+}
+
+async fn a_plant_that_moves_regions_keeps_its_order_across_leaders(backend: Backend) {
+    let store = backend.store().await;
+    let (north, south) = (["north".to_owned()], ["south".to_owned()]);
+    let plant = store
+        .create_plant(&plant_in("north"))
+        .await
+        .expect("create");
+    let moved = PlantDraft {
+        region: "south".into(),
+        ..plant_in("north")
+    };
+    store
+        .replace_plant(&plant.id, &moved, None)
+        .await
+        .expect("move");
+    assert!(
+        store
+            .unprocessed_changes(&south, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "south's leader waits for north's earlier change of the plant"
+    );
+    acquire(&*store, "feed:north", "a", TTL).await;
+    acquire(&*store, "feed:south", "b", TTL).await;
+    let created = store.unprocessed_changes(&north, 10).await.unwrap();
+    store
+        .record_processed(&[routed(&created[0], &["out"])], &[fence("a", 1)])
+        .await
+        .expect("north's write");
+    let updated = store.unprocessed_changes(&south, 10).await.unwrap();
+    assert_eq!(updated.len(), 1);
+    let south_fence = Fence {
+        lease: "feed:south".into(),
+        holder: "b".into(),
+        epoch: 1,
+    };
+    store
+        .record_processed(&[routed(&updated[0], &["out"])], &[south_fence])
+        .await
+        .expect("south's write");
+    assert!(
+        store
+            .due_deliveries("out", &south, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "south's delivery waits for north's earlier one"
+    );
+    let first = store.due_deliveries("out", &north, 10).await.unwrap();
+    let delivered = Attempts {
+        delivered: vec![first[0].id],
+        ..Default::default()
+    };
+    store
+        .record_attempts("out", &delivered)
+        .await
+        .expect("delivered");
+    assert_eq!(
+        store.due_deliveries("out", &south, 10).await.unwrap().len(),
+        1
+    );
+}
+
+async fn due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_holds_back_only_its_plant(
+    backend: Backend,
+) {
+    let store = backend.store().await;
+    let first = store.create_plant(&plant_in("north")).await.unwrap();
+    store
+        .replace_plant(
+            &first.id,
+            &PlantDraft {
+                capacity_mw: 20.0,
+                ..plant_in("north")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let second = store.create_plant(&plant_in("north")).await.unwrap();
+    let southern = store.create_plant(&plant_in("south")).await.unwrap();
+    feed(&*store, "north", |c| routed(c, &["out"])).await;
+    feed(&*store, "south", |c| routed(c, &["out"])).await;
+
+    let north = store
+        .due_deliveries("out", &["north".to_owned()], 10)
+        .await
+        .unwrap();
+    let plants: Vec<&str> = north.iter().map(|d| d.plant_id.as_str()).collect();
+    assert_eq!(plants, [first.id.as_str(), &first.id, &second.id]);
+    assert!(
+        north
+            .windows(2)
+            .all(|w| w[0].id < w[1].id && w[0].seq < w[1].seq)
+    );
+    assert!(
+        north
+            .iter()
+            .all(|d| d.region == "north" && d.attempts == 0 && d.event == "{}")
+    );
+    let south = store
+        .due_deliveries("out", &["south".to_owned()], 10)
+        .await
+        .unwrap();
+    assert_eq!(south.len(), 1);
+    assert_eq!(south[0].plant_id, southern.id);
+    assert_eq!(due(&*store, "out", &["north", "south"]).await.len(), 4);
+    assert_eq!(
+        store
+            .due_deliveries("out", &["north".to_owned()], 2)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "at most limit"
+    );
+    assert!(due(&*store, "other", &["north", "south"]).await.is_empty());
+    assert!(due(&*store, "out", &["east"]).await.is_empty());
+
+    let retry = Attempts {
+        retries: vec![Retry {
+            id: north[0].id,
+            after: Duration::from_secs(3600),
+            error: "HTTP 503 Service Unavailable".into(),
+        }],
+        ..Default::default()
+    };
+    store.record_attempts("out", &retry).await.unwrap();
+    assert_eq!(
+        due(&*store, "out", &["north"]).await,
+        [north[2].id],
+        "a delivery waiting for its retry holds back its plant's later ones, and only those"
+    );
+}
+
+async fn recorded_attempts_deliver_retry_or_bury_and_the_sink_figures_count_them(backend: Backend) {
+    let store = backend.store().await;
+    for _ in 0..4 {
+        store.create_plant(&plant_in("north")).await.unwrap();
+    }
+    feed(&*store, "north", |c| routed(c, &["out"])).await;
+    let ids = due(&*store, "out", &["north"]).await;
+    assert_eq!(ids.len(), 4);
+    let attempts = Attempts {
+        delivered: vec![ids[0]],
+        retries: vec![
+            Retry {
+                id: ids[1],
+                after: Duration::from_secs(3600),
+                error: "HTTP 503 Service Unavailable".into(),
+            },
+            Retry {
+                id: ids[2],
+                after: Duration::ZERO,
+                error: "connection refused".into(),
+            },
+        ],
+        dead: vec![Dead {
+            id: ids[3],
+            error: "HTTP 500 Internal Server Error".into(),
+        }],
+    };
+    store.record_attempts("out", &attempts).await.unwrap();
+
+    let again = store
+        .due_deliveries("out", &["north".to_owned()], 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "only the retry that is due: {again:?}");
+    assert_eq!((again[0].id, again[0].attempts), (ids[2], 1));
+    let out = stats(&*store, "out").await;
+    assert_eq!(
+        (out.pending, out.delivered, out.dead, out.failed_attempts),
+        (2, 1, 1, 3)
+    );
+    assert_eq!(out.last_error.as_deref(), Some("connection refused"));
+    assert!(out.last_error_at.is_some_and(|at| at.ends_with('Z')));
+    assert_eq!((out.disabled_reason, out.disabled_at), (None, None));
+
+    let delivered = store
+        .list_deliveries(DeliveryStatus::Delivered, Some("out"), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!((delivered[0].id, delivered[0].attempts), (ids[0], 1));
+    assert_eq!(delivered[0].last_error, None);
+    assert!(
+        delivered[0]
+            .delivered_at
+            .as_ref()
+            .is_some_and(|at| at.ends_with('Z'))
+    );
+    let dead = store
+        .list_deliveries(DeliveryStatus::Dead, Some("out"), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].id, ids[3]);
+    assert_eq!(dead[0].sink.as_deref(), Some("out"));
+    assert_eq!(dead[0].plugin, None);
+    assert_eq!(dead[0].attempts, 1);
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some("HTTP 500 Internal Server Error")
+    );
+    assert_eq!(dead[0].delivered_at, None);
+    assert!(dead[0].created_at.ends_with('Z') && dead[0].next_attempt_at.ends_with('Z'));
+    let pending = store
+        .list_deliveries(DeliveryStatus::Pending, None, ids[1], 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1, "after an id: {pending:?}");
+    assert_eq!(
+        (pending[0].id, pending[0].last_error.as_deref()),
+        (ids[2], Some("connection refused"))
+    );
+
+    // Only pending deliveries are touched: a late answer for a finished one changes nothing.
+    let late = Attempts {
+        delivered: vec![ids[3]],
+        dead: vec![Dead {
+            id: ids[0],
+            error: "late".into(),
+        }],
+        ..Default::default()
+    };
+    store.record_attempts("out", &late).await.unwrap();
+    let after = stats(&*store, "out").await;
+    assert_eq!((after.pending, after.delivered, after.dead), (2, 1, 1));
+}
+
+async fn a_disabled_sink_has_nothing_due_until_it_is_enabled(backend: Backend) {
+    let store = backend.store().await;
+    store.create_plant(&plant_in("north")).await.unwrap();
+    feed(&*store, "north", |c| routed(c, &["out", "other"])).await;
+    assert!(
+        !store.enable_sink("out").await.unwrap(),
+        "it was not disabled"
+    );
+
+    store.disable_sink("out", "HTTP 410 Gone").await.unwrap();
+    store.disable_sink("idle", "HTTP 410 Gone").await.unwrap();
+    assert!(due(&*store, "out", &["north"]).await.is_empty());
+    assert_eq!(
+        due(&*store, "other", &["north"]).await.len(),
+        1,
+        "other sinks deliver"
+    );
+    let out = stats(&*store, "out").await;
+    assert_eq!(out.pending, 1);
+    assert_eq!(out.disabled_reason.as_deref(), Some("HTTP 410 Gone"));
+    assert!(out.disabled_at.is_some_and(|at| at.ends_with('Z')));
+    let names: Vec<String> = store
+        .sink_stats()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        names,
+        ["idle", "other", "out"],
+        "a sink with only a state is listed"
+    );
+    assert_eq!(
+        stats(&*store, "idle").await.disabled_reason.as_deref(),
+        Some("HTTP 410 Gone")
+    );
+
+    assert!(store.enable_sink("out").await.unwrap());
+    assert!(!store.enable_sink("out").await.unwrap());
+    assert_eq!(due(&*store, "out", &["north"]).await.len(), 1);
+    let out = stats(&*store, "out").await;
+    assert_eq!((out.disabled_reason, out.disabled_at), (None, None));
+}
+
+async fn replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its_change(
+    backend: Backend,
+) {
+    let store = backend.store().await;
+    let routed_plant = store.create_plant(&plant_in("north")).await.unwrap();
+    let failed_plant = store.create_plant(&plant_in("north")).await.unwrap();
+    feed(&*store, "north", |change| {
+        if change.plant_id == failed_plant.id {
+            Processed {
+                result: OutcomeKind::Failed,
+                plugin: Some("chaos".into()),
+                reason: Some("chaos: asked to fail".into()),
+                event: None,
+                ..routed(change, &[])
+            }
+        } else {
+            routed(change, &["out"])
+        }
+    })
+    .await;
+    let delivery = due(&*store, "out", &["north"]).await[0];
+    let pending = store.retry_delivery(delivery).await.unwrap();
+    assert_eq!(pending, Replay::NotDead);
+    let bury = Attempts {
+        dead: vec![Dead {
+            id: delivery,
+            error: "HTTP 500 Internal Server Error".into(),
+        }],
+        ..Default::default()
+    };
+    store.record_attempts("out", &bury).await.unwrap();
+
+    let dead = store
+        .list_deliveries(DeliveryStatus::Dead, None, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    let plugin_letter = dead
+        .iter()
+        .find(|d| d.plant_id == failed_plant.id)
+        .expect("the plugin's dead letter");
+    assert_eq!(plugin_letter.sink, None);
+    assert_eq!(plugin_letter.plugin.as_deref(), Some("chaos"));
+    assert_eq!(
+        plugin_letter.last_error.as_deref(),
+        Some("plugin chaos: chaos: asked to fail")
+    );
+    let only_out = store
+        .list_deliveries(DeliveryStatus::Dead, Some("out"), 0, 10)
+        .await
+        .unwrap();
+    assert!(
+        only_out.iter().all(|d| d.sink.as_deref() == Some("out")),
+        "{only_out:?}"
+    );
+    assert_eq!(stats(&*store, "out").await.dead, 1);
+    assert!(
+        store
+            .sink_stats()
+            .await
+            .unwrap()
+            .iter()
+            .all(|(name, _)| name == "out"),
+        "a plugin's dead letter belongs to no sink"
+    );
+
+    assert_eq!(
+        store.retry_delivery(delivery).await.unwrap(),
+        Replay::Requeued
+    );
+    let requeued = store
+        .due_deliveries("out", &["north".to_owned()], 10)
+        .await
+        .unwrap();
+    assert_eq!(requeued.len(), 1);
+    assert_eq!(
+        (requeued[0].id, &requeued[0].plant_id, requeued[0].attempts),
+        (delivery, &routed_plant.id, 0)
+    );
+    assert_eq!(
+        store.retry_delivery(delivery).await.unwrap(),
+        Replay::NotDead
+    );
+
+    assert!(
+        store
+            .unprocessed_changes(&["north".to_owned()], 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.retry_delivery(plugin_letter.id).await.unwrap(),
+        Replay::Reprocessed
+    );
+    let again = store
+        .unprocessed_changes(&["north".to_owned()], 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].plant_id, failed_plant.id);
+    assert_eq!(again[0].outcome, None);
+    assert_eq!(
+        store.retry_delivery(plugin_letter.id).await.unwrap(),
+        Replay::NotFound,
+        "the replayed letter is gone"
+    );
+    assert!(
+        store
+            .list_deliveries(DeliveryStatus::Dead, None, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.retry_delivery(999_999).await.unwrap(),
+        Replay::NotFound
+    );
+}
+
+async fn retrying_a_sinks_dead_letters_requeues_every_one_of_that_sink(backend: Backend) {
+    let store = backend.store().await;
+    for _ in 0..2 {
+        store.create_plant(&plant_in("north")).await.unwrap();
+    }
+    feed(&*store, "north", |c| routed(c, &["out", "other"])).await;
+    for sink in ["out", "other"] {
+        let bury = Attempts {
+            dead: due(&*store, sink, &["north"])
+                .await
+                .into_iter()
+                .map(|id| Dead {
+                    id,
+                    error: "HTTP 500 Internal Server Error".into(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        store.record_attempts(sink, &bury).await.unwrap();
+    }
+    assert_eq!(store.retry_dead("out").await.unwrap(), 2);
+    assert_eq!(store.retry_dead("out").await.unwrap(), 0);
+    assert_eq!(due(&*store, "out", &["north"]).await.len(), 2);
+    let other = stats(&*store, "other").await;
+    assert_eq!(
+        (other.pending, other.dead),
+        (0, 2),
+        "another sink's letters stay"
+    );
+    assert_eq!(store.retry_dead("nowhere").await.unwrap(), 0);
+}
+
+async fn pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_nothing_to_deliver(
+    backend: Backend,
+) {
+    let store = backend.store().await;
+    let mut plants = Vec::new();
+    for _ in 0..4 {
+        plants.push(store.create_plant(&plant_in("north")).await.unwrap().id);
+    }
+    // The first is delivered, the second still pending, the third dead, the fourth filtered out.
+    let filtered = plants[3].clone();
+    feed(&*store, "north", |change| {
+        if change.plant_id == filtered {
+            Processed {
+                result: OutcomeKind::Filtered,
+                event: None,
+                ..routed(change, &[])
+            }
+        } else {
+            routed(change, &["out"])
+        }
+    })
+    .await;
+    let unprocessed = store.create_plant(&plant_in("north")).await.unwrap().id;
+    let ids = due(&*store, "out", &["north"]).await;
+    let attempts = Attempts {
+        delivered: vec![ids[0]],
+        dead: vec![Dead {
+            id: ids[2],
+            error: "HTTP 500 Internal Server Error".into(),
+        }],
+        ..Default::default()
+    };
+    store.record_attempts("out", &attempts).await.unwrap();
+
+    assert_eq!(
+        store.prune(Duration::from_secs(3600), 100).await.unwrap(),
+        (0, 0),
+        "nothing is an hour old"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        store.prune(Duration::from_millis(10), 100).await.unwrap(),
+        (1, 2),
+        "the delivered row, then its change and the filtered one"
+    );
+    let left: Vec<String> = store
+        .list_changes(None, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|change| change.plant_id)
+        .collect();
+    assert_eq!(left, [plants[1].clone(), plants[2].clone(), unprocessed]);
+    let out = stats(&*store, "out").await;
+    assert_eq!((out.pending, out.delivered, out.dead), (1, 0, 1));
+    assert_eq!(
+        store.prune(Duration::from_millis(10), 100).await.unwrap(),
+        (0, 0)
+    );
+}
