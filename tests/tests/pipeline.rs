@@ -201,6 +201,19 @@ async fn a_router_fans_out_to_two_sinks_and_an_unknown_sink_is_a_plugin_error() 
         outcome["reason"].as_str().unwrap().contains("\"green\""),
         "{outcome}"
     );
+    assert_eq!(
+        plugin_errors(&app, "router").await,
+        1,
+        "a route to an unknown sink is the router's error"
+    );
+}
+
+/// The `errors` `/v1/plugins` shows for the plugin `name`.
+async fn plugin_errors(app: &TestApp, name: &str) -> u64 {
+    let plugins = app.get_json("/v1/plugins").await;
+    let items = plugins["items"].as_array().unwrap();
+    let plugin = items.iter().find(|p| p["name"] == name).unwrap();
+    plugin["errors"].as_u64().unwrap()
 }
 
 /// The chaos filter, failing (by `mode`) only on the plant named "bad", under `policy`.
@@ -385,7 +398,27 @@ async fn an_enricher_may_change_after_but_not_the_identity_of_the_event() {
                 .contains(&format!("`{field}`")),
             "{outcome}"
         );
+        assert_eq!(plugin_errors(&app, "tamper").await, 1, "{mode}");
     }
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default().add(
+        "tamper",
+        "test-chaos-enricher",
+        Some("[config]\nmode = \"bad-fuel\"\n"),
+    );
+    let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
+    app.create(&plant("p")).await;
+    let outcome = wait_for_outcome(&app, "p").await;
+    assert_eq!(outcome["result"], "failed");
+    assert!(
+        outcome["reason"].as_str().unwrap().contains("\"peat\""),
+        "{outcome}"
+    );
+    assert_eq!(
+        plugin_errors(&app, "tamper").await,
+        1,
+        "an answer that is not an event is the enricher's error"
+    );
     let receiver = Receiver::start().await;
     let plugins = PluginDir::default().add(
         "after",

@@ -97,11 +97,71 @@ impl MigrationSource<'static> for Embedded {
 
 #[cfg(test)]
 mod tests {
+    use sqlx::migrate::Migrator;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+
     use super::*;
 
     #[test]
     fn both_backends_carry_the_same_versions() {
         let versions = |list: List| list.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>();
         assert_eq!(versions(SQLITE), versions(POSTGRES));
+    }
+
+    /// Migration 5 rebuilds SQLite's outbox table; what was in it must come through whole.
+    #[tokio::test]
+    async fn migration_5_gives_plugin_dead_letters_no_sink_and_keeps_every_row_and_the_id_sequence()
+    {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("old.db"))
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.expect("opened");
+        let before_5 = Migrator::new(Embedded(&SQLITE[..4])).await.expect("list");
+        before_5.run(&pool).await.expect("migrated to 4");
+        sqlx::raw_sql(
+            "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
+               VALUES ('p', 'P', 'north', 'wind', 1); \
+             INSERT INTO deliveries (seq, sink, plant_id, region, status, last_error) \
+               VALUES (1, '', 'p', 'north', 'dead', 'plugin chaos: failed'), \
+                      (1, 'out', 'p', 'north', 'pending', NULL), \
+                      (1, 'gone', 'p', 'north', 'delivered', NULL); \
+             DELETE FROM deliveries WHERE sink = 'gone';",
+        )
+        .execute(&pool)
+        .await
+        .expect("rows of version 4");
+        Migrator::new(Embedded(SQLITE))
+            .await
+            .expect("list")
+            .run(&pool)
+            .await
+            .expect("migrated to 5");
+        let rows: Vec<(i64, Option<String>, String)> =
+            sqlx::query_as("SELECT id, sink, status FROM deliveries ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .expect("read");
+        assert_eq!(
+            rows,
+            [
+                (1, None, "dead".into()),
+                (2, Some("out".into()), "pending".into())
+            ]
+        );
+        let next: i64 = sqlx::query_scalar(
+            "INSERT INTO deliveries (seq, sink, plant_id, region) VALUES (1, 'new', 'p', 'north') \
+             RETURNING id",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("inserted");
+        assert_eq!(next, 4, "the id of the deleted row 3 is not given again");
+        let empty = sqlx::query(
+            "INSERT INTO deliveries (seq, sink, plant_id, region) VALUES (1, '', 'p', 'north')",
+        )
+        .execute(&pool)
+        .await;
+        assert!(empty.is_err(), "no sink is NULL, never the empty string");
     }
 }

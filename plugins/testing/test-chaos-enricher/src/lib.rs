@@ -43,6 +43,12 @@ impl Guest for ChaosEnricher {
                     after.output_mw = Some(1.0);
                 }
             }
+            // A fuel the host does not know: the answer is not a valid event.
+            "bad-fuel" => {
+                if let Some(after) = &mut event.after {
+                    after.fuel = "peat".to_owned();
+                }
+            }
             other => return Err(format!("chaos: unknown mode {other:?}")),
         }
         Ok(event)
