@@ -15,8 +15,8 @@ pub mod pipeline;
 pub mod retention;
 pub mod service;
 pub mod sinks;
-pub mod store;
 pub mod telemetry;
 
 pub use plant_monitor_core::{config, domain};
 pub use plant_monitor_plugins as plugins;
+pub use plant_monitor_store as store;

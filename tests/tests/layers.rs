@@ -1,8 +1,8 @@
 //! The layering the design promises: bottom up, domain model → config → store → lease → plugins →
 //! pipeline → feed → sinks → api → service/cli, and nothing names a layer above it (a downstream part is
 //! woken through a channel the wiring hands in instead). Between crates the compiler sees to it:
-//! `plant-monitor-core` (domain, config) and `plant-monitor-plugins` cannot name the host crate that
-//! depends on them. Within a crate this test does, on the source: every `crate::MODULE` path counts,
+//! `plant-monitor-core` (domain, config), `plant-monitor-store` and `plant-monitor-plugins` cannot name
+//! the host crate that depends on them, and the store and the plugins depend on the core alone. Within a crate this test does, on the source: every `crate::MODULE` path counts,
 //! in `use` lines and inline alike, so a new upward dependency fails CI with the line that brought it in.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use plant_monitor_tests::repo;
 
 /// The top-level modules of the host crate, each with its layer: a module may name only modules of a
 /// lower layer. Modules that share a layer stand beside each other and may not name one another either.
-/// `config`, `domain` and `plugins` are the lower crates, re-exported.
+/// `config`, `domain`, `store` and `plugins` are the lower crates, re-exported.
 const HOST: &[(&str, u32)] = &[
     ("domain", 0),
     ("config", 1),

@@ -1,17 +1,16 @@
-//! Leases on SQLite: each acquisition, renewal and release one conditional statement on the database
-//! clock. A release wakes this process's standby loop at once; other processes on the file find out by
-//! polling.
+//! Leases on PostgreSQL: each acquisition, renewal and release one conditional statement on the
+//! database clock; a release is announced with `NOTIFY`, so a standby takes the lease at once.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{SqliteStore, seconds_modifier};
-use crate::store::decode::decode_lease;
-use crate::store::{Acquisition, Fence, Lease, LeaseStore, StoreError, shared};
+use super::{LEASE_CHANNEL, PostgresStore};
+use crate::decode::decode_lease;
+use crate::{Acquisition, Fence, Lease, LeaseStore, StoreError, shared};
 
 #[async_trait]
-impl LeaseStore for SqliteStore {
+impl LeaseStore for PostgresStore {
     async fn active_regions(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(shared::ACTIVE_REGIONS)
             .fetch_all(&self.pool)
@@ -26,16 +25,15 @@ impl LeaseStore for SqliteStore {
     ) -> Result<Acquisition, StoreError> {
         let epoch: Option<i64> = sqlx::query_scalar(
             "INSERT INTO leases (name, holder, epoch, expires_at) \
-             VALUES (?1, ?2, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3)) \
+             VALUES ($1, $2, 1, now() + make_interval(secs => $3)) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = leases.epoch + 1, \
                expires_at = excluded.expires_at \
-             WHERE leases.expires_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-               OR leases.holder = excluded.holder \
+             WHERE leases.expires_at <= now() OR leases.holder = excluded.holder \
              RETURNING epoch",
         )
         .bind(name)
         .bind(holder)
-        .bind(seconds_modifier(ttl))
+        .bind(ttl.as_secs_f64())
         .fetch_optional(&self.pool)
         .await?;
         if let Some(epoch) = epoch {
@@ -44,8 +42,8 @@ impl LeaseStore for SqliteStore {
             });
         }
         let (holder, remaining): (String, f64) = sqlx::query_as(
-            "SELECT holder, max(0.0, (julianday(expires_at) - julianday('now')) * 86400.0) \
-             FROM leases WHERE name = ?1",
+            "SELECT holder, greatest(extract(epoch FROM expires_at - now()), 0)::float8 \
+             FROM leases WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(&self.pool)
@@ -59,13 +57,13 @@ impl LeaseStore for SqliteStore {
 
     async fn renew_lease(&self, fence: &Fence, ttl: Duration) -> Result<bool, StoreError> {
         let renewed = sqlx::query(
-            "UPDATE leases SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?4) \
-             WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
+            "UPDATE leases SET expires_at = now() + make_interval(secs => $4) \
+             WHERE name = $1 AND holder = $2 AND epoch = $3",
         )
         .bind(&fence.lease)
         .bind(&fence.holder)
         .bind(fence.epoch as i64)
-        .bind(seconds_modifier(ttl))
+        .bind(ttl.as_secs_f64())
         .execute(&self.pool)
         .await?;
         Ok(renewed.rows_affected() == 1)
@@ -73,15 +71,16 @@ impl LeaseStore for SqliteStore {
 
     async fn release_lease(&self, fence: &Fence) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE leases SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-             WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
+            "WITH released AS (UPDATE leases SET expires_at = now() \
+                               WHERE name = $1 AND holder = $2 AND epoch = $3 RETURNING name) \
+             SELECT pg_notify($4, name) FROM released",
         )
         .bind(&fence.lease)
         .bind(&fence.holder)
         .bind(fence.epoch as i64)
+        .bind(LEASE_CHANNEL)
         .execute(&self.pool)
         .await?;
-        self.released.notify_one();
         Ok(())
     }
 
@@ -93,8 +92,8 @@ impl LeaseStore for SqliteStore {
 
     async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, holder, epoch, expires_at, \
-             expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS held FROM leases ORDER BY name",
+            "SELECT name, holder, epoch, plant_time(expires_at) AS expires_at, \
+             (expires_at > now())::int::bigint AS held FROM leases ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;

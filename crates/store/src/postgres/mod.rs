@@ -21,7 +21,7 @@ use tokio::task::AbortHandle;
 
 use super::migrations::{self, Embedded};
 use super::{Fence, Store, StoreError, shared};
-use crate::config::DatabaseConfig;
+use plant_monitor_core::config::DatabaseConfig;
 
 // The per-plant `NOT EXISTS` checks of the journal and the outbox end in `OFFSET 0`, which keeps
 // PostgreSQL from turning them into an anti-join. Planned as a join, under statistics that lag a burst

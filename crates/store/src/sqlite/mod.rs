@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 
 use super::migrations::{self, Embedded};
 use super::{Fence, Store, StoreError, shared};
-use crate::config::DatabaseConfig;
+use plant_monitor_core::config::DatabaseConfig;
 
 /// How long a writer waits for another's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use super::PostgresStore;
-use crate::store::decode::{decode_delivery, decode_delivery_record};
-use crate::store::{
+use crate::decode::{decode_delivery, decode_delivery_record};
+use crate::{
     Attempts, Delivery, DeliveryRecord, DeliveryStatus, OutboxStore, Replay, SinkStats, StoreError,
     shared,
 };

@@ -6,9 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{PostgresStore, check_fences};
-use crate::domain::Change;
-use crate::store::decode::decode_change;
-use crate::store::{Fence, JournalStore, Processed, StoreError, shared};
+use crate::decode::decode_change;
+use crate::{Fence, JournalStore, Processed, StoreError, shared};
+use plant_monitor_core::domain::Change;
 
 /// The columns [`decode_change`] reads, as text in the contract's format.
 const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before::text AS before, after::text AS after, \

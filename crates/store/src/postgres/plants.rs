@@ -6,9 +6,9 @@ use sqlx::query::Query;
 use sqlx::{PgConnection, Postgres};
 
 use super::PostgresStore;
-use crate::domain::{Plant, PlantDraft};
-use crate::store::decode::decode_plant;
-use crate::store::{PlantFilter, PlantStore, StoreError, shared};
+use crate::decode::decode_plant;
+use crate::{PlantFilter, PlantStore, StoreError, shared};
+use plant_monitor_core::domain::{Plant, PlantDraft};
 
 impl PostgresStore {
     async fn plant_in(conn: &mut PgConnection, id: &str) -> Result<Option<Plant>, StoreError> {

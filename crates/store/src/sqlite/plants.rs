@@ -7,9 +7,9 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{Sqlite, SqliteConnection};
 
 use super::SqliteStore;
-use crate::domain::{Plant, PlantDraft};
-use crate::store::decode::decode_plant;
-use crate::store::{PlantFilter, PlantStore, StoreError, shared};
+use crate::decode::decode_plant;
+use crate::{PlantFilter, PlantStore, StoreError, shared};
+use plant_monitor_core::domain::{Plant, PlantDraft};
 
 impl SqliteStore {
     async fn plant_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Plant>, StoreError> {

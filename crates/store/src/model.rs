@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::domain::{Fuel, OutcomeKind, Status};
+use plant_monitor_core::domain::{Fuel, OutcomeKind, Status};
 
 /// The feed's verdict on one change, written together with its deliveries.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,32 +1,31 @@
-//! Retention on SQLite: delivered rows and finished journal entries deleted a bounded batch at a time.
+//! Retention on PostgreSQL: delivered rows and finished journal entries deleted a bounded batch at a time.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::SqliteStore;
-use crate::store::{RetentionStore, StoreError};
+use super::PostgresStore;
+use crate::{RetentionStore, StoreError};
 
 #[async_trait]
-impl RetentionStore for SqliteStore {
+impl RetentionStore for PostgresStore {
     async fn prune(&self, age: Duration, limit: u32) -> Result<(u64, u64), StoreError> {
-        let cutoff = format!("-{:.3} seconds", age.as_secs_f64());
         let deliveries = sqlx::query(
             "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
-               WHERE status = 'delivered' \
-                 AND delivered_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1) LIMIT ?2)",
+               WHERE status = 'delivered' AND delivered_at < now() - make_interval(secs => $1) \
+               LIMIT $2)",
         )
-        .bind(&cutoff)
+        .bind(age.as_secs_f64())
         .bind(i64::from(limit))
         .execute(&self.pool)
         .await?;
         let changes = sqlx::query(
             "DELETE FROM plant_changes WHERE seq IN (SELECT seq FROM plant_changes c \
-               WHERE c.processed_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1) \
+               WHERE c.processed_at < now() - make_interval(secs => $1) \
                  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = c.seq) \
-               ORDER BY seq LIMIT ?2)",
+               ORDER BY seq LIMIT $2)",
         )
-        .bind(&cutoff)
+        .bind(age.as_secs_f64())
         .bind(i64::from(limit))
         .execute(&self.pool)
         .await?;

@@ -2,7 +2,7 @@
 //! take as one parameter, and the verdicts drawn from what a statement touched.
 
 use super::{Attempts, Fence, Processed, SinkStats, StoreError};
-use crate::domain::{OutcomeKind, PlantDraft};
+use plant_monitor_core::domain::{OutcomeKind, PlantDraft};
 
 /// Every region with plants, unprocessed journal entries or pending deliveries; the same SQL on every
 /// backend. Each source is read by skipping through its region index, one probe per region, so the

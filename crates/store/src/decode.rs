@@ -4,7 +4,7 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::{Delivery, DeliveryRecord, DeliveryStatus, Lease, StoreError};
-use crate::domain::{Change, ChangeKind, Outcome, OutcomeKind, Plant};
+use plant_monitor_core::domain::{Change, ChangeKind, Outcome, OutcomeKind, Plant};
 
 /// The column types a backend's rows must decode for the functions below.
 pub trait TextRow: Row

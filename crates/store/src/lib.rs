@@ -5,6 +5,9 @@
 //! see SQL, and a new backend fits beside the others. The journal itself is written by database
 //! triggers (see `migrations/`), so every writer, not only this process, is captured.
 
+// Product code handles every failure; tests may unwrap (see clippy.toml).
+#![warn(clippy::unwrap_used)]
+
 mod decode;
 mod migrations;
 mod model;
@@ -17,8 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::{Backend, DatabaseConfig};
-use crate::domain::{Change, Plant, PlantDraft};
+use plant_monitor_core::config::{Backend, DatabaseConfig};
+use plant_monitor_core::domain::{Change, Plant, PlantDraft};
 
 pub use model::{
     Acquisition, Attempts, Dead, Delivery, DeliveryRecord, DeliveryStatus, Fence, Lease,
