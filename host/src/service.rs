@@ -80,8 +80,9 @@ impl Service {
             sinks.names(),
         ));
         let (stop, stopping) = watch::channel(false);
-        let (deliveries_written, deliveries_due) = watch::channel(());
-        let deliveries_written = Arc::new(deliveries_written);
+        // Told whenever deliveries may have become due, so the sink workers look at once.
+        let (deliveries_due, due) = watch::channel(());
+        let deliveries_due = Arc::new(deliveries_due);
         let (release, releasing) = watch::channel(false);
         let leadership = Arc::new(Leadership::new(instance_id(&config.feed.instance_id)));
         let keeper = Keeper {
@@ -96,13 +97,13 @@ impl Service {
             &(store.clone() as Arc<dyn OutboxStore>),
             &leadership,
             config.feed.poll_interval,
-            &deliveries_due,
+            &due,
             &stopping,
         );
         let feed = Feed {
             store: store.clone() as Arc<dyn JournalStore>,
             pipeline: pipeline.clone(),
-            deliveries_written: deliveries_written.clone(),
+            deliveries_due: deliveries_due.clone(),
             leadership: leadership.clone(),
             config: config.feed.clone(),
         };
@@ -126,7 +127,7 @@ impl Service {
             refused: Arc::new(refused),
             instance_id: Arc::from(leadership.holder()),
             sinks: sinks.clone(),
-            deliveries_due: deliveries_written,
+            deliveries_due,
         };
         let mut api_stopping = stopping;
         let server = tokio::spawn(

@@ -35,7 +35,7 @@ pub struct Feed {
     pub pipeline: Arc<Pipeline>,
     /// Told after every batch that wrote deliveries, so the sink workers look at once rather than at
     /// their next poll.
-    pub deliveries_written: Arc<watch::Sender<()>>,
+    pub deliveries_due: Arc<watch::Sender<()>>,
     pub leadership: Arc<Leadership>,
     pub config: FeedConfig,
 }
@@ -97,7 +97,7 @@ impl Feed {
                     .collect();
                 match self.store.record_processed(&processed, &fences).await {
                     Ok(()) => {
-                        self.deliveries_written.send_replace(());
+                        self.deliveries_due.send_replace(());
                     }
                     Err(StoreError::Fenced { lease }) => {
                         self.lost(&led, &lease);
