@@ -36,6 +36,12 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let database = Database::open(setup.postgres.as_deref(), dir.path(), "bench.db").await?;
 
+    // Without the example plugins every event would go to every sink, and the count of deliveries the
+    // run waits for would be reached half-way.
+    anyhow::ensure!(
+        super::dist().join("fuel-router.wasm").exists(),
+        "the example plugins are not built: run plugins/build first"
+    );
     let mut config = Config::default();
     config.database.url = database.url().parse().map_err(anyhow::Error::msg)?;
     config.server.listen = "127.0.0.1:0".parse()?;
