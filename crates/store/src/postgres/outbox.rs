@@ -41,20 +41,39 @@ impl OutboxStore for PostgresStore {
     }
 
     async fn record_attempts(&self, sink: &str, attempts: &Attempts) -> Result<(), StoreError> {
+        let json = shared::attempts_json(attempts);
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE deliveries d SET status = a ->> 1, attempts = d.attempts + 1, \
-               last_error = a ->> 2, \
-               delivered_at = CASE WHEN a ->> 1 = 'delivered' THEN now() ELSE d.delivered_at END, \
-               next_attempt_at = CASE WHEN a ->> 3 IS NOT NULL \
-                 THEN now() + make_interval(secs => (a ->> 3)::float8 / 1000) \
-                 ELSE d.next_attempt_at END \
-             FROM jsonb_array_elements($1::jsonb) AS a \
-             WHERE d.id = (a ->> 0)::bigint AND d.status = 'pending'",
-        )
-        .bind(shared::attempts_json(attempts))
-        .execute(&mut *tx)
-        .await?;
+        if !attempts.delivered.is_empty() {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
+                   last_error = NULL, delivered_at = now() WHERE id = ANY($1) AND status = 'pending'",
+            )
+            .bind(&attempts.delivered)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(retries) = json.retries {
+            sqlx::query(
+                "UPDATE deliveries d SET attempts = d.attempts + 1, last_error = r ->> 1, \
+                   next_attempt_at = now() + make_interval(secs => (r ->> 2)::float8 / 1000) \
+                 FROM jsonb_array_elements($1::jsonb) AS r \
+                 WHERE d.id = (r ->> 0)::bigint AND d.status = 'pending'",
+            )
+            .bind(retries)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(dead) = json.dead {
+            sqlx::query(
+                "UPDATE deliveries d SET status = 'dead', attempts = d.attempts + 1, \
+                   last_error = x ->> 1 \
+                 FROM jsonb_array_elements($1::jsonb) AS x \
+                 WHERE d.id = (x ->> 0)::bigint AND d.status = 'pending'",
+            )
+            .bind(dead)
+            .execute(&mut *tx)
+            .await?;
+        }
         if let Some(error) = attempts.last_error() {
             sqlx::query(
                 "INSERT INTO sink_states (name, last_error, last_error_at) VALUES ($1, $2, now()) \

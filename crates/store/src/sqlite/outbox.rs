@@ -42,21 +42,41 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn record_attempts(&self, sink: &str, attempts: &Attempts) -> Result<(), StoreError> {
+        let json = shared::attempts_json(attempts);
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE deliveries SET status = a.value ->> 1, attempts = attempts + 1, \
-               last_error = a.value ->> 2, \
-               delivered_at = CASE WHEN a.value ->> 1 = 'delivered' \
-                 THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ELSE delivered_at END, \
-               next_attempt_at = CASE WHEN a.value ->> 3 IS NOT NULL \
-                 THEN strftime('%Y-%m-%dT%H:%M:%fZ', julianday('now') + (a.value ->> 3) / 86400000.0) \
-                 ELSE next_attempt_at END \
-             FROM json_each(?1) AS a \
-             WHERE deliveries.id = a.value ->> 0 AND deliveries.status = 'pending'",
-        )
-        .bind(shared::attempts_json(attempts))
-        .execute(&mut *tx)
-        .await?;
+        if !attempts.delivered.is_empty() {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
+                   last_error = NULL, delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'",
+            )
+            .bind(serde_json::Value::from(attempts.delivered.as_slice()).to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(retries) = json.retries {
+            sqlx::query(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = r.value ->> 1, \
+                   next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', \
+                                              julianday('now') + (r.value ->> 2) / 86400000.0) \
+                 FROM json_each(?1) AS r \
+                 WHERE deliveries.id = r.value ->> 0 AND deliveries.status = 'pending'",
+            )
+            .bind(retries)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(dead) = json.dead {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, \
+                   last_error = x.value ->> 1 \
+                 FROM json_each(?1) AS x \
+                 WHERE deliveries.id = x.value ->> 0 AND deliveries.status = 'pending'",
+            )
+            .bind(dead)
+            .execute(&mut *tx)
+            .await?;
+        }
         if let Some(error) = attempts.last_error() {
             sqlx::query(
                 "INSERT INTO sink_states (name, last_error, last_error_at) \
