@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 plant_monitor_tests::on_both_backends! {
     every_failure_mode_loses_nothing_and_keeps_each_plants_order,
     no_attempt_comes_before_the_receivers_retry_after,
+    a_retry_after_of_any_size_is_held_to_backoff_max_and_recorded,
+    a_sinks_retry_makes_its_waiting_deliveries_due_now,
     a_410_disables_the_sink_until_it_is_enabled_and_nothing_is_lost,
     after_max_attempts_a_delivery_is_a_dead_letter_and_its_replay_delivers_it,
     a_bulk_retry_puts_every_dead_letter_of_a_sink_back,
@@ -100,7 +102,11 @@ async fn every_failure_mode_loses_nothing_and_keeps_each_plants_order(backend: B
 async fn no_attempt_comes_before_the_receivers_retry_after(backend: Backend) {
     let receiver = Receiver::start().await;
     let app = TestApp::start_on(backend, |c| {
-        c.sinks.insert("out".into(), sink(&receiver.url("/out")));
+        // Retry-After is honoured up to backoff_max, which here lies beyond the waits asked for.
+        c.sinks.insert(
+            "out".into(),
+            sink_with(&receiver.url("/out"), json!({"backoff_max": "5s"})),
+        );
     })
     .await;
     receiver.script(&[Answer::RetryAfter(503, 2), Answer::RetryAfter(429, 1)]);
@@ -111,6 +117,64 @@ async fn no_attempt_comes_before_the_receivers_retry_after(backend: Backend) {
     let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1].0 - w[0].0).collect();
     assert!(gaps[0] >= Duration::from_millis(1990), "{gaps:?}");
     assert!(gaps[1] >= Duration::from_millis(990), "{gaps:?}");
+}
+
+/// A receiver asking for a wait of 31,000 years once parked the delivery, and every later event of its
+/// plant, beyond any date; on SQLite the date became NULL and the whole round's results were lost.
+async fn a_retry_after_of_any_size_is_held_to_backoff_max_and_recorded(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = TestApp::start_on(backend, |c| {
+        c.sinks.insert(
+            "out".into(),
+            sink_with(&receiver.url("/out"), json!({"backoff_max": "1s"})),
+        );
+    })
+    .await;
+    receiver.script(&[Answer::RetryAfter(429, 1_000_000_000_000)]);
+    let id = app.create(&plant("patient")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.patch(&id, r#"{"output_mw": 1}"#).await;
+    let received = receiver.wait_for(2, WAIT).await;
+    assert!(received[0].seq() < received[1].seq(), "per-plant order");
+    let attempts = receiver.attempts();
+    let gap = attempts[1].0 - attempts[0].0;
+    assert!(gap <= Duration::from_secs(3), "retried after {gap:?}");
+    let sinks = app.get_json("/v1/sinks").await;
+    let out = &sinks["items"][0];
+    assert_eq!(out["failed_attempts"], 1, "the 429 was recorded: {out}");
+    assert_eq!(out["last_error"], "HTTP 429 Too Many Requests", "{out}");
+}
+
+/// A receiver that asked for a long wait is back: `POST /v1/sinks/{name}/retry` sends now.
+async fn a_sinks_retry_makes_its_waiting_deliveries_due_now(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = TestApp::start_on(backend, |c| {
+        c.sinks.insert(
+            "out".into(),
+            sink_with(&receiver.url("/out"), json!({"backoff_max": "10m"})),
+        );
+    })
+    .await;
+    receiver.script(&[Answer::RetryAfter(503, 300)]);
+    app.create(&plant("waiting")).await;
+    let waiting = app
+        .wait_for_json("/v1/sinks", |s| s["items"][0]["failed_attempts"] == 1)
+        .await;
+    assert_eq!(waiting["items"][0]["pending"], 1);
+    let asked = Instant::now();
+    let (status, body) = post(&app, "/v1/sinks/out/retry").await;
+    assert_eq!(status, 202);
+    assert_eq!(body, json!({"sink": "out", "retried": 0, "rescheduled": 1}));
+    receiver.wait_for(1, WAIT).await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
+    let (_, again) = post(&app, "/v1/sinks/out/retry").await;
+    assert_eq!(again["rescheduled"], 0, "nothing waits any more");
 }
 
 async fn a_410_disables_the_sink_until_it_is_enabled_and_nothing_is_lost(backend: Backend) {

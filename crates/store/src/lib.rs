@@ -204,6 +204,9 @@ pub trait OutboxStore: Send + Sync + std::fmt::Debug {
 
     /// Puts every dead letter of `sink` back to pending; returns how many.
     async fn retry_dead(&self, sink: &str) -> Result<u64, StoreError>;
+
+    /// Makes every pending delivery of `sink` that waits for a later retry due now; returns how many.
+    async fn reschedule_pending(&self, sink: &str) -> Result<u64, StoreError>;
 }
 
 /// Retention: finished work deleted once old enough.

@@ -136,6 +136,10 @@ pub fn batch_json(batch: &[Processed]) -> (String, String) {
     (outcomes.to_string(), deliveries.to_string())
 }
 
+/// The longest a retry is put off, whatever the caller asks: the configuration holds `backoff_max`
+/// below it, and a longer wait would park the plant's later events behind it for as long.
+pub const LONGEST_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// A sink's failed attempts as the JSON arrays the set-based writes read, one statement each and none
 /// for an empty one: one `[id, error, delay_ms]` per retry, one `[id, error]` per dead letter. The
 /// delivered ids, nearly every attempt, go as a plain list of ids, the cheapest to join on.
@@ -152,7 +156,7 @@ pub fn attempts_json(attempts: &Attempts) -> AttemptsJson {
         retries: array(
             (attempts.retries.iter())
                 .map(|retry| {
-                    let delay_ms = retry.after.as_millis().min(u128::from(u32::MAX)) as u64;
+                    let delay_ms = retry.after.min(LONGEST_RETRY_DELAY).as_millis() as u64;
                     serde_json::json!([retry.id, retry.error, delay_ms])
                 })
                 .collect(),

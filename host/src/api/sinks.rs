@@ -1,6 +1,7 @@
 //! `/v1/sinks`: each configured sink with its outbox figures (pending, in flight, delivered, failed
 //! attempts, dead), its state (a 410 disables it for every replica) and its last error; `enable`
-//! re-enables a disabled sink and `retry` puts all its dead letters back in the queue.
+//! re-enables a disabled sink and `retry` puts all its dead letters back in the queue and makes its
+//! deliveries waiting for a retry due now.
 
 use axum::Json;
 use axum::extract::State;
@@ -45,6 +46,8 @@ pub struct Retried {
     sink: String,
     /// How many dead letters went back to pending.
     retried: u64,
+    /// How many pending deliveries waiting for a later retry are due now.
+    rescheduled: u64,
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<SinkList>, Problem> {
@@ -92,12 +95,14 @@ pub async fn retry(
 ) -> Result<(StatusCode, Json<Retried>), Problem> {
     configured(&state, &name)?;
     let retried = state.store.retry_dead(&name).await?;
+    let rescheduled = state.store.reschedule_pending(&name).await?;
     state.deliveries_due.send_replace(());
     Ok((
         StatusCode::ACCEPTED,
         Json(Retried {
             sink: name,
             retried,
+            rescheduled,
         }),
     ))
 }

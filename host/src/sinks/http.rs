@@ -254,9 +254,15 @@ impl HttpSink {
                 });
             } else {
                 held_back.insert(delivery.plant_id.clone());
+                // A receiver's Retry-After is honoured up to backoff_max: a longer one would hold
+                // every later event of the plant behind this one for as long.
+                let after = (failure.retry_after).map_or_else(
+                    || self.backoff(attempt),
+                    |asked| asked.min(self.config.backoff_max),
+                );
                 attempts.retries.push(Retry {
                     id: delivery.id,
-                    after: failure.retry_after.unwrap_or_else(|| self.backoff(attempt)),
+                    after,
                     error: failure.error.clone(),
                 });
             }

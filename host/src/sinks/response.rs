@@ -52,6 +52,7 @@ pub fn refusal(response: &Response) -> Failure {
 fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
+        // Any count of seconds is a Duration; the caller holds it to backoff_max.
         return Some(Duration::from_secs(seconds));
     }
     let at = httpdate::parse_http_date(value).ok()?;

@@ -152,6 +152,27 @@ fn sinks_are_checked_for_url_name_and_limits() {
             "[database]\nmax_connections = 0\n",
             "database.max_connections",
         ),
+        ("[feed]\npoll_interval = \"0s\"\n", "feed.poll_interval"),
+        (
+            "[sinks.a]\nurl = \"http://x\"\nprobe_interval = \"0s\"\n",
+            "sinks.a.probe_interval",
+        ),
+        (
+            "[sinks.a]\nurl = \"http://x\"\nmax_in_flight = 5000000\n",
+            "sinks.a.max_in_flight",
+        ),
+        (
+            "[sinks.a]\nurl = \"http://x\"\nbatch_max = 5000\n",
+            "sinks.a.batch_max",
+        ),
+        (
+            "[sinks.a]\nurl = \"http://x\"\nbackoff_max = \"100000h\"\n",
+            "sinks.a.backoff_max",
+        ),
+        (
+            "[sinks.a]\nurl = \"http://x\"\ntimeout = \"0s\"\n",
+            "sinks.a.timeout",
+        ),
     ] {
         let error = refusal(text);
         assert!(error.contains(&format!("key `{key}`")), "{error}");

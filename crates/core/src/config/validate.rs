@@ -11,6 +11,18 @@ use crate::domain::is_region;
 /// this, ordinary database latency would make leaders step down.
 const MIN_LEASE_TTL: Duration = Duration::from_secs(1);
 
+/// A health probe more often than this would flood the receiver it watches.
+const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The longest retry delay: a delivery waiting longer holds every later event of its plant as long.
+const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+
+/// Requests in flight per sink: each is a connection kept to the receiver.
+const MAX_IN_FLIGHT: u32 = 256;
+
+/// Events per request: a sink worker takes at most 1,024 deliveries per round.
+const MAX_BATCH: u32 = 1000;
+
 impl Config {
     /// Checks what the types alone cannot; the error names the source and the key.
     pub fn validate(&self, source: &Source) -> Result<(), ConfigError> {
@@ -32,6 +44,9 @@ impl Config {
                 "feed.regions",
                 format!("{region:?} is not a region name (a-z, 0-9 and -, up to 63) or \"*\""),
             ));
+        }
+        if self.feed.poll_interval.is_zero() {
+            return Err(invalid("feed.poll_interval", "must be more than 0".into()));
         }
         if self.feed.lease_ttl < MIN_LEASE_TTL {
             return Err(invalid(
@@ -57,6 +72,33 @@ impl Config {
                 return Err(invalid(
                     &format!("sinks.{name}"),
                     "a sink name is 1 to 64 of a-z, 0-9, - and _".into(),
+                ));
+            }
+            if sink.timeout.is_zero() {
+                return Err(invalid(&key("timeout"), "must be more than 0".into()));
+            }
+            if sink.max_in_flight.get() > MAX_IN_FLIGHT {
+                return Err(invalid(
+                    &key("max_in_flight"),
+                    format!("must be at most {MAX_IN_FLIGHT}"),
+                ));
+            }
+            if sink.batch_max.get() > MAX_BATCH {
+                return Err(invalid(
+                    &key("batch_max"),
+                    format!("must be at most {MAX_BATCH}"),
+                ));
+            }
+            if sink.backoff_max > MAX_BACKOFF {
+                return Err(invalid(
+                    &key("backoff_max"),
+                    "must be at most 1 day (24h)".into(),
+                ));
+            }
+            if sink.probe_interval < MIN_PROBE_INTERVAL {
+                return Err(invalid(
+                    &key("probe_interval"),
+                    format!("must be at least {MIN_PROBE_INTERVAL:?}"),
                 ));
             }
             if sink.backoff_initial > sink.backoff_max {

@@ -198,4 +198,15 @@ impl OutboxStore for PostgresStore {
         .await?;
         Ok(retried.rows_affected())
     }
+
+    async fn reschedule_pending(&self, sink: &str) -> Result<u64, StoreError> {
+        let rescheduled = sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = now() \
+             WHERE sink = $1 AND status = 'pending' AND next_attempt_at > now()",
+        )
+        .bind(sink)
+        .execute(&self.pool)
+        .await?;
+        Ok(rescheduled.rows_affected())
+    }
 }

@@ -57,8 +57,9 @@ impl OutboxStore for SqliteStore {
         if let Some(retries) = json.retries {
             sqlx::query(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = r.value ->> 1, \
-                   next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', \
-                                              julianday('now') + (r.value ->> 2) / 86400000.0) \
+                   next_attempt_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', \
+                                              julianday('now') + (r.value ->> 2) / 86400000.0), \
+                                              strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
                  FROM json_each(?1) AS r \
                  WHERE deliveries.id = r.value ->> 0 AND deliveries.status = 'pending'",
             )
@@ -206,5 +207,17 @@ impl OutboxStore for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(retried.rows_affected())
+    }
+
+    async fn reschedule_pending(&self, sink: &str) -> Result<u64, StoreError> {
+        let rescheduled = sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+             WHERE sink = ?1 AND status = 'pending' \
+               AND next_attempt_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        )
+        .bind(sink)
+        .execute(&self.pool)
+        .await?;
+        Ok(rescheduled.rows_affected())
     }
 }
