@@ -123,6 +123,7 @@ impl Service {
         let state = AppState {
             store: store.clone(),
             api_token: config.server.api_token.as_deref().map(Arc::from),
+            protect_reads: config.server.protect_reads,
             pipeline,
             refused: Arc::new(refused),
             instance_id: Arc::from(leadership.holder()),

@@ -25,6 +25,7 @@ plant_monitor_tests::on_both_backends! {
     walking_next_over_250_plants_returns_each_exactly_once_even_while_plants_are_inserted,
     the_last_page_has_a_null_next_and_limit_defaults_to_100,
     with_an_api_token_writes_need_the_bearer_and_reads_stay_open,
+    with_an_api_token_operational_reads_need_it_and_protect_reads_guards_the_rest,
     health_and_readiness_answer,
 }
 
@@ -594,6 +595,69 @@ async fn with_an_api_token_writes_need_the_bearer_and_reads_stay_open(backend: B
     );
     let delete = app.call(Method::DELETE, &format!("/v1/plants/{id}")).await;
     problem(delete, 401).await;
+}
+
+/// Receiver URLs, errors, leases and plugins are an attacker's map of the system: with a token set they
+/// are read with it. Plants and the journal follow `server.protect_reads`; the probes stay open.
+async fn with_an_api_token_operational_reads_need_it_and_protect_reads_guards_the_rest(
+    backend: Backend,
+) {
+    let get = |app: &TestApp, path: &str, auth: Option<&'static str>| {
+        let request = app.request(Method::GET, path);
+        match auth {
+            Some(value) => request.header("authorization", value),
+            None => request,
+        }
+        .send()
+    };
+    let app = TestApp::start_on(backend, |config| {
+        config.server.api_token = Some("s3cret".into())
+    })
+    .await;
+    for path in [
+        "/v1/sinks",
+        "/v1/deliveries",
+        "/v1/leases",
+        "/v1/plugins",
+        "/v1/deliveries?status=pending",
+    ] {
+        problem(get(&app, path, None).await.unwrap(), 401).await;
+        let answer = get(&app, path, Some("bearer s3cret")).await.unwrap();
+        assert_eq!(
+            answer.status(),
+            200,
+            "{path}: the scheme is case-insensitive"
+        );
+    }
+    let created = app
+        .request(Method::POST, "/v1/plants")
+        .header("authorization", "BEARER s3cret")
+        .json(&plant("p"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    for path in ["/v1/plants", "/v1/changes", "/healthz", "/readyz"] {
+        assert_eq!(get(&app, path, None).await.unwrap().status(), 200, "{path}");
+    }
+
+    let guarded = TestApp::start_on(backend, |config| {
+        config.server.api_token = Some("s3cret".into());
+        config.server.protect_reads = true;
+    })
+    .await;
+    for path in ["/v1/plants", "/v1/changes"] {
+        problem(get(&guarded, path, None).await.unwrap(), 401).await;
+        let answer = get(&guarded, path, Some("Bearer s3cret")).await.unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+    }
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(
+            get(&guarded, path, None).await.unwrap().status(),
+            200,
+            "{path}"
+        );
+    }
 }
 
 async fn health_and_readiness_answer(backend: Backend) {

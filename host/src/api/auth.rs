@@ -1,5 +1,8 @@
-//! The optional bearer token: when `server.api_token` is set, every request that may change something
-//! (any method but GET and HEAD) under `/v1` must carry it. Reads stay open for dashboards and probes.
+//! The optional bearer token. When `server.api_token` is set, every request under `/v1` that may change
+//! something (any method but GET and HEAD) must carry it, and so must every read of operational data
+//! (sinks, deliveries, leases, plugins: receiver URLs, errors and topology are an attacker's map).
+//! Plants and the journal stay readable for dashboards unless `server.protect_reads` is set; the
+//! probes `/healthz` and `/readyz` always are.
 
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
@@ -9,6 +12,9 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::problem::Problem;
 
+/// The resources whose reads need the token whenever there is one.
+const OPERATIONAL: &[&str] = &["/v1/sinks", "/v1/deliveries", "/v1/leases", "/v1/plugins"];
+
 pub async fn require_token(
     State(state): State<AppState>,
     request: Request,
@@ -17,8 +23,13 @@ pub async fn require_token(
     let Some(token) = state.api_token.as_deref() else {
         return next.run(request).await;
     };
-    let guarded = request.uri().path().starts_with("/v1")
-        && !matches!(*request.method(), Method::GET | Method::HEAD);
+    let path = request.uri().path();
+    let reading = matches!(*request.method(), Method::GET | Method::HEAD);
+    let operational = OPERATIONAL.iter().any(|resource| {
+        path.strip_prefix(resource)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
+    let guarded = path.starts_with("/v1") && (!reading || operational || state.protect_reads);
     if !guarded {
         return next.run(request).await;
     }
@@ -26,13 +37,22 @@ pub async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
+        .and_then(bearer);
     match presented {
         Some(presented) if constant_time_eq(presented.as_bytes(), token.as_bytes()) => {
             next.run(request).await
         }
         _ => Problem::unauthorized().into_response(),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive (RFC 9110
+/// §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
 }
 
 /// Compares without stopping at the first difference, so response timing does not reveal the prefix.

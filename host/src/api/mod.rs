@@ -44,6 +44,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// `None` when `server.api_token` is not set: no token is required.
     pub api_token: Option<Arc<str>>,
+    /// Whether reading plants and the journal needs the token too (`server.protect_reads`).
+    pub protect_reads: bool,
     /// The plugins in use, for `/v1/plugins`.
     pub pipeline: Arc<Pipeline>,
     /// Plugin files that did not load, and why.

@@ -40,6 +40,7 @@ async fn api() -> Api {
     let state = AppState {
         store: store.clone(),
         api_token: None,
+        protect_reads: false,
         pipeline: Arc::new(pipeline),
         refused: Arc::new(Vec::new()),
         instance_id: Arc::from("test"),

@@ -25,10 +25,14 @@ const fn count(n: u32) -> NonZeroU32 {
 pub struct ServerConfig {
     /// Address the API listens on. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
-    /// When set, every non-GET `/v1` request needs `Authorization: Bearer <token>`. Default none (an
+    /// When set, every `/v1` request that may change something, and every read of operational data
+    /// (sinks, deliveries, leases, plugins), needs `Authorization: Bearer <token>`. Default none (an
     /// empty string means none too).
     #[serde(deserialize_with = "super::optional::string")]
     pub api_token: Option<String>,
+    /// With `api_token` set, whether reading plants and the journal needs the token too. The
+    /// operational reads (sinks, deliveries, leases, plugins) always do. Default false.
+    pub protect_reads: bool,
     /// How long in-flight requests may finish after SIGTERM. Default 20 s.
     #[serde(deserialize_with = "super::duration::deserialize")]
     pub shutdown_grace: Duration,
@@ -39,6 +43,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             api_token: None,
+            protect_reads: false,
             shutdown_grace: Duration::from_secs(20),
         }
     }

@@ -42,6 +42,7 @@ fn the_shipped_configuration_file_parses_to_the_defaults() {
     let defaults = Config::default();
     assert_eq!(shipped.server.listen, defaults.server.listen);
     assert_eq!(shipped.server.api_token, defaults.server.api_token);
+    assert_eq!(shipped.server.protect_reads, defaults.server.protect_reads);
     assert_eq!(
         shipped.server.shutdown_grace,
         defaults.server.shutdown_grace
