@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use plant_monitor_tests::{Server, plant_monitor};
+use plant_monitor_tests::{Server, TestDatabase, plant_monitor};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     plant_monitor(dir)
@@ -169,4 +169,36 @@ fn help_works_everywhere_and_usage_errors_exit_2() {
     );
     assert_eq!(run(dir.path(), &["frobnicate"]).status.code(), Some(2));
     assert_eq!(run(dir.path(), &[]).status.code(), Some(2));
+}
+
+/// A database password reaches neither the log of a run nor the error of a failed one.
+#[test]
+fn the_database_password_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(TestDatabase::create());
+    // The machine's server trusts local connections, so any password is accepted.
+    let with_password = database.url.replacen("://root@", "://root:pw-secret@", 1);
+    assert_ne!(with_password, database.url, "{}", database.url);
+    let output = plant_monitor(dir.path())
+        .arg("migrate")
+        .env("PLANT_MONITOR_DATABASE_URL", &with_password)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("root:***@"), "{log}");
+    assert!(!log.contains("pw-secret"), "{log}");
+
+    let unreachable = "postgres://root:pw-secret@127.0.0.1:1/none";
+    let output = plant_monitor(dir.path())
+        .arg("migrate")
+        .env("PLANT_MONITOR_DATABASE_URL", unreachable)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{log}");
+    assert!(log.contains("root:***@127.0.0.1:1"), "{log}");
+    assert!(!log.contains("pw-secret"), "{log}");
 }

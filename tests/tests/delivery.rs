@@ -17,6 +17,7 @@ plant_monitor_tests::on_both_backends! {
     no_attempt_comes_before_the_receivers_retry_after,
     a_retry_after_of_any_size_is_held_to_backoff_max_and_recorded,
     a_sinks_retry_makes_its_waiting_deliveries_due_now,
+    no_answer_shows_a_sinks_credentials_or_query_token,
     a_410_disables_the_sink_until_it_is_enabled_and_nothing_is_lost,
     after_max_attempts_a_delivery_is_a_dead_letter_and_its_replay_delivers_it,
     a_bulk_retry_puts_every_dead_letter_of_a_sink_back,
@@ -175,6 +176,49 @@ async fn a_sinks_retry_makes_its_waiting_deliveries_due_now(backend: Backend) {
     );
     let (_, again) = post(&app, "/v1/sinks/out/retry").await;
     assert_eq!(again["rescheduled"], 0, "nothing waits any more");
+}
+
+/// A webhook URL's credentials and query token are secrets: neither the sink list nor a delivery's
+/// error nor a health probe's error may repeat them.
+async fn no_answer_shows_a_sinks_credentials_or_query_token(backend: Backend) {
+    let app = TestApp::start_on(backend, |c| {
+        c.sinks.insert(
+            "hook".into(),
+            sink_with(
+                "http://user:url-secret@127.0.0.1:1/hook?token=query-secret",
+                json!({
+                    "health_url": "http://127.0.0.1:1/health?token=probe-secret",
+                    "probe_interval": "100ms",
+                    "timeout": "500ms",
+                }),
+            ),
+        );
+    })
+    .await;
+    app.create(&plant("p")).await;
+    let sinks = app
+        .wait_for_json("/v1/sinks", |s| {
+            s["items"][0]["failed_attempts"].as_u64() >= Some(2)
+                && s["items"][0]["health"]
+                    .as_array()
+                    .is_some_and(|h| !h.is_empty())
+        })
+        .await;
+    let hook = &sinks["items"][0];
+    assert_eq!(hook["url"], "http://127.0.0.1:1/hook");
+    assert!(
+        hook["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot connect"),
+        "{hook}"
+    );
+    let pending = app.get_json("/v1/deliveries?status=pending").await;
+    for answer in [sinks.to_string(), pending.to_string()] {
+        for secret in ["url-secret", "query-secret", "probe-secret", "token="] {
+            assert!(!answer.contains(secret), "{secret} in {answer}");
+        }
+    }
 }
 
 async fn a_410_disables_the_sink_until_it_is_enabled_and_nothing_is_lost(backend: Backend) {

@@ -70,7 +70,7 @@ impl Health {
                 Err(error) => Probe {
                     at,
                     status: None,
-                    error: Some(error.to_string()),
+                    error: Some(super::response::describe(error)),
                     response_ms,
                 },
             });

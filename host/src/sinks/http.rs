@@ -335,7 +335,7 @@ impl HttpSink {
         match response {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => Err(refusal(&response)),
-            Err(error) => Err(Failure::new(describe(&error))),
+            Err(error) => Err(Failure::new(describe(error))),
         }
     }
 

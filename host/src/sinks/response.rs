@@ -59,14 +59,16 @@ fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// A transport error in a few words: timeouts and refused connections are the common ones.
-pub fn describe(error: &reqwest::Error) -> String {
+/// A transport error in a few words: timeouts and refused connections are the common ones. The URL
+/// is left out: it may carry credentials or a token, and the error is shown in `/v1/sinks`.
+pub fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
     if error.is_timeout() {
         "timed out".into()
     } else if error.is_connect() {
         format!(
             "cannot connect: {}",
-            std::error::Error::source(error).map_or(error.to_string(), |s| s.to_string())
+            std::error::Error::source(&error).map_or(error.to_string(), |s| s.to_string())
         )
     } else {
         error.to_string()

@@ -20,7 +20,7 @@ const fn count(n: u32) -> NonZeroU32 {
 }
 
 /// `[server]`: the HTTP API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address the API listens on. Default `127.0.0.1:8080`.
@@ -36,6 +36,18 @@ pub struct ServerConfig {
     /// How long in-flight requests may finish after SIGTERM. Default 20 s.
     #[serde(deserialize_with = "super::duration::deserialize")]
     pub shutdown_grace: Duration,
+}
+
+/// Shows whether there is a token, never the token.
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("api_token", &self.api_token.as_ref().map(|_| "***"))
+            .field("protect_reads", &self.protect_reads)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish()
+    }
 }
 
 impl Default for ServerConfig {
@@ -293,9 +305,22 @@ mod defaults {
 }
 
 /// One signing secret or several (a rotation), as written in the configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(from = "OneOrMany")]
 pub struct Secrets(pub Vec<String>);
+
+/// Shows how many secrets there are, and the environment variables named, never a secret.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<&str> = (self.0.iter())
+            .map(|secret| match secret.strip_prefix("env:") {
+                Some(_) => secret.as_str(),
+                None => "***",
+            })
+            .collect();
+        f.debug_tuple("Secrets").field(&shown).finish()
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(untagged)]

@@ -304,6 +304,32 @@ fn the_database_url_chooses_the_backend_and_anything_else_is_refused() {
 }
 
 #[test]
+fn the_debug_form_of_a_configuration_shows_no_secret() {
+    let config = parse(
+        "[server]\napi_token = \"tok-secret\"\n\
+         [database]\nurl = \"postgres://pm:db-secret@db/pm\"\n\
+         [sinks.a]\nurl = \"https://u:url-secret@hooks.example/x?key=query-secret\"\n\
+         secret = [\"whsec_c2lnbi1zZWNyZXQ=\", \"env:NEXT_SECRET\"]\n\
+         headers = { Authorization = \"Bearer header-secret\" }\n\
+         health_url = \"https://hooks.example/health?key=probe-secret\"\n",
+    )
+    .expect("valid");
+    let shown = format!("{config:?}");
+    for secret in [
+        "tok-secret",
+        "db-secret",
+        "url-secret",
+        "query-secret",
+        "c2lnbi1zZWNyZXQ",
+        "header-secret",
+        "probe-secret",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("env:NEXT_SECRET"), "{shown}");
+}
+
+#[test]
 fn an_empty_token_or_health_url_means_none() {
     let config =
         parse("[server]\napi_token = \"\"\n[sinks.a]\nurl = \"http://x\"\nhealth_url = \"\"\n")
