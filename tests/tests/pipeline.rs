@@ -435,6 +435,78 @@ async fn an_enricher_may_change_after_but_not_the_identity_of_the_event() {
     assert_eq!(received[0].data()["after"]["output_mw"], 1.0);
 }
 
+/// A guest can answer with anything its memory holds; the host keeps no more than its caps, and an
+/// answer over one is the plugin's error, naming the key that sets it.
+#[tokio::test]
+async fn an_answer_over_a_cap_is_the_plugins_error_naming_the_cap() {
+    for (plugin, manifest, cap) in [
+        (
+            "test-chaos-enricher",
+            "mode = \"many-labels\"",
+            "plugins.max_labels",
+        ),
+        (
+            "test-chaos-enricher",
+            "mode = \"huge-label\"",
+            "plugins.max_label_size",
+        ),
+        (
+            "test-chaos-enricher",
+            "mode = \"huge-event\"",
+            "plugins.max_event_size",
+        ),
+        (
+            "test-chaos-router",
+            "mode = \"many-sinks\"\nsink = \"green\"",
+            "plugins.max_route_sinks",
+        ),
+        // Answers too large to copy at all trap before the host holds them.
+        (
+            "test-chaos-enricher",
+            "mode = \"giant-label\"",
+            "plugins.max_event_size",
+        ),
+        (
+            "test-chaos-router",
+            "mode = \"flood\"\nsink = \"green\"",
+            "plugins.max_event_size",
+        ),
+    ] {
+        let receiver = Receiver::start().await;
+        let plugins =
+            PluginDir::default().add("flood", plugin, Some(&format!("[config]\n{manifest}\n")));
+        let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
+        app.create(&plant("p")).await;
+        let outcome = wait_for_outcome(&app, "p").await;
+        assert_eq!(outcome["result"], "failed", "{manifest}");
+        assert_eq!(outcome["plugin"], "flood");
+        let reason = outcome["reason"].as_str().unwrap();
+        assert!(reason.contains(cap), "{manifest}: {reason}");
+        assert!(reason.len() < 1024, "{manifest}: the reason is short");
+    }
+}
+
+#[tokio::test]
+async fn a_huge_error_reason_is_cut_at_max_reason_size() {
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default().add(
+        "flood",
+        "test-chaos-enricher",
+        Some("[config]\nmode = \"huge-error\"\n"),
+    );
+    let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
+    app.create(&plant("p")).await;
+    let outcome = wait_for_outcome(&app, "p").await;
+    assert_eq!(outcome["result"], "failed");
+    let reason = outcome["reason"].as_str().unwrap();
+    assert!(reason.len() < 2048, "{} bytes kept", reason.len());
+    assert!(reason.starts_with("eeee"), "{reason}");
+    assert!(
+        reason.ends_with("cut at plugins.max_reason_size)"),
+        "{reason}"
+    );
+}
+
 #[tokio::test]
 async fn a_broken_component_is_refused_with_a_reason_while_the_others_load() {
     let plugins = PluginDir::default().example("fuel-router");
@@ -565,4 +637,99 @@ async fn plugins_still_load_when_the_compiled_cache_cannot_be_written() {
     let listing = app.get_json("/v1/plugins").await;
     assert_eq!(listing["items"][0]["name"], "fuel-router");
     assert_eq!(listing["items"][0]["cache"], "miss");
+}
+
+/// A plugin that logs 1,000 messages of 8 KiB in one call would write 8 MB to the host's log; the
+/// host keeps 100 a second, each cut at 4 KiB, and says how many it dropped.
+#[test]
+fn a_plugin_that_floods_the_log_is_cut_to_size_and_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = PluginDir::default().add(
+        "chatty",
+        "test-chaos-enricher",
+        Some("[config]\nmode = \"log-flood\"\n"),
+    );
+    std::fs::write(
+        dir.path().join("pm.toml"),
+        format!(
+            "[database]\nurl = \"sqlite://pm.db\"\n[feed]\nsnapshot = \"never\"\n\
+             [plugins]\ndir = \"{}\"\ncache_dir = \"cache\"\n",
+            plugins.path().display()
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let mut child = plant_monitor_tests::plant_monitor(dir.path())
+        .args(["serve", "-c", "pm.toml"])
+        .env("PLANT_MONITOR_LISTEN", "127.0.0.1:0")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let started = std::time::Instant::now();
+    let addr = loop {
+        if let Some(rest) = log().split("local_addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+        assert!(started.elapsed() < WAIT, "serve did not start:\n{}", log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let client = reqwest::blocking::Client::new();
+    let create = |name: &str| {
+        let response = client
+            .post(format!("http://{addr}/v1/plants"))
+            .json(&plant(name))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    };
+    let processed = |count: usize| {
+        let started = std::time::Instant::now();
+        loop {
+            let journal: Value = client
+                .get(format!("http://{addr}/v1/changes"))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            let items = journal["items"].as_array().unwrap();
+            if items.iter().filter(|e| !e["outcome"].is_null()).count() >= count {
+                return;
+            }
+            assert!(started.elapsed() < WAIT, "not processed: {journal}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    create("first");
+    processed(1);
+    // The count of what was dropped is told with the first message of the next second.
+    std::thread::sleep(Duration::from_millis(1100));
+    create("second");
+    processed(2);
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = log();
+    let flood_lines = log.lines().filter(|line| line.contains("yyyy")).count();
+    assert!(
+        (100..=200).contains(&flood_lines),
+        "{flood_lines} messages kept of 2,000"
+    );
+    assert!(
+        log.lines()
+            .filter(|line| line.contains("yyyy"))
+            .all(|line| line.len() < 5 << 10 && line.contains("cut at plugins.max_log_size")),
+        "every kept message is cut"
+    );
+    let dropped: u64 = log
+        .lines()
+        .find(|line| line.contains("Dropped the plugin's log messages"))
+        .and_then(|line| line.split("dropped=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|count| count.parse().ok())
+        .expect("the drop is counted in the log");
+    assert!(
+        (800..=1000).contains(&dropped),
+        "{dropped} of the first call's 1,000 dropped"
+    );
+    assert!(log.len() < 2 << 20, "{} bytes of log", log.len());
 }

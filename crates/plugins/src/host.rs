@@ -1,5 +1,6 @@
 //! The state each plugin instance's store carries, and the `host` interface it imports: `log` goes to
-//! tracing with the plugin's name as a field, `config` reads the `[config]` table of its manifest.
+//! tracing with the plugin's name as a field, cut to `plugins.max_log_size` and held to
+//! `plugins.max_logs_per_second`; `config` reads the `[config]` table of its manifest.
 //! WASI is offered with nothing to reach: no preopened directories, no sockets, no environment, no
 //! arguments, and closed stdio.
 
@@ -11,6 +12,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, Level};
+use super::limits::{Limits, LogBudget};
 
 /// One instance's view of the world.
 pub struct HostState {
@@ -19,6 +21,8 @@ pub struct HostState {
     pub limits: MemoryCap,
     plugin: Arc<str>,
     config: Arc<BTreeMap<String, String>>,
+    caps: Limits,
+    log_budget: LogBudget,
 }
 
 impl std::fmt::Debug for HostState {
@@ -34,6 +38,7 @@ impl HostState {
         plugin: Arc<str>,
         config: Arc<BTreeMap<String, String>>,
         memory_limit: usize,
+        caps: Limits,
     ) -> Self {
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
@@ -49,6 +54,8 @@ impl HostState {
             },
             plugin,
             config,
+            caps,
+            log_budget: LogBudget::new(std::time::Instant::now()),
         }
     }
 }
@@ -65,6 +72,19 @@ impl WasiView for HostState {
 impl bindings::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
         let plugin = &*self.plugin;
+        let admission =
+            (self.log_budget).admit(std::time::Instant::now(), self.caps.logs_per_second());
+        if admission.dropped_before > 0 {
+            tracing::warn!(
+                plugin,
+                dropped = admission.dropped_before,
+                "Dropped the plugin's log messages over plugins.max_logs_per_second."
+            );
+        }
+        if !admission.write {
+            return;
+        }
+        let message = self.caps.cut_log(message);
         match level {
             Level::Trace => tracing::trace!(plugin, "{message}"),
             Level::Debug => tracing::debug!(plugin, "{message}"),

@@ -7,6 +7,7 @@ mod bindings;
 mod cache;
 mod convert;
 mod host;
+mod limits;
 mod manifest;
 mod plugin;
 mod registry;

@@ -201,6 +201,7 @@ impl Plugin {
             None => Ok(Err("this plugin does not export the enrich role".into())),
         })?;
         let enriched = convert::from_wit(output).map_err(|reason| self.refuse(reason))?;
+        (self.runtime.limits().check_event(&enriched)).map_err(|reason| self.refuse(reason))?;
         let changed = [
             ("seq", enriched.seq != event.seq),
             ("kind", enriched.kind != event.kind),
@@ -216,10 +217,12 @@ impl Plugin {
     /// Runs the route role: the sink names this plugin chose.
     pub fn route(&self, event: &Event) -> Result<Vec<String>, CallError> {
         let input = convert::Borrowed::new(event);
-        self.call(|live| match &live.route {
+        let sinks = self.call(|live| match &live.route {
             Some(guest) => guest.call_route(&mut live.store, input.param()),
             None => Ok(Err("this plugin does not export the route role".into())),
-        })
+        })?;
+        (self.runtime.limits().check_route(&sinks)).map_err(|reason| self.refuse(reason))?;
+        Ok(sinks)
     }
 
     /// An answer that the call returned but the host refuses, counted as this plugin's error (in
@@ -249,7 +252,9 @@ impl Plugin {
             live.store.data_mut().limits.exceeded = false;
             match invoke(live) {
                 Ok(Ok(answer)) => Ok(answer),
-                Ok(Err(reason)) => Err(CallError::Returned(reason)),
+                Ok(Err(reason)) => Err(CallError::Returned(
+                    self.runtime.limits().cut_reason(reason),
+                )),
                 Err(trap) => Err(CallError::Trapped(self.describe(&trap, live))),
             }
         });
@@ -272,8 +277,10 @@ impl Plugin {
             self.label.clone(),
             self.config.clone(),
             self.runtime.memory_limit(),
+            self.runtime.limits(),
         );
         let mut store = Store::new(self.runtime.engine(), state);
+        store.set_hostcall_fuel(self.runtime.limits().hostcall_fuel());
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.runtime.deadline_ticks());
         let failed =
@@ -301,6 +308,14 @@ impl Plugin {
 
     /// Names the limit a trap came from, when it came from one.
     fn describe(&self, trap: &wasmtime::Error, live: &Live) -> String {
+        // wasmtime's error for it is private; its message is what there is to go by.
+        if (trap.chain()).any(|cause| cause.to_string().contains("fuel allocated for hostcalls")) {
+            return format!(
+                "handed the host more than it copies in one call ({} bytes, set by \
+                 plugins.max_event_size and plugins.max_log_size)",
+                self.runtime.limits().hostcall_fuel()
+            );
+        }
         if live.store.data().limits.exceeded {
             return format!(
                 "exceeded the memory limit of {} MiB (plugins.memory_limit)",

@@ -11,6 +11,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings;
 use super::host::HostState;
+use super::limits::Limits;
 use super::{PluginError, WasmError};
 use plant_monitor_core::config::PluginsConfig;
 
@@ -38,6 +39,7 @@ struct Inner {
     deadline_ticks: u64,
     memory_limit: usize,
     call_timeout: Duration,
+    limits: Limits,
 }
 
 impl Runtime {
@@ -79,6 +81,7 @@ impl Runtime {
                 deadline_ticks,
                 memory_limit,
                 call_timeout: config.call_timeout,
+                limits: Limits::new(config),
             }),
         })
     }
@@ -102,6 +105,11 @@ impl Runtime {
 
     pub fn call_timeout(&self) -> Duration {
         self.inner.call_timeout
+    }
+
+    /// What a plugin may hand back.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
     }
 }
 

@@ -161,6 +161,25 @@ pub struct PluginsConfig {
     pub memory_limit: u64,
     /// What a plugin error does to the event, unless the plugin's manifest says otherwise.
     pub on_error: OnError,
+    /// Largest event an enricher may return, counting its text. Default 256 KiB.
+    #[serde(deserialize_with = "super::byte_size::deserialize")]
+    pub max_event_size: u64,
+    /// Most labels an event may carry after the enrichers. Default 64.
+    pub max_labels: u32,
+    /// Largest label, key and value together. Default 1 KiB.
+    #[serde(deserialize_with = "super::byte_size::deserialize")]
+    pub max_label_size: u64,
+    /// Most sink names one router answer may hold. Default 64.
+    pub max_route_sinks: u32,
+    /// Longest error reason kept from a plugin; a longer one is cut. Default 1 KiB.
+    #[serde(deserialize_with = "super::byte_size::deserialize")]
+    pub max_reason_size: u64,
+    /// Longest `host.log` message kept; a longer one is cut. Default 4 KiB.
+    #[serde(deserialize_with = "super::byte_size::deserialize")]
+    pub max_log_size: u64,
+    /// `host.log` messages kept per plugin instance and second; the rest are dropped and counted.
+    /// Default 100.
+    pub max_logs_per_second: u32,
 }
 
 impl Default for PluginsConfig {
@@ -171,6 +190,13 @@ impl Default for PluginsConfig {
             call_timeout: Duration::from_millis(100),
             memory_limit: 64 << 20,
             on_error: OnError::DeadLetter,
+            max_event_size: 256 << 10,
+            max_labels: 64,
+            max_label_size: 1 << 10,
+            max_route_sinks: 64,
+            max_reason_size: 1 << 10,
+            max_log_size: 4 << 10,
+            max_logs_per_second: 100,
         }
     }
 }

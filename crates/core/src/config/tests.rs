@@ -66,6 +66,28 @@ fn the_shipped_configuration_file_parses_to_the_defaults() {
     assert_eq!(shipped.plugins.memory_limit, defaults.plugins.memory_limit);
     assert_eq!(shipped.plugins.on_error, defaults.plugins.on_error);
     assert_eq!(
+        shipped.plugins.max_event_size,
+        defaults.plugins.max_event_size
+    );
+    assert_eq!(shipped.plugins.max_labels, defaults.plugins.max_labels);
+    assert_eq!(
+        shipped.plugins.max_label_size,
+        defaults.plugins.max_label_size
+    );
+    assert_eq!(
+        shipped.plugins.max_route_sinks,
+        defaults.plugins.max_route_sinks
+    );
+    assert_eq!(
+        shipped.plugins.max_reason_size,
+        defaults.plugins.max_reason_size
+    );
+    assert_eq!(shipped.plugins.max_log_size, defaults.plugins.max_log_size);
+    assert_eq!(
+        shipped.plugins.max_logs_per_second,
+        defaults.plugins.max_logs_per_second
+    );
+    assert_eq!(
         shipped.routing.default_sinks,
         defaults.routing.default_sinks
     );

@@ -1,7 +1,9 @@
 //! Test plugin: an enricher that misbehaves on request, so the host's integration tests can check
 //! every `on_error` policy and that the host refuses an event whose identity was tampered with.
 //! The manifest's `mode` picks the behaviour (`pass`, `label`, `error`, `trap`, `tamper-seq`,
-//! `tamper-kind`, `tamper-plant-id`, `tamper-region`, `tamper-after`; default `pass`), and
+//! `tamper-kind`, `tamper-plant-id`, `tamper-region`, `tamper-after`, `bad-fuel`, and the floods
+//! `many-labels`, `huge-label`, `huge-event`, `giant-label`, `huge-error`, `log-flood`; default
+//! `pass`), and
 //! `match_name`, when set, limits it to events about the plant of that name (the `after` image's,
 //! else the `before` image's), passing all others through unchanged.
 
@@ -47,6 +49,26 @@ impl Guest for ChaosEnricher {
             "bad-fuel" => {
                 if let Some(after) = &mut event.after {
                     after.fuel = "peat".to_owned();
+                }
+            }
+            // The floods: answers and logs far over the host's caps.
+            "many-labels" => {
+                for n in 0..100 {
+                    event.labels.push((format!("l{n}"), String::new()));
+                }
+            }
+            "huge-label" => set_label(&mut event.labels, "huge", &"x".repeat(2 << 10)),
+            "giant-label" => set_label(&mut event.labels, "giant", &"x".repeat(8 << 20)),
+            "huge-event" => {
+                if let Some(after) = &mut event.after {
+                    after.attributes.push(("blob".to_owned(), "x".repeat(300 << 10)));
+                }
+            }
+            "huge-error" => return Err("e".repeat(1 << 20)),
+            "log-flood" => {
+                let line = "y".repeat(8 << 10);
+                for _ in 0..1000 {
+                    host::log(Level::Info, &line);
                 }
             }
             other => return Err(format!("chaos: unknown mode {other:?}")),
