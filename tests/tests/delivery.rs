@@ -18,6 +18,7 @@ plant_monitor_tests::on_both_backends! {
     a_retry_after_of_any_size_is_held_to_backoff_max_and_recorded,
     a_sinks_retry_makes_its_waiting_deliveries_due_now,
     no_answer_shows_a_sinks_credentials_or_query_token,
+    a_request_in_flight_ends_when_its_regions_lease_is_lost,
     a_410_disables_the_sink_until_it_is_enabled_and_nothing_is_lost,
     after_max_attempts_a_delivery_is_a_dead_letter_and_its_replay_delivers_it,
     a_bulk_retry_puts_every_dead_letter_of_a_sink_back,
@@ -219,6 +220,48 @@ async fn no_answer_shows_a_sinks_credentials_or_query_token(backend: Backend) {
             assert!(!answer.contains(secret), "{secret} in {answer}");
         }
     }
+}
+
+/// A deposed leader's request must not run on for the sink's whole `timeout`, overlapping the requests
+/// of the region's new leader: it ends when the lease is lost, and nothing of it is recorded.
+async fn a_request_in_flight_ends_when_its_regions_lease_is_lost(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = TestApp::start_on(backend, |c| {
+        c.feed.lease_ttl = Duration::from_secs(2);
+        c.sinks.insert(
+            "slow".into(),
+            sink_with(&receiver.url("/slow"), json!({"timeout": "60s"})),
+        );
+    })
+    .await;
+    receiver.script(&[Answer::Hang(Duration::from_secs(60))]);
+    app.create(&plant("held")).await;
+    app.wait_for_json("/v1/sinks", |s| s["items"][0]["in_flight"] == 1)
+        .await;
+    // Another instance takes the lease, as after a partition: this one's renewals now fail.
+    let taken = Instant::now();
+    let db = app.sql().await;
+    sqlx::query(
+        "UPDATE leases SET holder = 'successor', epoch = epoch + 1, \
+         expires_at = '2999-01-01T00:00:00.000Z'",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let sinks = app
+        .wait_for_json("/v1/sinks", |s| s["items"][0]["in_flight"] == 0)
+        .await;
+    assert!(
+        taken.elapsed() < Duration::from_secs(5),
+        "the request ended {:?} after the lease was taken",
+        taken.elapsed()
+    );
+    let slow = &sinks["items"][0];
+    assert_eq!(slow["pending"], 1, "left for the new leader: {slow}");
+    assert_eq!(
+        slow["failed_attempts"], 0,
+        "a deposed leader records nothing: {slow}"
+    );
 }
 
 async fn a_410_disables_the_sink_until_it_is_enabled_and_nothing_is_lost(backend: Backend) {

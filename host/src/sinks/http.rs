@@ -8,7 +8,8 @@
 //! Results are recorded while the round goes on, by a recorder that writes whatever has accumulated
 //! in one transaction whenever the previous one is done (group commit): a crash resends only what was
 //! in flight or not yet recorded, never loses. Each request is sent only while its region's lease is
-//! still ours, so a deposed leader stops sending before its successor starts.
+//! still ours, and one in flight is given up when the lease is lost (its grant lapses before another
+//! instance can take it), so a deposed leader stops sending before its successor starts.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
@@ -30,6 +31,9 @@ use crate::store::{Attempts, Dead, Delivery, OutboxStore, Retry, StoreError};
 
 /// Deliveries taken per round.
 const ROUND: u32 = 1024;
+
+/// How often a request in flight checks that its regions are still led.
+const LEASE_CHECK: Duration = Duration::from_millis(50);
 
 /// Whether a region is still led under the epoch its deliveries were taken under.
 type Leads<'a> = dyn Fn(&str) -> bool + Sync + 'a;
@@ -217,7 +221,15 @@ impl HttpSink {
             if batch.is_empty() {
                 break;
             }
-            let attempts = match self.send(&batch).await {
+            let sent = tokio::select! {
+                sent = self.send(&batch) => sent,
+                () = lost_lease(&batch, leads) => {
+                    // The new leader sends these again; a deposed leader records nothing.
+                    tracing::warn!(sink = %self.name, events = batch.len(), "Gave up a request in flight: the region's lease was lost.");
+                    break;
+                }
+            };
+            let attempts = match sent {
                 Ok(()) => Attempts {
                     delivered: batch.iter().map(|d| d.id).collect(),
                     ..Attempts::default()
@@ -328,10 +340,9 @@ impl HttpSink {
                 self.signer.sign(&id, timestamp, body.as_bytes()),
             );
         }
-        let events = batch.len() as u64;
-        self.in_flight.fetch_add(events, Ordering::Relaxed);
+        let counted = InFlight::count(&self.in_flight, batch.len() as u64);
         let response = request.body(body).send().await;
-        self.in_flight.fetch_sub(events, Ordering::Relaxed);
+        drop(counted);
         match response {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => Err(refusal(&response)),
@@ -347,5 +358,34 @@ impl HttpSink {
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
             .min(self.config.backoff_max);
         ceiling.mul_f64(fastrand::f64())
+    }
+}
+
+/// Completes once a region of `batch` is no longer led, so that a request in flight ends with its
+/// grant, which lapses before the lease can be taken over, instead of running on for the sink's whole
+/// `timeout`.
+async fn lost_lease(batch: &[Delivery], leads: &Leads<'_>) {
+    while batch.iter().all(|delivery| leads(&delivery.region)) {
+        tokio::time::sleep(LEASE_CHECK).await;
+    }
+}
+
+/// Events counted as in flight for as long as this lives, so that a request given up half-way (its
+/// future dropped) is no longer counted either.
+struct InFlight<'a> {
+    gauge: &'a AtomicU64,
+    events: u64,
+}
+
+impl<'a> InFlight<'a> {
+    fn count(gauge: &'a AtomicU64, events: u64) -> InFlight<'a> {
+        gauge.fetch_add(events, Ordering::Relaxed);
+        InFlight { gauge, events }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.gauge.fetch_sub(self.events, Ordering::Relaxed);
     }
 }
