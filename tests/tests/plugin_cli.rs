@@ -1,6 +1,6 @@
 //! The plugin author's tools and the development receiver, run as the real binary.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
 use plant_monitor_tests::{component, plant_monitor};
@@ -180,10 +180,11 @@ fn sink_echo_verifies_signatures_with_its_secret() {
         json!({"specversion": "1.0", "id": "7", "type": "powerplant.updated", "subject": "p1",
                       "source": "/plant-monitor/regions/us-west", "data": event()})
         .to_string();
-    let signature = signer.sign("7", 1_700_000_000, body.as_bytes());
+    let now = unix_now();
+    let signature = signer.sign("7", now, body.as_bytes());
     let signed = [
         ("webhook-id", "7".to_owned()),
-        ("webhook-timestamp", "1700000000".to_owned()),
+        ("webhook-timestamp", now.to_string()),
         ("webhook-signature", signature),
     ];
     let (response, _) = post_event(&addr, &signed);
@@ -192,10 +193,83 @@ fn sink_echo_verifies_signatures_with_its_secret() {
 
     let (mut child, addr) = sink_echo(dir.path(), &["--secret", secret]);
     let mut forged = signed.clone();
-    forged[1].1 = "1700000001".to_owned();
+    forged[1].1 = (now + 1).to_string();
     let (response, _) = post_event(&addr, &forged);
     assert_eq!(response.status(), 401);
     assert!(first_line(&mut child).ends_with(" signature=invalid"));
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A signed request replayed later, or one that asks for thousands of signature checks, is refused.
+#[test]
+fn sink_echo_refuses_stale_signatures_and_checks_at_most_eight() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let signer =
+        plant_monitor::sinks::signing::Signer::new(&[secret.to_owned()], |_| None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let body =
+        json!({"specversion": "1.0", "id": "7", "type": "powerplant.updated", "subject": "p1",
+                      "source": "/plant-monitor/regions/us-west", "data": event()})
+        .to_string();
+    let signed = |timestamp: i64, signature: String| {
+        [
+            ("webhook-id", "7".to_owned()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ]
+    };
+    let (mut child, addr) = sink_echo(dir.path(), &["--secret", secret]);
+    let stale = unix_now() - 600;
+    let (response, _) = post_event(
+        &addr,
+        &signed(stale, signer.sign("7", stale, body.as_bytes())),
+    );
+    assert_eq!(response.status(), 401);
+    assert!(first_line(&mut child).ends_with(" signature=stale"));
+
+    let (mut child, addr) = sink_echo(dir.path(), &["--secret", secret]);
+    let now = unix_now();
+    let wrong = ["v1,AAAA"; 8].join(" ");
+    let ninth = format!("{wrong} {}", signer.sign("7", now, body.as_bytes()));
+    let (response, _) = post_event(&addr, &signed(now, ninth));
+    assert_eq!(response.status(), 401, "the ninth signature is not checked");
+    assert!(first_line(&mut child).ends_with(" signature=invalid"));
+}
+
+/// A body over 8 MiB is refused whole, and one that trickles in is given up after 10 s.
+#[test]
+fn sink_echo_bounds_what_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = sink_echo(dir.path(), &[]);
+    let response = reqwest::blocking::Client::new()
+        .post(format!("http://{addr}/big"))
+        .header("content-type", "application/cloudevents+json")
+        .body(vec![b' '; 9 << 20])
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 413);
+
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .write_all(b"POST /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = [0u8; 64];
+    let read = std::io::Read::read(&mut stream, &mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]

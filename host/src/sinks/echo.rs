@@ -2,21 +2,32 @@
 //! CloudEvent to stdout (the path shows which sink sent it) and answers 204, so a newcomer can watch
 //! routed, labelled events arrive. With a secret it verifies each Standard Webhooks signature and says
 //! so on the line; its failure modes (a share of failures, a fixed status with `Retry-After`, a delay)
-//! let people watch retries, backoff and dead letters happen.
+//! let people watch retries, backoff and dead letters happen. Though a development tool, it is often
+//! left listening, so it holds hostile senders to limits: a body of at most 8 MiB read within 10 s,
+//! nothing printed that could drive the terminal, signatures only within 5 minutes of their timestamp
+//! and at most 8 of them checked per request.
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
 use super::signing::Signer;
+
+/// The largest request body read; a larger one is answered 413.
+const MAX_BODY: usize = 8 << 20;
+
+/// How long reading a body may take; a sender that trickles is answered 408.
+const READ_TIME: Duration = Duration::from_secs(10);
+
+/// How far a signature's timestamp may be from now, either way (the Standard Webhooks tolerance).
+const TIMESTAMP_TOLERANCE: u64 = 5 * 60;
 
 /// How the receiver behaves.
 #[derive(Debug, Clone, Default)]
@@ -46,25 +57,39 @@ pub async fn serve(
         .await
 }
 
-async fn receive(
-    State(options): State<Arc<EchoOptions>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn receive(State(options): State<Arc<EchoOptions>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let (uri, headers) = (parts.uri, parts.headers);
+    let body = match tokio::time::timeout(READ_TIME, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            print_line(&format!(
+                "{} answered 413: the body is over {MAX_BODY} bytes",
+                clean(uri.path())
+            ));
+            return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        }
+        Err(_) => {
+            print_line(&format!(
+                "{} answered 408: the body took over {READ_TIME:?}",
+                clean(uri.path())
+            ));
+            return StatusCode::REQUEST_TIMEOUT.into_response();
+        }
+    };
     if !options.delay.is_zero() {
         tokio::time::sleep(options.delay).await;
     }
     if let Some(status) = options.status {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        print_line(&format!("{} answered {status}", uri.path()));
+        print_line(&format!("{} answered {status}", clean(uri.path())));
         return match options.retry_after {
             Some(seconds) => (status, [(header::RETRY_AFTER, seconds.to_string())]).into_response(),
             None => status.into_response(),
         };
     }
     if fastrand::f64() < options.fail_rate {
-        print_line(&format!("{} answered 500 (--fail-rate)", uri.path()));
+        print_line(&format!("{} answered 500 (--fail-rate)", clean(uri.path())));
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     let batch = headers
@@ -76,8 +101,9 @@ async fn receive(
         Ok(event) => vec![event],
         Err(error) => {
             print_line(&format!(
-                "{} not JSON ({error}): {} bytes",
-                uri.path(),
+                "{} not JSON ({}): {} bytes",
+                clean(uri.path()),
+                clean(&error.to_string()),
                 body.len()
             ));
             return StatusCode::BAD_REQUEST.into_response();
@@ -94,13 +120,14 @@ async fn receive(
         }
         print_line(&line);
     }
-    if signature == Some("invalid") || signature == Some("missing") {
+    if signature.is_some_and(|status| status != "valid") {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// `valid`, `invalid` or `missing`, for the request's Standard Webhooks headers.
+/// `valid`, `invalid`, `stale` (the timestamp is over 5 minutes from now, a replay) or `missing`, for
+/// the request's Standard Webhooks headers.
 fn signature_status(signer: &Signer, headers: &HeaderMap, body: &[u8]) -> &'static str {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (Some(id), Some(timestamp), Some(signature)) = (
@@ -110,6 +137,12 @@ fn signature_status(signer: &Signer, headers: &HeaderMap, body: &[u8]) -> &'stat
     ) else {
         return "missing";
     };
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64);
+    if now.abs_diff(timestamp) > TIMESTAMP_TOLERANCE {
+        return "stale";
+    }
     if signer.verify(id, timestamp, body, signature) {
         "valid"
     } else {
@@ -117,17 +150,18 @@ fn signature_status(signer: &Signer, headers: &HeaderMap, body: &[u8]) -> &'stat
     }
 }
 
-/// `PATH #ID TYPE REGION SUBJECT "NAME" changed=… label=value…`
+/// `PATH #ID TYPE REGION SUBJECT "NAME" changed=… label=value…`, every part as printable text.
 pub fn line(path: &str, event: &Value) -> String {
     let data = &event["data"];
-    let text = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    let text = |v: &Value| clean(v.as_str().unwrap_or("?"));
     let plant = if data["after"].is_object() {
         &data["after"]
     } else {
         &data["before"]
     };
     let mut line = format!(
-        "{path} #{} {} {} {} {:?}",
+        "{} #{} {} {} {} {:?}",
+        clean(path),
         text(&event["id"]),
         text(&event["type"]),
         text(&data["region"]),
@@ -140,10 +174,25 @@ pub fn line(path: &str, event: &Value) -> String {
     }
     if let Some(labels) = data["labels"].as_object() {
         for (key, value) in labels {
-            line.push_str(&format!(" {key}={}", text(value)));
+            line.push_str(&format!(" {}={}", clean(key), text(value)));
         }
     }
     line
+}
+
+/// `text` with its control characters escaped (`\u{1b}` rather than an escape sequence), so that
+/// what a sender writes cannot move the cursor, recolour or retitle the terminal.
+fn clean(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 fn print_line(line: &str) {
@@ -157,6 +206,16 @@ mod tests {
     use serde_json::json;
 
     use super::line;
+
+    #[test]
+    fn nothing_a_sender_writes_reaches_the_terminal_as_a_control_character() {
+        let event = json!({"id": "7\u{1b}[2J", "type": "t", "subject": "s",
+            "data": {"region": "r\u{7}", "after": {"name": "n\u{1b}]0;pwned\u{7}"},
+                     "labels": {"k\u{1b}": "v\u{1b}[31m"}}});
+        let printed = line("/p\u{1b}", &event);
+        assert!(!printed.chars().any(char::is_control), "{printed:?}");
+        assert!(printed.contains("\\u{1b}[2J"), "{printed}");
+    }
 
     #[test]
     fn a_line_shows_id_type_region_subject_name_changes_and_labels() {
