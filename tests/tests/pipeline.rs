@@ -639,6 +639,69 @@ async fn plugins_still_load_when_the_compiled_cache_cannot_be_written() {
     assert_eq!(listing["items"][0]["cache"], "miss");
 }
 
+/// The names in `/v1/plugins`' `cache` column, in listing order.
+fn cache_outcomes(listing: &Value) -> Vec<String> {
+    listing["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["cache"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A cached compiled plugin is native code: one that was changed on disk (not by this cache, under
+/// its key) is refused and compiled again, never run.
+#[tokio::test]
+async fn a_cached_compiled_plugin_that_was_changed_on_disk_is_compiled_again() {
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default().example("fuel-router");
+    let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
+    assert_eq!(cache_outcomes(&app.get_json("/v1/plugins").await), ["miss"]);
+    let cache_dir = app.config.plugins.cache_dir.clone();
+    let cached: Vec<_> = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let mut bytes = std::fs::read(&cached[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&cached[0], &bytes).unwrap();
+    let app = app.restart(|_| {}).await;
+    assert_eq!(cache_outcomes(&app.get_json("/v1/plugins").await), ["miss"]);
+    app.create(&plant("still routed")).await;
+    receiver.wait_for(1, WAIT).await;
+    let app = app.restart(|_| {}).await;
+    assert_eq!(
+        cache_outcomes(&app.get_json("/v1/plugins").await),
+        ["hit"],
+        "compiled again and cached anew"
+    );
+}
+
+/// A cache folder other users may write to could hold anyone's code: it is not used at all.
+#[tokio::test]
+async fn a_cache_folder_others_may_write_to_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let plugins = PluginDir::default().example("fuel-router");
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let app = TestApp::start_with(|c| {
+        c.plugins.dir = plugins.path().to_path_buf();
+        c.plugins.cache_dir = cache.path().to_path_buf();
+    })
+    .await;
+    assert_eq!(cache_outcomes(&app.get_json("/v1/plugins").await), ["miss"]);
+    let app = app.restart(|_| {}).await;
+    assert_eq!(cache_outcomes(&app.get_json("/v1/plugins").await), ["miss"]);
+    assert_eq!(
+        std::fs::read_dir(cache.path()).unwrap().count(),
+        0,
+        "nothing was written there"
+    );
+}
+
 /// A plugin that logs 1,000 messages of 8 KiB in one call would write 8 MB to the host's log; the
 /// host keeps 100 a second, each cut at 4 KiB, and says how many it dropped.
 #[test]

@@ -299,3 +299,30 @@ fn sink_echo_can_answer_with_a_status_and_retry_after() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
 }
+
+/// `plugin check` caches what it compiles in this user's own folder, made for this user alone, not in
+/// the shared temporary folder where another user could plant code.
+#[test]
+fn the_plugin_tools_cache_in_a_folder_of_this_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let output = plant_monitor(dir.path())
+        .args(["plugin", "check"])
+        .arg(component("fuel-router"))
+        .env("HOME", home.path())
+        .env_remove("XDG_CACHE_HOME")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let cache = home.path().join(".cache/plant-monitor/plugin-cache");
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    let key = std::fs::metadata(cache.join("cache.key")).unwrap();
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        2,
+        "the key and one component"
+    );
+}

@@ -49,12 +49,24 @@ pub fn run(command: PluginCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Loads with the default sandbox; compiled forms go to a cache in the system's temporary folder.
+/// Loads with the default sandbox; compiled forms go to this user's cache.
 fn load(file: &Path, manifest: Option<Manifest>) -> anyhow::Result<Plugin> {
     let config = PluginsConfig::default();
     let runtime = Runtime::new(&config)?;
-    let cache = std::env::temp_dir().join("plant-monitor-plugin-cache");
-    Ok(plugins::load_file(&runtime, file, &cache, manifest)?)
+    Ok(plugins::load_file(&runtime, file, &user_cache(), manifest)?)
+}
+
+/// The plugin tools' cache of compiled components: this user's own (`$XDG_CACHE_HOME`, else
+/// `~/.cache`), never a folder other users share, where one could plant code for another to run.
+fn user_cache() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        // Without a home the temporary folder is left, where the cache refuses a folder it does
+        // not own alone.
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("plant-monitor").join("plugin-cache")
 }
 
 fn check(file: &Path) -> anyhow::Result<()> {
