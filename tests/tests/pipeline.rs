@@ -340,6 +340,50 @@ async fn a_guest_that_loops_forever_is_stopped_at_the_call_timeout() {
     );
 }
 
+/// A guest that blocks on a WASI clock waits inside the host, where epoch interruption does not reach:
+/// the wait itself must end at the call's deadline, or the feed, and shutdown, would wait an hour.
+#[tokio::test]
+async fn a_guest_that_blocks_for_an_hour_is_stopped_at_the_call_timeout_and_shutdown_is_prompt() {
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default().add(
+        "sleeper",
+        "test-chaos-enricher",
+        Some("[config]\nmode = \"sleep\"\nmatch_name = \"sleepy\"\n"),
+    );
+    let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
+    let started = std::time::Instant::now();
+    app.create(&plant("sleepy")).await;
+    app.create(&plant("awake")).await;
+    let outcome = wait_for_outcome(&app, "sleepy").await;
+    assert_eq!(outcome["result"], "failed");
+    let reason = outcome["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("exceeded the call timeout of 100ms (plugins.call_timeout)"),
+        "{reason}"
+    );
+    let received = receiver.wait_for(3, WAIT).await;
+    assert!(
+        received
+            .iter()
+            .all(|r| r.data()["after"]["name"] == "awake"),
+        "the next event flows"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    app.create(&plant("sleepy")).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopping = std::time::Instant::now();
+    app.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?} with a guest asleep",
+        stopping.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn a_guest_that_allocates_without_bound_is_stopped_at_the_memory_limit() {
     let receiver = Receiver::start().await;

@@ -13,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, Level};
 use super::limits::{Limits, LogBudget};
+use super::wait::Deadlined;
 
 /// One instance's view of the world.
 pub struct HostState {
@@ -23,6 +24,8 @@ pub struct HostState {
     config: Arc<BTreeMap<String, String>>,
     caps: Limits,
     log_budget: LogBudget,
+    /// When the call in progress must end; waits in `wasi:io/poll` end there too.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for HostState {
@@ -56,6 +59,15 @@ impl HostState {
             config,
             caps,
             log_budget: LogBudget::new(std::time::Instant::now()),
+            deadline: None,
+        }
+    }
+
+    /// The poll interface's view: the resource table and the call's deadline.
+    pub fn deadlined(&mut self) -> Deadlined<'_> {
+        Deadlined {
+            table: &mut self.table,
+            deadline: self.deadline,
         }
     }
 }

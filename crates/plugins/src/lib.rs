@@ -12,6 +12,7 @@ mod manifest;
 mod plugin;
 mod registry;
 mod runtime;
+mod wait;
 
 use std::path::PathBuf;
 

@@ -17,6 +17,7 @@ use super::convert;
 use super::host::HostState;
 use super::manifest::Manifest;
 use super::runtime::Runtime;
+use super::wait::WaitPastDeadline;
 use plant_monitor_core::domain::Event;
 
 /// The three things a plugin can do.
@@ -250,6 +251,7 @@ impl Plugin {
         .and_then(|live| {
             live.store.set_epoch_deadline(self.runtime.deadline_ticks());
             live.store.data_mut().limits.exceeded = false;
+            live.store.data_mut().deadline = Some(started + self.runtime.call_timeout());
             match invoke(live) {
                 Ok(Ok(answer)) => Ok(answer),
                 Ok(Err(reason)) => Err(CallError::Returned(
@@ -308,6 +310,12 @@ impl Plugin {
 
     /// Names the limit a trap came from, when it came from one.
     fn describe(&self, trap: &wasmtime::Error, live: &Live) -> String {
+        if trap.downcast_ref::<WaitPastDeadline>().is_some() {
+            return format!(
+                "exceeded the call timeout of {:?} (plugins.call_timeout) waiting in wasi:io/poll",
+                self.runtime.call_timeout()
+            );
+        }
         // wasmtime's error for it is private; its message is what there is to go by.
         if (trap.chain()).any(|cause| cause.to_string().contains("fuel allocated for hostcalls")) {
             return format!(

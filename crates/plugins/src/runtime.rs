@@ -12,6 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::bindings;
 use super::host::HostState;
 use super::limits::Limits;
+use super::wait::WithDeadline;
 use super::{PluginError, WasmError};
 use plant_monitor_core::config::PluginsConfig;
 
@@ -63,6 +64,14 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|error| PluginError::from(WasmError::from(error)))?;
+        // WASI's own waits know no deadline: these end with the call's (see wait.rs).
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::sync::io::poll::add_to_linker::<HostState, WithDeadline>(
+            &mut linker,
+            HostState::deadlined,
+        )
+        .map_err(|error| PluginError::from(WasmError::from(error)))?;
+        linker.allow_shadowing(false);
         bindings::AnyPlugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
             &mut linker,
             |state| state,

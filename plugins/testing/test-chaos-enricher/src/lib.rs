@@ -2,8 +2,8 @@
 //! every `on_error` policy and that the host refuses an event whose identity was tampered with.
 //! The manifest's `mode` picks the behaviour (`pass`, `label`, `error`, `trap`, `tamper-seq`,
 //! `tamper-kind`, `tamper-plant-id`, `tamper-region`, `tamper-after`, `bad-fuel`, and the floods
-//! `many-labels`, `huge-label`, `huge-event`, `giant-label`, `huge-error`, `log-flood`; default
-//! `pass`), and
+//! `many-labels`, `huge-label`, `huge-event`, `giant-label`, `huge-error`, `log-flood`, and `sleep`,
+//! which blocks on a WASI clock for an hour; default `pass`), and
 //! `match_name`, when set, limits it to events about the plant of that name (the `after` image's,
 //! else the `before` image's), passing all others through unchanged.
 
@@ -71,6 +71,8 @@ impl Guest for ChaosEnricher {
                     host::log(Level::Info, &line);
                 }
             }
+            // Blocks in the host (a monotonic-clock pollable), where no epoch interrupts it.
+            "sleep" => std::thread::sleep(std::time::Duration::from_secs(3600)),
             other => return Err(format!("chaos: unknown mode {other:?}")),
         }
         Ok(event)
