@@ -1,6 +1,7 @@
 //! What only PostgreSQL can do to the feed, against the machine's real server: transactions that commit
 //! out of `seq` order (SQLite has one writer at a time, so its commits are in order) must not make the
-//! feed skip a change, and a commit by any SQL client wakes the feed through LISTEN/NOTIFY.
+//! feed skip a change, and a commit by any SQL client wakes the feed through LISTEN/NOTIFY. The service
+//! also speaks TLS to the server when the URL asks for it.
 
 use std::time::Duration;
 
@@ -81,4 +82,31 @@ async fn a_commit_by_another_sql_client_wakes_the_feed_through_notify() {
     assert_eq!(received[0].data()["after"]["name"], "Raw");
     let outcome: Value = app.journal().await[0]["outcome"].clone();
     assert_eq!(outcome["result"], "routed");
+}
+
+/// `sslmode=require` must give an encrypted connection (the machine's server has a self-signed
+/// certificate), not an error, and `prefer`, the default, must not settle for plaintext when TLS is
+/// to be had.
+#[tokio::test]
+async fn the_service_speaks_tls_to_postgres_when_the_url_asks_for_it() {
+    let database = plant_monitor_tests::TestDatabase::create().await;
+    for mode in ["require", "prefer"] {
+        let app = TestApp::start_on(Backend::Sqlite, |c| {
+            c.database.url = format!("{}?sslmode={mode}", database.url).parse().unwrap();
+        })
+        .await;
+        app.create(&plant("over tls")).await;
+        let encrypted: bool = sqlx::query_scalar(
+            "SELECT bool_and(ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid \
+             WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()",
+        )
+        .fetch_one(&sqlx::PgPool::connect(&database.url).await.unwrap())
+        .await
+        .unwrap();
+        assert!(
+            encrypted,
+            "sslmode={mode}: the service's connections are encrypted"
+        );
+        app.stop().await;
+    }
 }
