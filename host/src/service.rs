@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, ServeLimits};
 use crate::config::Config;
 use crate::feed::Feed;
 use crate::lease::{Keeper, Leadership};
@@ -40,8 +40,6 @@ pub enum ServiceError {
     },
     #[error("loading the plugins failed")]
     PluginLoader(#[source] JoinError),
-    #[error("the HTTP server failed: {0}")]
-    Serve(#[source] std::io::Error),
     #[error("the HTTP server task failed")]
     ServerTask(#[source] JoinError),
 }
@@ -52,7 +50,7 @@ pub struct Service {
     local_addr: SocketAddr,
     store: Arc<dyn Store>,
     stop: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
     release: watch::Sender<bool>,
     keeper: JoinHandle<()>,
@@ -131,13 +129,19 @@ impl Service {
             deliveries_due,
         };
         let mut api_stopping = stopping;
-        let server = tokio::spawn(
-            axum::serve(listener, api::router(state))
-                .with_graceful_shutdown(async move {
-                    let _ = api_stopping.wait_for(|stopping| *stopping).await;
-                })
-                .into_future(),
-        );
+        let limits = ServeLimits {
+            max_connections: config.server.max_connections.get() as usize,
+            header_read_timeout: config.server.header_read_timeout,
+            request_timeout: config.server.request_timeout,
+        };
+        let server = tokio::spawn(api::serve(
+            listener,
+            api::router(state),
+            limits,
+            async move {
+                let _ = api_stopping.wait_for(|stopping| *stopping).await;
+            },
+        ));
         tracing::info!(%local_addr, database = %config.database.url, instance = leadership.holder(), "Serving the API.");
         Ok(Service {
             local_addr,
@@ -156,7 +160,7 @@ impl Service {
         self.local_addr
     }
 
-    /// Serves until `signal` completes or the server fails, then shuts down.
+    /// Serves until `signal` completes or the server task fails, then shuts down.
     pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> Result<(), ServiceError> {
         tokio::select! {
             () = signal => {
@@ -167,10 +171,7 @@ impl Service {
                 let _ = self.release.send(true);
                 let _ = self.keeper.await;
                 self.store.close().await;
-                match finished {
-                    Ok(result) => result.map_err(ServiceError::Serve),
-                    Err(join) => Err(ServiceError::ServerTask(join)),
-                }
+                finished.map_err(ServiceError::ServerTask)
             }
         }
     }
@@ -183,8 +184,7 @@ impl Service {
         let deadline = tokio::time::Instant::now() + self.grace;
         let mut server = self.server;
         let result = match tokio::time::timeout_at(deadline, &mut server).await {
-            Ok(Ok(result)) => result.map_err(ServiceError::Serve),
-            Ok(Err(join)) => Err(ServiceError::ServerTask(join)),
+            Ok(finished) => finished.map_err(ServiceError::ServerTask),
             Err(_) => {
                 tracing::warn!(grace = ?self.grace, "Requests still in flight after the grace period were cut off.");
                 server.abort();

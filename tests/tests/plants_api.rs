@@ -672,3 +672,84 @@ async fn health_and_readiness_answer(backend: Backend) {
     let response = app.call(Method::GET, "/readyz").await;
     problem(response, 503).await;
 }
+
+/// A thousand clients that open a connection and trickle a request line a byte at a time are cut off
+/// at `header_read_timeout`, hold no more than `max_connections` at once, and meanwhile a normal
+/// request is answered and the feed goes on delivering.
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_cannot_crowd_out_the_others() {
+    use tokio::io::AsyncWriteExt;
+    let receiver = plant_monitor_tests::Receiver::start().await;
+    let app = TestApp::start_on(Backend::Sqlite, |c| {
+        c.server.header_read_timeout = std::time::Duration::from_secs(1);
+        c.server.max_connections = 512.try_into().unwrap();
+        c.sinks.insert(
+            "out".into(),
+            plant_monitor_tests::sink(&receiver.url("/out")),
+        );
+    })
+    .await;
+    let addr = app.url("").trim_start_matches("http://").to_owned();
+    let mut tricklers = Vec::new();
+    for _ in 0..1000 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        tricklers.push(tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            for byte in b"GET /v1/plants HTTP/1.1\r\n".iter().cycle() {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    return Some(started.elapsed());
+                }
+                if started.elapsed() > std::time::Duration::from_secs(20) {
+                    return None;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            None
+        }));
+    }
+    let asked = std::time::Instant::now();
+    app.create(&plant("during the storm")).await;
+    assert_eq!(app.call(Method::GET, "/v1/plants").await.status(), 200);
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(5),
+        "answered after {:?}",
+        asked.elapsed()
+    );
+    receiver.wait_for(1, plant_monitor_tests::WAIT).await;
+    for trickler in tricklers {
+        let cut = trickler.await.unwrap();
+        assert!(
+            cut.is_some_and(|after| after < std::time::Duration::from_secs(10)),
+            "a trickling client was served on: {cut:?}"
+        );
+    }
+}
+
+/// A request whose body trickles in is answered 503 at `request_timeout`, as a problem.
+#[tokio::test]
+async fn a_request_that_takes_too_long_is_answered_503() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::start_on(Backend::Sqlite, |c| {
+        c.server.request_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let addr = app.url("").trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /v1/plants HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+              content-length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("an answer before the body is complete")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("server.request_timeout"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

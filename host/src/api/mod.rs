@@ -15,6 +15,7 @@ mod plants;
 mod plugins;
 mod preconditions;
 mod problem;
+mod serve;
 mod sinks;
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ use crate::store::Store;
 
 pub use body::MAX_BODY_BYTES;
 pub use problem::{FieldError, Problem};
+pub use serve::{ServeLimits, serve};
 
 /// What every handler may use.
 #[derive(Debug, Clone)]

@@ -36,6 +36,15 @@ pub struct ServerConfig {
     /// How long in-flight requests may finish after SIGTERM. Default 20 s.
     #[serde(deserialize_with = "super::duration::deserialize")]
     pub shutdown_grace: Duration,
+    /// Connections served at once; more wait to be accepted. Default 1024.
+    pub max_connections: NonZeroU32,
+    /// How long a client may take to send a request's headers, on a new or an idle connection,
+    /// before the connection is closed. Default 10 s.
+    #[serde(deserialize_with = "super::duration::deserialize")]
+    pub header_read_timeout: Duration,
+    /// How long a request may take, its body included, before it is answered 503. Default 30 s.
+    #[serde(deserialize_with = "super::duration::deserialize")]
+    pub request_timeout: Duration,
 }
 
 /// Shows whether there is a token, never the token.
@@ -46,6 +55,9 @@ impl std::fmt::Debug for ServerConfig {
             .field("api_token", &self.api_token.as_ref().map(|_| "***"))
             .field("protect_reads", &self.protect_reads)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("request_timeout", &self.request_timeout)
             .finish()
     }
 }
@@ -56,6 +68,9 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             api_token: None,
             protect_reads: false,
+            max_connections: count(1024),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(20),
         }
     }

@@ -44,6 +44,18 @@ fn the_shipped_configuration_file_parses_to_the_defaults() {
     assert_eq!(shipped.server.api_token, defaults.server.api_token);
     assert_eq!(shipped.server.protect_reads, defaults.server.protect_reads);
     assert_eq!(
+        shipped.server.max_connections,
+        defaults.server.max_connections
+    );
+    assert_eq!(
+        shipped.server.header_read_timeout,
+        defaults.server.header_read_timeout
+    );
+    assert_eq!(
+        shipped.server.request_timeout,
+        defaults.server.request_timeout
+    );
+    assert_eq!(
         shipped.server.shutdown_grace,
         defaults.server.shutdown_grace
     );

@@ -45,6 +45,17 @@ impl Config {
                 format!("{region:?} is not a region name (a-z, 0-9 and -, up to 63) or \"*\""),
             ));
         }
+        for (key, value) in [
+            (
+                "server.header_read_timeout",
+                self.server.header_read_timeout,
+            ),
+            ("server.request_timeout", self.server.request_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "must be more than 0".into()));
+            }
+        }
         if self.feed.poll_interval.is_zero() {
             return Err(invalid("feed.poll_interval", "must be more than 0".into()));
         }

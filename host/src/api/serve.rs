@@ -1,0 +1,96 @@
+//! Serving the router on a listener with the limits a public endpoint needs, which `axum::serve` does
+//! not set: at most `server.max_connections` connections at once (the rest wait in the listen
+//! backlog, so idle or slow clients cannot exhaust the process's file descriptors, which the database
+//! and sink connections need too); a client that has not sent a request's headers within
+//! `server.header_read_timeout` is disconnected; and a request that takes longer than
+//! `server.request_timeout` is answered 503. On shutdown no connection is accepted any more and those
+//! open finish their requests in flight.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use super::problem::Problem;
+
+/// The limits of [`serve`].
+#[derive(Debug, Clone, Copy)]
+pub struct ServeLimits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets the open connections finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let request_timeout = limits.request_timeout;
+    let router = router.layer(axum::middleware::from_fn(move |request, next| {
+        within(request_timeout, request, next)
+    }));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of descriptors, or a connection reset before it was accepted: pause, go on.
+                    tracing::warn!(%error, "Cannot accept a connection.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(
+                TokioIo::new(stream),
+                TowerToHyperService::new(router.clone()),
+            );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "A connection ended with an error.");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}
+
+/// Runs one request, answering 503 when it takes longer than `limit` (a body that trickles in
+/// included: it is read inside the handler).
+async fn within(limit: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::unavailable(format!(
+            "the request took longer than {limit:?} (server.request_timeout)"
+        ))
+        .into_response(),
+    }
+}
