@@ -14,6 +14,7 @@ plant_monitor_tests::on_both_backends! {
     the_journal_pages_by_seq_with_after_and_limit,
     a_raw_write_cannot_set_the_version_it_is_the_servers,
     get_v1_leases_shows_this_instance_leading_each_region_in_the_data,
+    a_page_of_large_changes_ends_early_at_its_byte_budget,
 }
 
 fn kinds(entries: &[Value]) -> Vec<&str> {
@@ -265,4 +266,43 @@ async fn get_v1_leases_shows_this_instance_leading_each_region_in_the_data(backe
             .as_str()
             .is_some_and(|at| at.ends_with('Z'))
     );
+}
+
+/// Changes of plants with large attributes carry two images each: a page of a thousand would be many
+/// megabytes, so a page ends, with its `next` cursor, at 4 MiB, and the pages still cover everything.
+async fn a_page_of_large_changes_ends_early_at_its_byte_budget(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
+    let mut body = plant("large");
+    body["attributes"] =
+        Value::from_iter((0..64).map(|n| (format!("key-{n}"), json!("v".repeat(1024)))));
+    for n in 0..40 {
+        let id = app.create(&body).await["id"].as_str().unwrap().to_owned();
+        app.patch(&id, &format!(r#"{{"output_mw": {n}}}"#)).await;
+    }
+    let mut seen = 0;
+    let mut after = 0;
+    let mut pages = 0;
+    loop {
+        let response = app
+            .call(
+                Method::GET,
+                &format!("/v1/changes?limit=1000&after={after}"),
+            )
+            .await;
+        let text = response.text().await.unwrap();
+        assert!(
+            text.len() <= (4 << 20) + (200 << 10),
+            "{} bytes",
+            text.len()
+        );
+        let page: Value = serde_json::from_str(&text).unwrap();
+        seen += page["items"].as_array().unwrap().len();
+        pages += 1;
+        match page["next"].as_u64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    assert_eq!(seen, 80, "every change on some page");
+    assert!(pages >= 2, "the 8 MB journal came in one page");
 }

@@ -109,6 +109,11 @@ async fn each_validation_rule_is_enforced_at_its_boundaries(backend: Backend) {
         ("longitude", json!(-180)),
         ("status", json!("decommissioned")),
         ("fuel", json!("geothermal")),
+        (
+            "attributes",
+            Value::from_iter((0..64).map(|n| (format!("k{n}"), json!("v")))),
+        ),
+        ("attributes", json!({ long(64): long(1024) })),
     ];
     for (field, value) in accepted {
         let mut body = plant("p");
@@ -142,6 +147,13 @@ async fn each_validation_rule_is_enforced_at_its_boundaries(backend: Backend) {
         ("longitude", json!(-181)),
         ("attributes", json!({"a": 1})),
         ("attributes", json!(["a"])),
+        (
+            "attributes",
+            Value::from_iter((0..65).map(|n| (format!("k{n}"), json!("v")))),
+        ),
+        ("attributes", json!({ long(65): "v" })),
+        ("attributes", json!({ "": "v" })),
+        ("attributes", json!({ "k": long(1025) })),
     ];
     for (field, value) in refused {
         let mut body = plant("p");

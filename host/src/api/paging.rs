@@ -1,4 +1,5 @@
-//! Pages of a longer list: the `{"items": [...], "next": ...}` shape and the bounds on `limit`.
+//! Pages of a longer list: the `{"items": [...], "next": ...}` shape, the bounds on `limit`, and a bound
+//! on a page's size in bytes, since items (a change carries two plant images) vary in size.
 
 use serde::Serialize;
 
@@ -8,6 +9,9 @@ use super::problem::Problem;
 pub const MAX_LIMIT: u32 = 1000;
 pub const DEFAULT_LIMIT: u32 = 100;
 
+/// A page ends early, with a `next` cursor, once its items reach this many bytes of JSON.
+pub const MAX_PAGE_BYTES: usize = 4 << 20;
+
 /// One page; `next` is what to pass as `after` for the following page, null on the last.
 #[derive(Debug, Serialize)]
 pub struct Page<T, C> {
@@ -15,12 +19,23 @@ pub struct Page<T, C> {
     pub next: Option<C>,
 }
 
-impl<T, C> Page<T, C> {
+impl<T: Serialize, C> Page<T, C> {
     /// Builds a page from up to `limit + 1` rows: the extra row only proves that a next page exists,
-    /// so a client never has to fetch an empty last page.
+    /// so a client never has to fetch an empty last page. The page stops before the item that would
+    /// take it past [`MAX_PAGE_BYTES`] (it always holds one).
     pub fn of(mut rows: Vec<T>, limit: u32, cursor: impl Fn(&T) -> C) -> Self {
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
+        let mut bytes = 0;
+        let fitting = rows
+            .iter()
+            .take_while(|row| {
+                bytes += serde_json::to_vec(row).map_or(0, |json| json.len());
+                bytes <= MAX_PAGE_BYTES
+            })
+            .count()
+            .max(1);
+        let limit = (limit as usize).min(fitting);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
         let next = if more { rows.last().map(cursor) } else { None };
         Page { items: rows, next }
     }

@@ -24,6 +24,14 @@ const WRITABLE: &[&str] = &[
 ];
 
 pub const NAME_MAX_CHARS: usize = 200;
+
+/// A plant's attributes are bounded, since every change carries two images of them through the
+/// journal, the plugins and the sinks: at most this many,
+pub const ATTRIBUTES_MAX: usize = 64;
+/// each key of 1 to this many bytes,
+pub const ATTRIBUTE_KEY_MAX_BYTES: usize = 64;
+/// and each value of at most this many.
+pub const ATTRIBUTE_VALUE_MAX_BYTES: usize = 1024;
 pub const REGION_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
 
 /// Validates a whole plant (POST, PUT, or the result of a PATCH).
@@ -163,6 +171,29 @@ fn attributes(value: &Value) -> Result<BTreeMap<String, String>, String> {
     let object = value
         .as_object()
         .ok_or("must be an object whose values are strings")?;
+    if object.len() > ATTRIBUTES_MAX {
+        return Err(format!(
+            "has {} entries; at most {ATTRIBUTES_MAX} are allowed",
+            object.len()
+        ));
+    }
+    if let Some(key) =
+        (object.keys()).find(|key| key.is_empty() || key.len() > ATTRIBUTE_KEY_MAX_BYTES)
+    {
+        return Err(format!(
+            "the key {:?} must be 1 to {ATTRIBUTE_KEY_MAX_BYTES} bytes",
+            key.chars().take(20).collect::<String>()
+        ));
+    }
+    if let Some((key, _)) = (object.iter()).find(|(_, value)| {
+        value
+            .as_str()
+            .is_some_and(|v| v.len() > ATTRIBUTE_VALUE_MAX_BYTES)
+    }) {
+        return Err(format!(
+            "the value of {key:?} is longer than {ATTRIBUTE_VALUE_MAX_BYTES} bytes"
+        ));
+    }
     object
         .iter()
         .map(|(key, value)| match value.as_str() {
