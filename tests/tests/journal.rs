@@ -15,6 +15,7 @@ plant_monitor_tests::on_both_backends! {
     a_raw_write_cannot_set_the_version_it_is_the_servers,
     get_v1_leases_shows_this_instance_leading_each_region_in_the_data,
     a_page_of_large_changes_ends_early_at_its_byte_budget,
+    heavy_reads_do_not_cost_the_leader_its_lease,
 }
 
 fn kinds(entries: &[Value]) -> Vec<&str> {
@@ -305,4 +306,50 @@ async fn a_page_of_large_changes_ends_early_at_its_byte_budget(backend: Backend)
     }
     assert_eq!(seen, 80, "every change on some page");
     assert!(pages >= 2, "the 8 MB journal came in one page");
+}
+
+/// Fifty clients reading `/v1/sinks`, which sums the whole outbox, keep every pooled connection busy
+/// (some wait past `request_timeout` and get 503); the lease keeper renews on a connection of its own,
+/// so the leader keeps its lease (same epoch).
+async fn heavy_reads_do_not_cost_the_leader_its_lease(backend: Backend) {
+    let app = TestApp::start_on(backend, |c| {
+        c.feed.lease_ttl = std::time::Duration::from_secs(2);
+        c.database.max_connections = 2.try_into().unwrap();
+        // The readers queue for the two connections; none waits long for its answer.
+        c.server.request_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
+    app.create(&plant("led")).await;
+    let led = app
+        .wait_for_json("/v1/leases", |l| l["items"][0]["held"] == true)
+        .await;
+    let epoch = led["items"][0]["epoch"].clone();
+    let seq = app.journal().await[0]["seq"].as_u64().unwrap();
+    let fill = match backend {
+        Backend::Sqlite => format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+             INSERT INTO deliveries (seq, sink, plant_id, region, status, attempts, delivered_at) \
+             SELECT {seq}, 'sink-' || i, 'p', 'us-west', 'delivered', 1, \
+                    '2026-01-01T00:00:00.000Z' FROM n"
+        ),
+        Backend::Postgres => format!(
+            "INSERT INTO deliveries (seq, sink, plant_id, region, status, attempts, delivered_at) \
+             SELECT {seq}, 'sink-' || i, 'p', 'us-west', 'delivered', 1, now() \
+             FROM generate_series(1, 100000) AS i"
+        ),
+    };
+    sqlx::query(&fill).execute(&app.sql().await).await.unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    let readers = (0..50).map(|_| async {
+        while std::time::Instant::now() < until {
+            let status = app.call(Method::GET, "/v1/sinks").await.status();
+            assert!(matches!(status.as_u16(), 200 | 503), "{status}");
+        }
+    });
+    futures_util::future::join_all(readers).await;
+    let after = app.get_json("/v1/leases").await;
+    let lease = &after["items"][0];
+    assert_eq!(lease["held"], true, "{after}");
+    assert_eq!(lease["epoch"], epoch, "the lease was never lost: {after}");
+    assert_eq!(lease["holder"], after["instance_id"]);
 }

@@ -13,7 +13,7 @@ use crate::{Acquisition, Fence, Lease, LeaseStore, StoreError, shared};
 impl LeaseStore for PostgresStore {
     async fn active_regions(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(shared::ACTIVE_REGIONS)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.leases)
             .await?)
     }
 
@@ -34,7 +34,7 @@ impl LeaseStore for PostgresStore {
         .bind(name)
         .bind(holder)
         .bind(ttl.as_secs_f64())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.leases)
         .await?;
         if let Some(epoch) = epoch {
             return Ok(Acquisition::Acquired {
@@ -46,7 +46,7 @@ impl LeaseStore for PostgresStore {
              FROM leases WHERE name = $1",
         )
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.leases)
         .await?
         .unwrap_or_default();
         Ok(Acquisition::Held {
@@ -64,7 +64,7 @@ impl LeaseStore for PostgresStore {
         .bind(&fence.holder)
         .bind(fence.epoch as i64)
         .bind(ttl.as_secs_f64())
-        .execute(&self.pool)
+        .execute(&self.leases)
         .await?;
         Ok(renewed.rows_affected() == 1)
     }
@@ -79,7 +79,7 @@ impl LeaseStore for PostgresStore {
         .bind(&fence.holder)
         .bind(fence.epoch as i64)
         .bind(LEASE_CHANNEL)
-        .execute(&self.pool)
+        .execute(&self.leases)
         .await?;
         Ok(())
     }

@@ -29,6 +29,9 @@ use plant_monitor_core::config::DatabaseConfig;
 // 61 s per round at 100k pending deliveries. As a correlated subplan it is an index probe on
 // (sink, plant_id, id): 12 ms.
 
+/// How long a lease statement waits for the lease connection: the keeper then tries again soon.
+const LEASE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The notification channel the journal trigger signals.
 const CHANNEL: &str = "plant_changes";
 
@@ -39,6 +42,9 @@ const LEASE_CHANNEL: &str = "plant_monitor_leases";
 #[derive(Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// A connection of the lease keeper's own, so that no load on the others (the API's reads, the
+    /// feed, the sinks) can delay a renewal until the lease is lost.
+    leases: PgPool,
     written: Arc<Notify>,
     released: Arc<Notify>,
     listener: AbortHandle,
@@ -55,6 +61,12 @@ impl PostgresStore {
             .connect(config.url.expose())
             .await
             .map_err(open_error)?;
+        let leases = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(LEASE_ACQUIRE_TIMEOUT)
+            .connect(config.url.expose())
+            .await
+            .map_err(open_error)?;
         let mut listener = PgListener::connect_with(&pool).await.map_err(open_error)?;
         listener
             .listen_all([CHANNEL, LEASE_CHANNEL])
@@ -66,6 +78,7 @@ impl PostgresStore {
             tokio::spawn(listen(listener, written.clone(), released.clone())).abort_handle();
         Ok(PostgresStore {
             pool,
+            leases,
             written,
             released,
             listener,
@@ -117,6 +130,7 @@ impl Store for PostgresStore {
     async fn close(&self) {
         self.listener.abort();
         self.pool.close().await;
+        self.leases.close().await;
     }
 }
 

@@ -14,7 +14,7 @@ use crate::{Acquisition, Fence, Lease, LeaseStore, StoreError, shared};
 impl LeaseStore for SqliteStore {
     async fn active_regions(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(shared::ACTIVE_REGIONS)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.leases)
             .await?)
     }
 
@@ -36,7 +36,7 @@ impl LeaseStore for SqliteStore {
         .bind(name)
         .bind(holder)
         .bind(seconds_modifier(ttl))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.leases)
         .await?;
         if let Some(epoch) = epoch {
             return Ok(Acquisition::Acquired {
@@ -48,7 +48,7 @@ impl LeaseStore for SqliteStore {
              FROM leases WHERE name = ?1",
         )
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.leases)
         .await?
         .unwrap_or_default();
         Ok(Acquisition::Held {
@@ -66,7 +66,7 @@ impl LeaseStore for SqliteStore {
         .bind(&fence.holder)
         .bind(fence.epoch as i64)
         .bind(seconds_modifier(ttl))
-        .execute(&self.pool)
+        .execute(&self.leases)
         .await?;
         Ok(renewed.rows_affected() == 1)
     }
@@ -79,7 +79,7 @@ impl LeaseStore for SqliteStore {
         .bind(&fence.lease)
         .bind(&fence.holder)
         .bind(fence.epoch as i64)
-        .execute(&self.pool)
+        .execute(&self.leases)
         .await?;
         self.released.notify_one();
         Ok(())

@@ -27,10 +27,16 @@ use plant_monitor_core::config::DatabaseConfig;
 /// How long a writer waits for another's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a lease statement waits for the lease connection: the keeper then tries again soon.
+const LEASE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A pool of connections to one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// A connection of the lease keeper's own, so that no load on the others (the API's reads, the
+    /// feed, the sinks) can delay a renewal until the lease is lost.
+    leases: SqlitePool,
     /// Signalled after every write this process commits, so the feed need not wait for its next poll.
     written: Arc<Notify>,
     /// Signalled when this process releases a lease. Other processes on the file find out by polling.
@@ -59,11 +65,18 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections.get())
+            .connect_with(options.clone())
+            .await
+            .map_err(open_error)?;
+        let leases = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(LEASE_ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(open_error)?;
         Ok(SqliteStore {
             pool,
+            leases,
             written: Arc::new(Notify::new()),
             released: Arc::new(Notify::new()),
         })
@@ -91,6 +104,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.leases.close().await;
     }
 }
 
