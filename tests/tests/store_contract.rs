@@ -23,6 +23,7 @@ plant_monitor_tests::on_both_backends! {
     replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its_change,
     retrying_a_sinks_dead_letters_requeues_every_one_of_that_sink,
     pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_nothing_to_deliver,
+    a_batch_of_large_rows_is_cut_at_the_read_budget,
 }
 
 const TTL: Duration = Duration::from_secs(10);
@@ -718,4 +719,46 @@ async fn pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_
         store.prune(Duration::from_millis(10), 100).await.unwrap(),
         (0, 0)
     );
+}
+
+/// Thirty changes of 700 KB plants, and thirty events of 700 KB, are 21 MB: the feed and a sink worker
+/// read them in batches of about `READ_BYTES`, not in one, and still get every one in order.
+async fn a_batch_of_large_rows_is_cut_at_the_read_budget(backend: Backend) {
+    let store = backend.store().await;
+    let mut large = plant_in("north");
+    large.attributes.insert("blob".into(), "x".repeat(700_000));
+    for _ in 0..30 {
+        store.create_plant(&large).await.unwrap();
+    }
+    let north = ["north".to_owned()];
+    let first = store.unprocessed_changes(&north, 100).await.unwrap();
+    assert!(
+        (1..30).contains(&first.len()),
+        "{} of 30 changes in one batch",
+        first.len()
+    );
+    let budget = store::READ_BYTES as usize;
+    assert!(
+        first.len() * 700_000 < budget + 800_000,
+        "{} changes",
+        first.len()
+    );
+    let event = format!("{{\"blob\": \"{}\"}}", "y".repeat(700_000));
+    let mut fed = 0;
+    while fed < 30 {
+        let changes = feed(&*store, "north", |change| Processed {
+            event: Some(event.clone()),
+            ..routed(change, &["out"])
+        })
+        .await;
+        assert!(!changes.is_empty());
+        fed += changes.len();
+    }
+    let due = store.due_deliveries("out", &north, 1024).await.unwrap();
+    assert!(
+        (1..30).contains(&due.len()),
+        "{} of 30 events due at once",
+        due.len()
+    );
+    assert!(due.windows(2).all(|w| w[0].id < w[1].id));
 }

@@ -30,6 +30,10 @@ pub use model::{
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+/// About how many bytes of plant images or events one read of the feed or of a sink worker brings
+/// (the first row always comes): large rows make a shorter batch, not a larger one.
+pub const READ_BYTES: u64 = 16 << 20;
+
 /// A failed store operation, naming the plant where one is involved.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -105,7 +109,8 @@ pub trait JournalStore: Send + Sync + std::fmt::Debug {
     /// at once; writes by other processes are found by the caller's next poll.
     async fn wait_for_changes(&self, at_most: Duration);
 
-    /// The oldest unprocessed journal entries of `regions`, in `seq` order, at most `limit`. An entry is
+    /// The oldest unprocessed journal entries of `regions`, in `seq` order, at most `limit` and about
+    /// [`READ_BYTES`] of images. An entry is
     /// passed over while an earlier entry of the same plant in another region is unprocessed, so a
     /// plant that moved regions keeps its order across leaders.
     async fn unprocessed_changes(
@@ -167,7 +172,8 @@ pub trait LeaseStore: Send + Sync + std::fmt::Debug {
 #[async_trait]
 pub trait OutboxStore: Send + Sync + std::fmt::Debug {
     /// Deliveries of `regions` to `sink` that are due and whose plant has no earlier delivery still
-    /// waiting (in any region), in id order, at most `limit`; none while the sink is disabled.
+    /// waiting (in any region), in id order, at most `limit` and about [`READ_BYTES`] of events; none
+    /// while the sink is disabled.
     async fn due_deliveries(
         &self,
         sink: &str,

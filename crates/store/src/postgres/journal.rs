@@ -44,7 +44,7 @@ impl JournalStore for PostgresStore {
         regions: &[String],
         limit: u32,
     ) -> Result<Vec<Change>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let query = format!(
             "SELECT {CHANGE_COLUMNS} FROM plant_changes c \
              WHERE c.processed_at IS NULL AND c.region = ANY($1) \
                AND NOT EXISTS (SELECT 1 FROM plant_changes e \
@@ -52,6 +52,11 @@ impl JournalStore for PostgresStore {
                                  AND e.processed_at IS NULL AND e.region <> ALL($1) \
                                OFFSET 0) \
              ORDER BY c.seq LIMIT $2"
+        );
+        let rows = sqlx::query(&shared::within_read_budget(
+            &query,
+            "coalesce(length(q.before), 0) + coalesce(length(q.after), 0)",
+            "seq",
         ))
         .bind(regions)
         .bind(i64::from(limit))

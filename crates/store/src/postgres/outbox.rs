@@ -18,8 +18,7 @@ impl OutboxStore for PostgresStore {
         regions: &[String],
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.id, d.seq, d.plant_id, d.region, d.attempts::bigint AS attempts, c.event \
+        let query = "SELECT d.id, d.seq, d.plant_id, d.region, d.attempts::bigint AS attempts, c.event \
              FROM deliveries d JOIN plant_changes c ON c.seq = d.seq \
              WHERE d.sink = $1 AND d.status = 'pending' AND d.region = ANY($2) \
                AND NOT EXISTS (SELECT 1 FROM sink_states s \
@@ -30,8 +29,12 @@ impl OutboxStore for PostgresStore {
                                  AND e.status = 'pending' AND e.id < d.id \
                                  AND (e.next_attempt_at > now() OR e.region <> ALL($2)) \
                                OFFSET 0) \
-             ORDER BY d.id LIMIT $3",
-        )
+             ORDER BY d.id LIMIT $3";
+        let rows = sqlx::query(&shared::within_read_budget(
+            query,
+            "coalesce(length(q.event), 0)",
+            "id",
+        ))
         .bind(sink)
         .bind(regions)
         .bind(i64::from(limit))

@@ -43,7 +43,7 @@ impl JournalStore for SqliteStore {
         regions: &[String],
         limit: u32,
     ) -> Result<Vec<Change>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let query = format!(
             "SELECT {CHANGE_COLUMNS} FROM plant_changes c \
              WHERE c.processed_at IS NULL AND c.region IN (SELECT value FROM json_each(?1)) \
                AND NOT EXISTS (SELECT 1 FROM plant_changes e \
@@ -51,6 +51,11 @@ impl JournalStore for SqliteStore {
                                  AND e.processed_at IS NULL \
                                  AND e.region NOT IN (SELECT value FROM json_each(?1))) \
              ORDER BY c.seq LIMIT ?2"
+        );
+        let rows = sqlx::query(&shared::within_read_budget(
+            &query,
+            "coalesce(length(q.before), 0) + coalesce(length(q.after), 0)",
+            "seq",
         ))
         .bind(shared::regions_json(regions))
         .bind(i64::from(limit))

@@ -18,8 +18,7 @@ impl OutboxStore for SqliteStore {
         regions: &[String],
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let rows = sqlx::query(
-            "WITH now AS (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS at), \
+        let query = "WITH now AS (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS at), \
                   led AS (SELECT value AS region FROM json_each(?2)) \
              SELECT d.id, d.seq, d.plant_id, d.region, d.attempts, c.event \
              FROM deliveries d JOIN plant_changes c ON c.seq = d.seq, now \
@@ -31,8 +30,12 @@ impl OutboxStore for SqliteStore {
                                WHERE e.sink = d.sink AND e.plant_id = d.plant_id \
                                  AND e.status = 'pending' AND e.id < d.id \
                                  AND (e.next_attempt_at > now.at OR e.region NOT IN led)) \
-             ORDER BY d.id LIMIT ?3",
-        )
+             ORDER BY d.id LIMIT ?3";
+        let rows = sqlx::query(&shared::within_read_budget(
+            query,
+            "coalesce(length(q.event), 0)",
+            "id",
+        ))
         .bind(sink)
         .bind(shared::regions_json(regions))
         .bind(i64::from(limit))
