@@ -322,20 +322,21 @@ async fn a_guest_that_loops_forever_is_stopped_at_the_call_timeout() {
         c.plugins.call_timeout = Duration::from_millis(50);
     })
     .await;
-    app.create(&plant("bad")).await;
-    app.create(&plant("after")).await;
-    let outcome = wait_for_outcome(&app, "bad").await;
+    fails_and_the_next_flows(&app, &receiver, "bad", "exceeded the call timeout of 50ms").await;
+}
+
+/// Creates the plant `failing` and then `next`: `failing`'s event fails with a reason that contains
+/// `reason`, and `next`'s reaches all three sinks, served by a fresh instance.
+async fn fails_and_the_next_flows(app: &TestApp, receiver: &Receiver, failing: &str, reason: &str) {
+    app.create(&plant(failing)).await;
+    app.create(&plant("next")).await;
+    let outcome = wait_for_outcome(app, failing).await;
     assert_eq!(outcome["result"], "failed");
-    let reason = outcome["reason"].as_str().unwrap();
-    assert!(
-        reason.contains("exceeded the call timeout of 50ms"),
-        "{reason}"
-    );
+    let kept = outcome["reason"].as_str().unwrap();
+    assert!(kept.contains(reason), "{kept}");
     let received = receiver.wait_for(3, WAIT).await;
     assert!(
-        received
-            .iter()
-            .all(|r| r.data()["after"]["name"] == "after"),
+        received.iter().all(|r| r.data()["after"]["name"] == "next"),
         "a fresh instance serves the next event"
     );
 }
@@ -352,22 +353,13 @@ async fn a_guest_that_blocks_for_an_hour_is_stopped_at_the_call_timeout_and_shut
     );
     let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
     let started = std::time::Instant::now();
-    app.create(&plant("sleepy")).await;
-    app.create(&plant("awake")).await;
-    let outcome = wait_for_outcome(&app, "sleepy").await;
-    assert_eq!(outcome["result"], "failed");
-    let reason = outcome["reason"].as_str().unwrap();
-    assert!(
-        reason.contains("exceeded the call timeout of 100ms (plugins.call_timeout)"),
-        "{reason}"
-    );
-    let received = receiver.wait_for(3, WAIT).await;
-    assert!(
-        received
-            .iter()
-            .all(|r| r.data()["after"]["name"] == "awake"),
-        "the next event flows"
-    );
+    fails_and_the_next_flows(
+        &app,
+        &receiver,
+        "sleepy",
+        "exceeded the call timeout of 100ms (plugins.call_timeout)",
+    )
+    .await;
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",

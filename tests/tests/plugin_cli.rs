@@ -133,11 +133,23 @@ fn sink_echo(dir: &std::path::Path, args: &[&str]) -> (std::process::Child, Stri
     (child, addr)
 }
 
-fn post_event(addr: &str, headers: &[(&str, String)]) -> (reqwest::blocking::Response, String) {
-    let body =
-        json!({"specversion": "1.0", "id": "7", "type": "powerplant.updated", "subject": "p1",
+/// The CloudEvent every sink-echo test sends.
+fn cloud_event() -> String {
+    json!({"specversion": "1.0", "id": "7", "type": "powerplant.updated", "subject": "p1",
                       "source": "/plant-monitor/regions/us-west", "data": event()})
-        .to_string();
+    .to_string()
+}
+
+/// A Standard Webhooks secret and the signer of it.
+fn secret_and_signer() -> (&'static str, plant_monitor::sinks::signing::Signer) {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let signer =
+        plant_monitor::sinks::signing::Signer::new(&[secret.to_owned()], |_| None).unwrap();
+    (secret, signer)
+}
+
+fn post_event(addr: &str, headers: &[(&str, String)]) -> (reqwest::blocking::Response, String) {
+    let body = cloud_event();
     let mut request = reqwest::blocking::Client::new()
         .post(format!("http://{addr}/grid"))
         .header("content-type", "application/cloudevents+json");
@@ -171,15 +183,10 @@ fn sink_echo_prints_one_readable_line_per_event() {
 
 #[test]
 fn sink_echo_verifies_signatures_with_its_secret() {
-    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let signer =
-        plant_monitor::sinks::signing::Signer::new(&[secret.to_owned()], |_| None).unwrap();
+    let (secret, signer) = secret_and_signer();
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = sink_echo(dir.path(), &["--secret", secret]);
-    let body =
-        json!({"specversion": "1.0", "id": "7", "type": "powerplant.updated", "subject": "p1",
-                      "source": "/plant-monitor/regions/us-west", "data": event()})
-        .to_string();
+    let body = cloud_event();
     let now = unix_now();
     let signature = signer.sign("7", now, body.as_bytes());
     let signed = [
@@ -209,14 +216,9 @@ fn unix_now() -> i64 {
 /// A signed request replayed later, or one that asks for thousands of signature checks, is refused.
 #[test]
 fn sink_echo_refuses_stale_signatures_and_checks_at_most_eight() {
-    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let signer =
-        plant_monitor::sinks::signing::Signer::new(&[secret.to_owned()], |_| None).unwrap();
+    let (secret, signer) = secret_and_signer();
     let dir = tempfile::tempdir().unwrap();
-    let body =
-        json!({"specversion": "1.0", "id": "7", "type": "powerplant.updated", "subject": "p1",
-                      "source": "/plant-monitor/regions/us-west", "data": event()})
-        .to_string();
+    let body = cloud_event();
     let signed = |timestamp: i64, signature: String| {
         [
             ("webhook-id", "7".to_owned()),
