@@ -227,6 +227,15 @@ fn chaos(mode: &str, policy: &str) -> PluginDir {
     )
 }
 
+/// The chaos enricher installed as `name`, its `[config]` table holding `config`.
+fn chaos_enricher(name: &str, config: &str) -> PluginDir {
+    PluginDir::default().add(
+        name,
+        "test-chaos-enricher",
+        Some(&format!("[config]\n{config}\n")),
+    )
+}
+
 #[tokio::test]
 async fn under_dead_letter_a_failing_event_is_recorded_and_the_feed_goes_on() {
     for mode in ["error", "trap"] {
@@ -346,11 +355,7 @@ async fn fails_and_the_next_flows(app: &TestApp, receiver: &Receiver, failing: &
 #[tokio::test]
 async fn a_guest_that_blocks_for_an_hour_is_stopped_at_the_call_timeout_and_shutdown_is_prompt() {
     let receiver = Receiver::start().await;
-    let plugins = PluginDir::default().add(
-        "sleeper",
-        "test-chaos-enricher",
-        Some("[config]\nmode = \"sleep\"\nmatch_name = \"sleepy\"\n"),
-    );
+    let plugins = chaos_enricher("sleeper", "mode = \"sleep\"\nmatch_name = \"sleepy\"");
     let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
     let started = std::time::Instant::now();
     fails_and_the_next_flows(
@@ -437,11 +442,7 @@ async fn an_enricher_may_change_after_but_not_the_identity_of_the_event() {
         assert_eq!(plugin_errors(&app, "tamper").await, 1, "{mode}");
     }
     let receiver = Receiver::start().await;
-    let plugins = PluginDir::default().add(
-        "tamper",
-        "test-chaos-enricher",
-        Some("[config]\nmode = \"bad-fuel\"\n"),
-    );
+    let plugins = chaos_enricher("tamper", "mode = \"bad-fuel\"");
     let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
     app.create(&plant("p")).await;
     let outcome = wait_for_outcome(&app, "p").await;
@@ -456,11 +457,7 @@ async fn an_enricher_may_change_after_but_not_the_identity_of_the_event() {
         "an answer that is not an event is the enricher's error"
     );
     let receiver = Receiver::start().await;
-    let plugins = PluginDir::default().add(
-        "after",
-        "test-chaos-enricher",
-        Some("[config]\nmode = \"tamper-after\"\n"),
-    );
+    let plugins = chaos_enricher("after", "mode = \"tamper-after\"");
     let app = TestApp::start_with(|c| {
         examples(c, &plugins, &receiver);
         c.sinks.retain(|name, _| name == "green");
@@ -525,11 +522,7 @@ async fn an_answer_over_a_cap_is_the_plugins_error_naming_the_cap() {
 #[tokio::test]
 async fn a_huge_error_reason_is_cut_at_max_reason_size() {
     let receiver = Receiver::start().await;
-    let plugins = PluginDir::default().add(
-        "flood",
-        "test-chaos-enricher",
-        Some("[config]\nmode = \"huge-error\"\n"),
-    );
+    let plugins = chaos_enricher("flood", "mode = \"huge-error\"");
     let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
     app.create(&plant("p")).await;
     let outcome = wait_for_outcome(&app, "p").await;
@@ -743,11 +736,7 @@ async fn a_cache_folder_others_may_write_to_is_not_used() {
 #[test]
 fn a_plugin_that_floods_the_log_is_cut_to_size_and_rate() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = PluginDir::default().add(
-        "chatty",
-        "test-chaos-enricher",
-        Some("[config]\nmode = \"log-flood\"\n"),
-    );
+    let plugins = chaos_enricher("chatty", "mode = \"log-flood\"");
     std::fs::write(
         dir.path().join("pm.toml"),
         format!(
