@@ -194,18 +194,20 @@ async fn a_router_fans_out_to_two_sinks_and_an_unknown_sink_is_a_plugin_error() 
     );
 
     app.create(&plant("Hydro goes green")).await;
-    let outcome = wait_for_outcome(&app, "Hydro goes green").await;
+    failed_once_by(&app, "Hydro goes green", "router", "\"green\"").await;
+}
+
+/// The event of `plant` failed in `plugin`, for a reason that contains `reason`, and `/v1/plugins`
+/// counts it as that plugin's one error.
+async fn failed_once_by(app: &TestApp, plant: &str, plugin: &str, reason: &str) {
+    let outcome = wait_for_outcome(app, plant).await;
     assert_eq!(outcome["result"], "failed");
-    assert_eq!(outcome["plugin"], "router");
+    assert_eq!(outcome["plugin"], plugin);
     assert!(
-        outcome["reason"].as_str().unwrap().contains("\"green\""),
+        outcome["reason"].as_str().unwrap().contains(reason),
         "{outcome}"
     );
-    assert_eq!(
-        plugin_errors(&app, "router").await,
-        1,
-        "a route to an unknown sink is the router's error"
-    );
+    assert_eq!(plugin_errors(app, plugin).await, 1, "{plugin}'s errors");
 }
 
 /// The `errors` `/v1/plugins` shows for the plugin `name`.
@@ -445,17 +447,7 @@ async fn an_enricher_may_change_after_but_not_the_identity_of_the_event() {
     let plugins = chaos_enricher("tamper", "mode = \"bad-fuel\"");
     let app = TestApp::start_with(|c| examples(c, &plugins, &receiver)).await;
     app.create(&plant("p")).await;
-    let outcome = wait_for_outcome(&app, "p").await;
-    assert_eq!(outcome["result"], "failed");
-    assert!(
-        outcome["reason"].as_str().unwrap().contains("\"peat\""),
-        "{outcome}"
-    );
-    assert_eq!(
-        plugin_errors(&app, "tamper").await,
-        1,
-        "an answer that is not an event is the enricher's error"
-    );
+    failed_once_by(&app, "p", "tamper", "\"peat\"").await;
     let receiver = Receiver::start().await;
     let plugins = chaos_enricher("after", "mode = \"tamper-after\"");
     let app = TestApp::start_with(|c| {
