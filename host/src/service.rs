@@ -131,6 +131,7 @@ impl Service {
         let mut api_stopping = stopping;
         let limits = ServeLimits {
             max_connections: config.server.max_connections.get() as usize,
+            max_requests: config.server.max_requests.get() as usize,
             header_read_timeout: config.server.header_read_timeout,
             request_timeout: config.server.request_timeout,
         };

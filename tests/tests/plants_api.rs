@@ -765,3 +765,35 @@ async fn a_request_that_takes_too_long_is_answered_503() {
     assert!(answer.contains("server.request_timeout"), "{answer}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// With one turn for `/v1` requests, a request that holds it (its body trickles in) makes the next
+/// wait until it ends, while the probes are answered at once.
+#[tokio::test]
+async fn requests_beyond_max_requests_wait_their_turn_and_the_probes_do_not() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::start_on(Backend::Sqlite, |c| {
+        c.server.max_requests = 1.try_into().unwrap();
+        c.server.request_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let addr = app.url("").trim_start_matches("http://").to_owned();
+    let mut holder = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    holder
+        .write_all(
+            b"POST /v1/plants HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+              content-length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let asked = std::time::Instant::now();
+    assert_eq!(app.call(Method::GET, "/healthz").await.status(), 200);
+    assert!(asked.elapsed() < std::time::Duration::from_millis(500));
+    let status = app.call(Method::GET, "/v1/plants").await.status();
+    assert_eq!(status, 200);
+    assert!(
+        asked.elapsed() > std::time::Duration::from_millis(1200),
+        "answered after {:?}, before the turn was free",
+        asked.elapsed()
+    );
+}

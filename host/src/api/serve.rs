@@ -3,8 +3,10 @@
 //! backlog, so idle or slow clients cannot exhaust the process's file descriptors, which the database
 //! and sink connections need too); a client that has not sent a request's headers within
 //! `server.header_read_timeout` is disconnected; and a request that takes longer than
-//! `server.request_timeout` is answered 503. On shutdown no connection is accepted any more and those
-//! open finish their requests in flight.
+//! `server.request_timeout` is answered 503; at most `server.max_requests` requests under `/v1` are
+//! handled at once, the others waiting their turn within that time, so a burst of heavy reads cannot
+//! hold every database connection (the probes never wait). On shutdown no connection is accepted any
+//! more and those open finish their requests in flight.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use super::problem::Problem;
 #[derive(Debug, Clone, Copy)]
 pub struct ServeLimits {
     pub max_connections: usize,
+    pub max_requests: usize,
     pub header_read_timeout: Duration,
     pub request_timeout: Duration,
 }
@@ -39,8 +42,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let request_timeout = limits.request_timeout;
+    let turns = Arc::new(Semaphore::new(limits.max_requests));
     let router = router.layer(axum::middleware::from_fn(move |request, next| {
-        within(request_timeout, request, next)
+        within(request_timeout, turns.clone(), request, next)
     }));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
@@ -83,10 +87,18 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
-/// Runs one request, answering 503 when it takes longer than `limit` (a body that trickles in
-/// included: it is read inside the handler).
-async fn within(limit: Duration, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
+/// Runs one request when its turn comes (at once for the probes), answering 503 when waiting and
+/// running take longer than `limit` (a body that trickles in included: it is read inside the handler).
+async fn within(limit: Duration, turns: Arc<Semaphore>, request: Request, next: Next) -> Response {
+    let waits = request.uri().path().starts_with("/v1");
+    let run = async move {
+        let _turn = match waits {
+            true => turns.acquire_owned().await.ok(),
+            false => None,
+        };
+        next.run(request).await
+    };
+    match tokio::time::timeout(limit, run).await {
         Ok(response) => response,
         Err(_) => Problem::unavailable(format!(
             "the request took longer than {limit:?} (server.request_timeout)"

@@ -38,6 +38,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Connections served at once; more wait to be accepted. Default 1024.
     pub max_connections: NonZeroU32,
+    /// Requests under `/v1` handled at once; more wait their turn (within `request_timeout`), so a
+    /// burst of heavy reads cannot take every database connection. The probes never wait. Default 64.
+    pub max_requests: NonZeroU32,
     /// How long a client may take to send a request's headers, on a new or an idle connection,
     /// before the connection is closed. Default 10 s.
     #[serde(deserialize_with = "super::duration::deserialize")]
@@ -56,6 +59,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("protect_reads", &self.protect_reads)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("max_connections", &self.max_connections)
+            .field("max_requests", &self.max_requests)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("request_timeout", &self.request_timeout)
             .finish()
@@ -69,6 +73,7 @@ impl Default for ServerConfig {
             api_token: None,
             protect_reads: false,
             max_connections: count(1024),
+            max_requests: count(64),
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(20),

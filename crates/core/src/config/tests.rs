@@ -47,6 +47,7 @@ fn the_shipped_configuration_file_parses_to_the_defaults() {
         shipped.server.max_connections,
         defaults.server.max_connections
     );
+    assert_eq!(shipped.server.max_requests, defaults.server.max_requests);
     assert_eq!(
         shipped.server.header_read_timeout,
         defaults.server.header_read_timeout
