@@ -82,6 +82,11 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// The `HOST:PORT` the service listens on, for tests that speak to it below HTTP.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     /// A request to `path` of this service, to add headers or a body to.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))

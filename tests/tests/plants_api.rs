@@ -701,7 +701,7 @@ async fn slow_clients_are_cut_off_and_cannot_crowd_out_the_others() {
         );
     })
     .await;
-    let addr = app.url("").trim_start_matches("http://").to_owned();
+    let addr = app.addr().to_owned();
     let mut tricklers = Vec::new();
     for _ in 0..1000 {
         let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -737,16 +737,11 @@ async fn slow_clients_are_cut_off_and_cannot_crowd_out_the_others() {
     }
 }
 
-/// A request whose body trickles in is answered 503 at `request_timeout`, as a problem.
-#[tokio::test]
-async fn a_request_that_takes_too_long_is_answered_503() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = TestApp::start_on(Backend::Sqlite, |c| {
-        c.server.request_timeout = std::time::Duration::from_secs(1);
-    })
-    .await;
-    let addr = app.url("").trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+/// A connection that has sent a POST's headers and the first byte of its 100-byte body, and then
+/// nothing: a request that holds its place for as long as the server lets it.
+async fn trickling_post(app: &TestApp) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(app.addr()).await.unwrap();
     stream
         .write_all(
             b"POST /v1/plants HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
@@ -754,6 +749,18 @@ async fn a_request_that_takes_too_long_is_answered_503() {
         )
         .await
         .unwrap();
+    stream
+}
+
+/// A request whose body trickles in is answered 503 at `request_timeout`, as a problem.
+#[tokio::test]
+async fn a_request_that_takes_too_long_is_answered_503() {
+    use tokio::io::AsyncReadExt;
+    let app = TestApp::start_on(Backend::Sqlite, |c| {
+        c.server.request_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let mut stream = trickling_post(&app).await;
     let started = std::time::Instant::now();
     let mut answer = vec![0; 4096];
     let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
@@ -770,21 +777,12 @@ async fn a_request_that_takes_too_long_is_answered_503() {
 /// wait until it ends, while the probes are answered at once.
 #[tokio::test]
 async fn requests_beyond_max_requests_wait_their_turn_and_the_probes_do_not() {
-    use tokio::io::AsyncWriteExt;
     let app = TestApp::start_on(Backend::Sqlite, |c| {
         c.server.max_requests = 1.try_into().unwrap();
         c.server.request_timeout = std::time::Duration::from_secs(2);
     })
     .await;
-    let addr = app.url("").trim_start_matches("http://").to_owned();
-    let mut holder = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    holder
-        .write_all(
-            b"POST /v1/plants HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-              content-length: 100\r\n\r\n{",
-        )
-        .await
-        .unwrap();
+    let _holder = trickling_post(&app).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let asked = std::time::Instant::now();
     assert_eq!(app.call(Method::GET, "/healthz").await.status(), 200);

@@ -92,9 +92,10 @@ pub async fn serve(
 async fn within(limit: Duration, turns: Arc<Semaphore>, request: Request, next: Next) -> Response {
     let waits = request.uri().path().starts_with("/v1");
     let run = async move {
-        let _turn = match waits {
-            true => turns.acquire_owned().await.ok(),
-            false => None,
+        let _turn = if waits {
+            turns.acquire_owned().await.ok()
+        } else {
+            None
         };
         next.run(request).await
     };
