@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use plant_monitor::config::DatabaseConfig;
 use plant_monitor::store::{self, Store};
+use sqlx::AnyPool;
 use tempfile::TempDir;
 
 use crate::TestDatabase;
@@ -44,10 +45,7 @@ impl Backend {
         .await
         .expect("the store opens");
         store.migrate().await.expect("the store migrates");
-        TestStore {
-            store,
-            _database: database,
-        }
+        TestStore { store, database }
     }
 }
 
@@ -66,13 +64,29 @@ impl FreshDatabase {
             FreshDatabase::Postgres(database) => &database.url,
         }
     }
+
+    /// A connection pool to this database, as any other SQL client would open it. SQL written for it
+    /// runs on both backends when its binds are `$1`, `$2`, …, which SQLite reads as named parameters.
+    pub async fn sql(&self) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        AnyPool::connect(self.url())
+            .await
+            .expect("a second SQL client connects")
+    }
 }
 
 /// A store on a database of its own, which lives as long as the store: use it as a `dyn Store`.
 #[derive(Debug)]
 pub struct TestStore {
     store: Arc<dyn Store>,
-    _database: FreshDatabase,
+    database: FreshDatabase,
+}
+
+impl TestStore {
+    /// Another SQL client on the store's database (see [`FreshDatabase::sql`]).
+    pub async fn sql(&self) -> AnyPool {
+        self.database.sql().await
+    }
 }
 
 impl Deref for TestStore {

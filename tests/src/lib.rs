@@ -104,10 +104,7 @@ impl TestApp {
     /// either backend. SQL written for it runs on both when its binds are `$1`, `$2`, …, which SQLite
     /// reads as named parameters.
     pub async fn sql(&self) -> AnyPool {
-        sqlx::any::install_default_drivers();
-        AnyPool::connect(self.database.url())
-            .await
-            .expect("a second SQL client connects")
+        self.database.sql().await
     }
 
     /// Creates a plant through the API and returns it.

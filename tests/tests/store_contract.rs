@@ -11,7 +11,8 @@ use plant_monitor::store::{
     self, Acquisition, Attempts, Dead, DeliveryStatus, Fence, Processed, Replay, Retry, Store,
     StoreError,
 };
-use plant_monitor_tests::Backend;
+use plant_monitor_tests::{Backend, TestStore};
+use sqlx::AnyPool;
 
 plant_monitor_tests::on_both_backends! {
     a_stale_fence_refuses_every_write_and_a_fresh_one_succeeds,
@@ -24,6 +25,7 @@ plant_monitor_tests::on_both_backends! {
     retrying_a_sinks_dead_letters_requeues_every_one_of_that_sink,
     pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_nothing_to_deliver,
     a_batch_of_large_rows_is_cut_at_the_read_budget,
+    the_sink_figures_stay_equal_to_a_count_of_the_outbox_whoever_changes_it,
 }
 
 const TTL: Duration = Duration::from_secs(10);
@@ -761,4 +763,105 @@ async fn a_batch_of_large_rows_is_cut_at_the_read_budget(backend: Backend) {
         due.len()
     );
     assert!(due.windows(2).all(|w| w[0].id < w[1].id));
+}
+
+/// Every sink's figures as a count of the outbox's rows gives them, and as `sink_stats` reads them.
+async fn counted_and_read(store: &TestStore, sql: &AnyPool) -> (Vec<Figures>, Vec<Figures>) {
+    let counted: Vec<Figures> = sqlx::query_as(
+        "SELECT sink, sum(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), \
+           sum(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), \
+           sum(CASE WHEN status = 'dead' THEN 1 ELSE 0 END), \
+           sum(attempts - CASE WHEN status = 'delivered' THEN 1 ELSE 0 END) \
+         FROM deliveries WHERE sink IS NOT NULL GROUP BY sink ORDER BY sink",
+    )
+    .fetch_all(sql)
+    .await
+    .expect("counted");
+    let read = store
+        .sink_stats()
+        .await
+        .expect("sink stats")
+        .into_iter()
+        .filter(|(_, s)| s.pending + s.delivered + s.dead + s.failed_attempts > 0)
+        .map(|(name, s)| {
+            let n = |v: u64| v as i64;
+            (
+                name,
+                n(s.pending),
+                n(s.delivered),
+                n(s.dead),
+                n(s.failed_attempts),
+            )
+        })
+        .collect();
+    (counted, read)
+}
+
+type Figures = (String, i64, i64, i64, i64);
+
+/// The figures are counters the database keeps as outbox rows come, change and go, so that reading
+/// them costs a row per sink; whoever changes the outbox, the store or another SQL client, they stay
+/// what a count of its rows gives.
+async fn the_sink_figures_stay_equal_to_a_count_of_the_outbox_whoever_changes_it(backend: Backend) {
+    let store = backend.store().await;
+    let sql = store.sql().await;
+    for _ in 0..6 {
+        store.create_plant(&plant_in("north")).await.unwrap();
+    }
+    feed(&*store, "north", |change| routed(change, &["a", "b"])).await;
+    let (counted, read) = counted_and_read(&store, &sql).await;
+    assert_eq!(
+        counted,
+        [("a".into(), 6, 0, 0, 0), ("b".into(), 6, 0, 0, 0)]
+    );
+    assert_eq!(read, counted, "the feed's rows");
+
+    let ids = due(&*store, "a", &["north"]).await;
+    let attempts = Attempts {
+        delivered: ids[..2].to_vec(),
+        retries: vec![Retry {
+            id: ids[2],
+            after: Duration::from_secs(3600),
+            error: "HTTP 503 Service Unavailable".into(),
+        }],
+        dead: vec![Dead {
+            id: ids[3],
+            error: "HTTP 500 Internal Server Error".into(),
+        }],
+    };
+    store.record_attempts("a", &attempts).await.unwrap();
+    let (counted, read) = counted_and_read(&store, &sql).await;
+    assert_eq!(counted[0], ("a".into(), 3, 2, 1, 2));
+    assert_eq!(read, counted, "recorded attempts");
+
+    store.reschedule_pending("a").await.unwrap();
+    assert_eq!(store.retry_dead("a").await.unwrap(), 1);
+    let (counted, read) = counted_and_read(&store, &sql).await;
+    assert_eq!(counted[0], ("a".into(), 4, 2, 0, 1));
+    assert_eq!(read, counted, "a rescheduled and a retried dead letter");
+
+    for statement in [
+        "UPDATE deliveries SET status = 'delivered', attempts = attempts + 3 \
+         WHERE sink = 'b' AND id IN (SELECT id FROM deliveries WHERE sink = 'b' ORDER BY id LIMIT 2)",
+        "INSERT INTO deliveries (seq, sink, plant_id, region, status, attempts) \
+         SELECT seq, 'c', plant_id, region, 'dead', 5 FROM deliveries WHERE sink = 'a'",
+        "UPDATE deliveries SET sink = 'd' WHERE sink = 'c' AND seq IN (SELECT min(seq) FROM deliveries)",
+        "DELETE FROM deliveries WHERE sink = 'b' AND status = 'pending' \
+           AND id IN (SELECT max(id) FROM deliveries WHERE sink = 'b')",
+    ] {
+        sqlx::query(statement).execute(&sql).await.unwrap();
+        let (counted, read) = counted_and_read(&store, &sql).await;
+        assert_eq!(read, counted, "after {statement}");
+    }
+    let (counted, _) = counted_and_read(&store, &sql).await;
+    assert_eq!(
+        counted.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        ["a", "b", "c", "d"],
+        "{counted:?}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.prune(Duration::from_millis(10), 100).await.unwrap();
+    let (counted, read) = counted_and_read(&store, &sql).await;
+    assert_eq!(read, counted, "after pruning");
 }

@@ -36,6 +36,11 @@ pub const SQLITE: List = &[
         "plugin dead letters without a sink",
         include_str!("../../../migrations/sqlite/0005_plugin_dead_letters_without_a_sink.sql"),
     ),
+    (
+        6,
+        "sink counts",
+        include_str!("../../../migrations/sqlite/0006_sink_counts.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -63,6 +68,11 @@ pub const POSTGRES: List = &[
         5,
         "plugin dead letters without a sink",
         include_str!("../../../migrations/postgres/0005_plugin_dead_letters_without_a_sink.sql"),
+    ),
+    (
+        6,
+        "sink counts",
+        include_str!("../../../migrations/postgres/0006_sink_counts.sql"),
     ),
 ];
 
@@ -163,5 +173,45 @@ mod tests {
         .execute(&pool)
         .await;
         assert!(empty.is_err(), "no sink is NULL, never the empty string");
+    }
+
+    /// Migration 6 starts the per-sink counters from the rows already in the outbox.
+    #[tokio::test]
+    async fn migration_6_counts_the_outbox_it_finds() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("old.db"))
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.expect("opened");
+        let before_6 = Migrator::new(Embedded(&SQLITE[..5])).await.expect("list");
+        before_6.run(&pool).await.expect("migrated to 5");
+        sqlx::raw_sql(
+            "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
+               VALUES ('p', 'P', 'north', 'wind', 1); \
+             INSERT INTO deliveries (seq, sink, plant_id, region, status, attempts) \
+               VALUES (1, NULL, 'p', 'north', 'dead', 0), (1, 'out', 'p', 'north', 'pending', 2); \
+             UPDATE power_plants SET capacity_mw = 2; \
+             INSERT INTO deliveries (seq, sink, plant_id, region, status, attempts) \
+               VALUES (2, 'out', 'p', 'north', 'delivered', 3), (2, 'other', 'p', 'north', 'dead', 5);",
+        )
+        .execute(&pool)
+        .await
+        .expect("rows of version 5");
+        Migrator::new(Embedded(SQLITE))
+            .await
+            .expect("list")
+            .run(&pool)
+            .await
+            .expect("migrated to 6");
+        let counts: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT sink, pending, delivered, dead, failed FROM sink_counts ORDER BY sink",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("read");
+        assert_eq!(
+            counts,
+            [("other".into(), 0, 0, 1, 5), ("out".into(), 1, 1, 0, 4)]
+        );
     }
 }

@@ -23,15 +23,6 @@ pub const ACTIVE_REGIONS: &str = "WITH RECURSIVE \
      UNION SELECT region FROM c WHERE region IS NOT NULL \
      UNION SELECT region FROM d WHERE region IS NOT NULL";
 
-/// Per-sink outbox counts as the CTE `counts`, the same SQL on every backend. Failed attempts are all
-/// attempts but the one that succeeded.
-pub const SINK_COUNTS: &str = "WITH counts AS (SELECT sink, \
-       count(*) FILTER (WHERE status = 'pending') AS pending, \
-       count(*) FILTER (WHERE status = 'delivered') AS delivered, \
-       count(*) FILTER (WHERE status = 'dead') AS dead, \
-       sum(attempts - CASE WHEN status = 'delivered' THEN 1 ELSE 0 END) AS failed \
-     FROM deliveries WHERE sink IS NOT NULL GROUP BY sink)";
-
 /// A row of the sink statistics query: name, pending, delivered, dead, failed attempts, disabled
 /// reason and time, last error and time.
 pub type SinkStatsRow = (

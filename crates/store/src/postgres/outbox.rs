@@ -117,13 +117,12 @@ impl OutboxStore for PostgresStore {
     }
 
     async fn sink_stats(&self) -> Result<Vec<(String, SinkStats)>, StoreError> {
-        let rows: Vec<shared::SinkStatsRow> = sqlx::query_as(&format!(
-            "{} SELECT coalesce(c.sink, s.name), coalesce(c.pending, 0), \
-               coalesce(c.delivered, 0), coalesce(c.dead, 0), coalesce(c.failed, 0), \
-               s.disabled_reason, plant_time(s.disabled_at), s.last_error, plant_time(s.last_error_at) \
-             FROM counts c FULL JOIN sink_states s ON s.name = c.sink ORDER BY 1",
-            shared::SINK_COUNTS
-        ))
+        let rows: Vec<shared::SinkStatsRow> = sqlx::query_as(
+            "SELECT coalesce(c.sink, s.name), coalesce(c.pending, 0), coalesce(c.delivered, 0), \
+               coalesce(c.dead, 0), coalesce(c.failed, 0), s.disabled_reason, \
+               plant_time(s.disabled_at), s.last_error, plant_time(s.last_error_at) \
+             FROM sink_counts c FULL JOIN sink_states s ON s.name = c.sink ORDER BY 1",
+        )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(shared::sink_stats).collect())
