@@ -17,7 +17,7 @@ mod receiver;
 
 pub use backend::{Backend, FreshDatabase, TestStore};
 pub use cluster::{Audit, Db, Load, Node, audit_when_complete, node_config};
-pub use plugin_dir::{PluginDir, component, repo};
+pub use plugin_dir::{PluginDir, component, repo, with_extra_modules};
 pub use postgres::TestDatabase;
 pub use receiver::{Answer, Attempt, Received, Receiver};
 

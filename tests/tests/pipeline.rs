@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use plant_monitor::config::Config;
-use plant_monitor_tests::{Backend, PluginDir, Receiver, TestApp, WAIT, eventually, plant, sink};
+use plant_monitor_tests::{
+    Backend, PluginDir, Receiver, TestApp, WAIT, eventually, plant, sink, with_extra_modules,
+};
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -570,6 +572,71 @@ async fn a_broken_component_is_refused_with_a_reason_while_the_others_load() {
         "{}",
         reason("bad-manifest.wasm")
     );
+}
+
+/// `memory_limit` holds for all of an instance's memories together, and a component may hold no more
+/// than its share of the sandbox's pool: one made of many core modules, each memory under the limit,
+/// is refused at load when they add up to more; one with more memories or core instances than
+/// allowed is refused too, naming the key; the other plugins load and run.
+#[tokio::test]
+async fn a_component_of_many_core_modules_is_held_to_one_memory_limit_and_its_share_of_the_pool() {
+    let receiver = Receiver::start().await;
+    // The chaos filter alone has 3 core instances and 1 memory of about 1 MiB.
+    let plugins = PluginDir::default()
+        .example("fuel-router")
+        .add_bytes(
+            "memories-over-the-limit",
+            &with_extra_modules("test-chaos-filter", 3, Some(96)),
+        )
+        .add_bytes(
+            "too-many-memories",
+            &with_extra_modules("test-chaos-filter", 4, Some(0)),
+        )
+        .add_bytes(
+            "too-many-instances",
+            &with_extra_modules("test-chaos-filter", 6, None),
+        )
+        .add_bytes(
+            "within-every-cap",
+            &with_extra_modules("test-chaos-filter", 2, Some(16)),
+        );
+    let app = TestApp::start_with(|c| {
+        examples(c, &plugins, &receiver);
+        c.plugins.memory_limit = 16 << 20;
+        c.plugins.max_memories = 4.try_into().unwrap();
+        c.plugins.max_core_instances = 8.try_into().unwrap();
+    })
+    .await;
+    let listing = app.get_json("/v1/plugins").await;
+    let names: Vec<&str> = (listing["items"].as_array().unwrap().iter())
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["fuel-router", "within-every-cap"], "{listing:#}");
+    let reason = |file: &str| {
+        (listing["refused"].as_array().unwrap().iter())
+            .find(|r| r["path"].as_str().unwrap().ends_with(file))
+            .map(|r| r["reason"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("{file} was not refused: {listing:#}"))
+    };
+    let over = reason("memories-over-the-limit.wasm");
+    assert!(
+        over.contains("memories need more than the memory limit of 16 MiB (plugins.memory_limit)"),
+        "{over}"
+    );
+    let memories = reason("too-many-memories.wasm");
+    assert!(
+        memories.contains("larger than plugins.max_memories allows")
+            && memories.contains("5 Wasm linear memories"),
+        "{memories}"
+    );
+    let instances = reason("too-many-instances.wasm");
+    assert!(
+        instances.contains("larger than plugins.max_core_instances allows")
+            && instances.contains("9 core module instances"),
+        "{instances}"
+    );
+    app.create(&plant("flows")).await;
+    receiver.wait_for(1, WAIT).await;
 }
 
 #[tokio::test]

@@ -35,6 +35,35 @@ pub enum CacheOutcome {
 pub enum CompileError {
     #[error("not a valid WebAssembly component: {0}")]
     Invalid(#[source] WasmError),
+    #[error("larger than {key} allows: {source}")]
+    OverCap {
+        key: &'static str,
+        source: WasmError,
+    },
+}
+
+/// What wasmtime says when a component is larger than the sandbox's caps allow (it has no error
+/// type for it), and the key that sets each cap.
+const CAPS: [(&str, &str); 6] = [
+    ("core module instances", "plugins.max_core_instances"),
+    ("Wasm linear memories", "plugins.max_memories"),
+    ("defined memories count", "plugins.max_memories"),
+    ("tables, which exceeds", "plugins.max_tables"),
+    ("defined tables count", "plugins.max_tables"),
+    ("memory has a minimum byte size", "plugins.memory_limit"),
+];
+
+impl From<wasmtime::Error> for CompileError {
+    fn from(error: wasmtime::Error) -> CompileError {
+        let says = |text: &str| error.chain().any(|cause| cause.to_string().contains(text));
+        match CAPS.iter().find(|(text, _)| says(text)) {
+            Some(&(_, key)) => CompileError::OverCap {
+                key,
+                source: error.into(),
+            },
+            None => CompileError::Invalid(error.into()),
+        }
+    }
 }
 
 /// Why the cache folder is not used.
@@ -205,8 +234,7 @@ pub fn compile(
             ),
         }
     }
-    let component = Component::from_binary(engine, bytes)
-        .map_err(|error| CompileError::Invalid(error.into()))?;
+    let component = Component::from_binary(engine, bytes)?;
     if let Some(cache) = &cache {
         match component.serialize() {
             Ok(serialized) => {

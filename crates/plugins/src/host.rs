@@ -51,10 +51,7 @@ impl HostState {
         HostState {
             wasi,
             table: ResourceTable::new(),
-            limits: MemoryCap {
-                limit: memory_limit,
-                exceeded: false,
-            },
+            limits: MemoryCap::new(memory_limit),
             plugin,
             config,
             caps,
@@ -113,25 +110,43 @@ impl bindings::Host for HostState {
 
 impl bindings::plant_monitor::plugin::types::Host for HostState {}
 
-/// Caps each linear memory at `plugins.memory_limit` and remembers that a guest hit the cap, so the
-/// resulting trap can be reported as what it is rather than as the guest's own abort.
+/// Caps the memories of one instance together at `plugins.memory_limit` (a component of many core
+/// modules has a linear memory in each, and all of them count), and remembers that a guest hit the cap,
+/// so the resulting trap or failed instantiation can be reported as what it is rather than as the
+/// guest's own abort. Each instance has a `MemoryCap` of its own, so what it counts dies with it.
 #[derive(Debug)]
 pub struct MemoryCap {
     limit: usize,
+    /// The sum of the sizes of every memory of the instance, in bytes. A growth allowed here that
+    /// wasmtime then fails to make (the system out of memory) stays counted: the cap errs on the safe side.
+    in_use: usize,
     pub exceeded: bool,
 }
 
+impl MemoryCap {
+    pub fn new(limit: usize) -> MemoryCap {
+        MemoryCap {
+            limit,
+            in_use: 0,
+            exceeded: false,
+        }
+    }
+}
+
 impl ResourceLimiter for MemoryCap {
+    /// Also asked when a memory is created (`current` 0, `desired` its initial size).
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        let total = (self.in_use).saturating_add(desired.saturating_sub(current));
+        if total > self.limit {
             self.exceeded = true;
             return Ok(false);
         }
+        self.in_use = total;
         Ok(true)
     }
 

@@ -78,4 +78,6 @@ pub enum LoadError {
         "plugin {name} exports none of plant-monitor:plugin/filter, enrich or route @0.1.0; build it for one of the worlds in wit/"
     )]
     NoRole { name: String },
+    #[error("plugin {name} {source}")]
+    Instantiate { name: String, source: CallError },
 }

@@ -233,6 +233,17 @@ impl Plugin {
         CallError::Invalid(reason)
     }
 
+    /// Makes the live instance now, so that a component that cannot be instantiated (its memories
+    /// over the limit, say) is refused at load instead of failing its first event.
+    pub(super) fn instantiate_now(&self) -> Result<(), CallError> {
+        let live = self.instantiate()?;
+        *self
+            .live
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(live);
+        Ok(())
+    }
+
     /// One call with a deadline, on the live instance (made if there is none), with statistics; a trap
     /// discards the instance.
     fn call<T>(
@@ -287,7 +298,17 @@ impl Plugin {
         store.set_epoch_deadline(self.runtime.deadline_ticks());
         let failed =
             |error: wasmtime::Error| CallError::Trapped(format!("cannot instantiate: {error}"));
-        let instance = self.pre.instantiate(&mut store).map_err(failed)?;
+        let instance = match self.pre.instantiate(&mut store) {
+            Ok(instance) => instance,
+            Err(_) if store.data().limits.exceeded => {
+                return Err(CallError::Trapped(format!(
+                    "cannot instantiate: its memories need more than the memory limit of {} MiB \
+                     (plugins.memory_limit)",
+                    self.runtime.memory_limit() >> 20
+                )));
+            }
+            Err(error) => return Err(failed(error)),
+        };
         let filter = (self.exports.filter.as_ref())
             .map(|e| e.load(&mut store, &instance))
             .transpose()

@@ -120,13 +120,17 @@ pub fn load_file(
     if exports.filter.is_none() && exports.enrich.is_none() && exports.route.is_none() {
         return Err(LoadError::NoRole { name });
     }
-    Ok(Plugin::new(Parts {
-        name,
+    let plugin = Plugin::new(Parts {
+        name: name.clone(),
         sha256,
         manifest,
         cache,
         runtime: runtime.clone(),
         pre,
         exports,
-    }))
+    });
+    plugin
+        .instantiate_now()
+        .map_err(|source| LoadError::Instantiate { name, source })?;
+    Ok(plugin)
 }

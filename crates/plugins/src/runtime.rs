@@ -1,7 +1,7 @@
 //! The sandbox every plugin runs in: one `wasmtime::Engine` for the process with epoch interruption
 //! (a ticker thread advances the epoch; each call gets a deadline of `call_timeout`), a pooling
-//! allocator sized by `memory_limit`, and a linker offering WASI without files, network, environment or
-//! arguments, plus the `host` interface.
+//! allocator sized by `memory_limit` and the per-component caps, and a linker offering WASI without
+//! files, network, environment or arguments, plus the `host` interface.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,11 +47,23 @@ impl Runtime {
     /// Builds the engine and starts its epoch ticker (a thread that stops when the engine is dropped).
     pub fn new(config: &PluginsConfig) -> Result<Runtime, PluginError> {
         let memory_limit = usize::try_from(config.memory_limit).unwrap_or(usize::MAX);
+        // Each component may hold at most its share of the pool, so no plugin can take the slots
+        // the others need; a component with more is refused when it is compiled (at load).
+        let (instances, memories, tables) = (
+            config.max_core_instances.get(),
+            config.max_memories.get(),
+            config.max_tables.get(),
+        );
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(POOLED_COMPONENTS)
-            .total_core_instances(POOLED_COMPONENTS * 8)
-            .total_memories(POOLED_COMPONENTS * 4)
-            .total_tables(POOLED_COMPONENTS * 8)
+            .max_core_instances_per_component(instances)
+            .total_core_instances(POOLED_COMPONENTS * instances)
+            .max_memories_per_component(memories)
+            .max_memories_per_module(memories)
+            .total_memories(POOLED_COMPONENTS * memories)
+            .max_tables_per_component(tables)
+            .max_tables_per_module(tables)
+            .total_tables(POOLED_COMPONENTS * tables)
             .max_memory_size(memory_limit);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)

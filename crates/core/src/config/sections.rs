@@ -176,9 +176,16 @@ pub struct PluginsConfig {
     /// Longest a single plugin call may run. Default 100 ms.
     #[serde(deserialize_with = "super::duration::deserialize")]
     pub call_timeout: Duration,
-    /// Most linear memory one plugin instance may use. Default 64 MiB.
+    /// Most linear memory one plugin instance may use, all its memories together. Default 64 MiB.
     #[serde(deserialize_with = "super::byte_size::deserialize")]
     pub memory_limit: u64,
+    /// Most core module instances one plugin component may contain (at most 256). Default 32; a
+    /// componentize-py plugin has 14.
+    pub max_core_instances: NonZeroU32,
+    /// Most linear memories one plugin component may define (at most 16). Default 4.
+    pub max_memories: NonZeroU32,
+    /// Most tables one plugin component may define (at most 64). Default 16.
+    pub max_tables: NonZeroU32,
     /// What a plugin error does to the event, unless the plugin's manifest says otherwise.
     pub on_error: OnError,
     /// Largest event an enricher may return, counting its text. Default 256 KiB.
@@ -209,6 +216,9 @@ impl Default for PluginsConfig {
             cache_dir: PathBuf::from("data/plugin-cache"),
             call_timeout: Duration::from_millis(100),
             memory_limit: 64 << 20,
+            max_core_instances: count(32),
+            max_memories: count(4),
+            max_tables: count(16),
             on_error: OnError::DeadLetter,
             max_event_size: 256 << 10,
             max_labels: 64,

@@ -79,6 +79,12 @@ fn the_shipped_configuration_file_parses_to_the_defaults() {
     assert_eq!(shipped.plugins.memory_limit, defaults.plugins.memory_limit);
     assert_eq!(shipped.plugins.on_error, defaults.plugins.on_error);
     assert_eq!(
+        shipped.plugins.max_core_instances,
+        defaults.plugins.max_core_instances
+    );
+    assert_eq!(shipped.plugins.max_memories, defaults.plugins.max_memories);
+    assert_eq!(shipped.plugins.max_tables, defaults.plugins.max_tables);
+    assert_eq!(
         shipped.plugins.max_event_size,
         defaults.plugins.max_event_size
     );
@@ -176,6 +182,12 @@ fn sinks_are_checked_for_url_name_and_limits() {
             "[plugins]\nmemory_limit = \"10KiB\"\n",
             "plugins.memory_limit",
         ),
+        (
+            "[plugins]\nmax_core_instances = 100000\n",
+            "plugins.max_core_instances",
+        ),
+        ("[plugins]\nmax_memories = 0\n", "plugins.max_memories"),
+        ("[plugins]\nmax_tables = 65\n", "plugins.max_tables"),
         ("[feed]\nbatch_size = 0\n", "feed.batch_size"),
         ("[feed]\nregions = []\n", "feed.regions"),
         ("[feed]\nregions = [\"North\"]\n", "feed.regions"),

@@ -23,6 +23,13 @@ const MAX_IN_FLIGHT: u32 = 256;
 /// Events per request: a sink worker takes at most 1,024 deliveries per round.
 const MAX_BATCH: u32 = 1000;
 
+/// Per plugin component, the most core instances, memories and tables `[plugins]` may allow: the
+/// sandbox reserves room for 200 components at these sizes, memories and tables up front (address
+/// space, not resident memory).
+const MAX_CORE_INSTANCES: u32 = 256;
+const MAX_MEMORIES: u32 = 16;
+const MAX_TABLES: u32 = 64;
+
 impl Config {
     /// Checks what the types alone cannot; the error names the source and the key.
     pub fn validate(&self, source: &Source) -> Result<(), ConfigError> {
@@ -76,6 +83,23 @@ impl Config {
                 "plugins.memory_limit",
                 "must be at least 1MiB".into(),
             ));
+        }
+        for (key, value, max) in [
+            (
+                "plugins.max_core_instances",
+                self.plugins.max_core_instances,
+                MAX_CORE_INSTANCES,
+            ),
+            (
+                "plugins.max_memories",
+                self.plugins.max_memories,
+                MAX_MEMORIES,
+            ),
+            ("plugins.max_tables", self.plugins.max_tables, MAX_TABLES),
+        ] {
+            if value.get() > max {
+                return Err(invalid(key, format!("must be at most {max}")));
+            }
         }
         for (name, sink) in &self.sinks {
             let key = |field: &str| format!("sinks.{name}.{field}");
