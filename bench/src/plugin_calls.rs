@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use plant_monitor::config::{PluginsConfig, RoutingConfig};
 use plant_monitor::domain::{ChangeKind, Event, Fuel, Plant, Status};
-use plant_monitor::pipeline::Pipeline;
+use plant_monitor::pipeline::{Loaded, Pipeline};
 use plant_monitor::plugins::{self, Runtime};
 
 pub fn run(calls: u32) -> anyhow::Result<()> {
@@ -57,7 +57,10 @@ pub fn run(calls: u32) -> anyhow::Result<()> {
     })?;
 
     let pipeline = Pipeline::new(
-        vec![filter, enricher, router],
+        Loaded {
+            plugins: vec![filter, enricher, router],
+            ..Loaded::default()
+        },
         &config,
         &RoutingConfig::default(),
         ["green", "grid", "alerts"].map(String::from),

@@ -16,8 +16,8 @@ use crate::api::{self, AppState, ServeLimits};
 use crate::config::Config;
 use crate::feed::Feed;
 use crate::lease::{Keeper, Leadership};
-use crate::pipeline::Pipeline;
-use crate::plugins::{self, PluginError, Runtime};
+use crate::pipeline::{Folder, LivePipeline, Watcher};
+use crate::plugins::{PluginError, Runtime};
 use crate::retention::Pruner;
 use crate::sinks::{SinkError, Sinks};
 use crate::store::{
@@ -63,20 +63,21 @@ impl Service {
     pub async fn start(config: &Config) -> Result<Service, ServiceError> {
         let store = store::connect(&config.database).await?;
         store.migrate().await?;
-        let runtime = Runtime::new(&config.plugins)?;
-        let (dir, cache_dir) = (config.plugins.dir.clone(), config.plugins.cache_dir.clone());
-        // Compiling is CPU-bound and may take seconds per plugin: keep it off the async threads.
-        let (loaded, refused) =
-            tokio::task::spawn_blocking(move || plugins::load_dir(&runtime, &dir, &cache_dir))
-                .await
-                .map_err(ServiceError::PluginLoader)?;
         let sinks = Arc::new(Sinks::build(&config.sinks)?);
-        let pipeline = Arc::new(Pipeline::new(
-            loaded,
+        let mut folder = Folder::new(
+            Runtime::new(&config.plugins)?,
             &config.plugins,
             &config.routing,
-            sinks.names(),
-        ));
+            sinks.names().collect(),
+        );
+        // Compiling is CPU-bound and may take seconds per plugin: keep it off the async threads.
+        let folder = tokio::task::spawn_blocking(move || {
+            folder.reconcile();
+            folder
+        })
+        .await
+        .map_err(ServiceError::PluginLoader)?;
+        let pipeline = Arc::new(LivePipeline::from_pointee(folder.pipeline()));
         let (stop, stopping) = watch::channel(false);
         // Told whenever deliveries may have become due, so the sink workers look at once.
         let (deliveries_due, due) = watch::channel(());
@@ -111,6 +112,14 @@ impl Service {
             config: config.retention.clone(),
         };
         workers.push(tokio::spawn(pruner.run(stopping.clone())));
+        if config.plugins.watch {
+            let watcher = Watcher {
+                folder,
+                live: pipeline.clone(),
+                debounce: config.plugins.watch_debounce,
+            };
+            workers.push(tokio::spawn(watcher.run(stopping.clone())));
+        }
         let addr = config.server.listen;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -123,7 +132,6 @@ impl Service {
             api_token: config.server.api_token.as_deref().map(Arc::from),
             protect_reads: config.server.protect_reads,
             pipeline,
-            refused: Arc::new(refused),
             instance_id: Arc::from(leadership.holder()),
             sinks: sinks.clone(),
             deliveries_due,

@@ -326,6 +326,48 @@ async fn under_halt_the_feed_stops_at_the_failing_event_and_retries_until_it_pas
     }
 }
 
+/// A halt holds back only the region of the failing event: the events of another region this process
+/// leads flow on meanwhile, and the halted region's own wait in order behind it.
+#[tokio::test]
+async fn a_halt_holds_back_only_the_region_of_the_failing_event() {
+    let receiver = Receiver::start().await;
+    let plugins = chaos("error", "halt");
+    let app = TestApp::start_with(|c| {
+        examples(c, &plugins, &receiver);
+        c.sinks.retain(|name, _| name == "green");
+    })
+    .await;
+    let in_region = |name: &str, region: &str| {
+        let mut body = plant(name);
+        body["region"] = region.into();
+        body
+    };
+    app.create(&in_region("bad", "north")).await;
+    app.create(&in_region("held", "north")).await;
+    app.create(&in_region("flows", "south")).await;
+    let received = receiver.wait_for(1, WAIT).await;
+    assert_eq!(received[0].data()["after"]["name"], "flows");
+    let held = receiver.settle(Duration::from_millis(600)).await;
+    assert_eq!(held.len(), 1, "nothing of the halted region passes");
+    assert_eq!(outcome_of(&app, "held").await, Value::Null);
+
+    std::fs::write(
+        plugins.path().join("chaos.toml"),
+        "on_error = \"halt\"\n[config]\nmode = \"keep\"\n",
+    )
+    .unwrap();
+    let received = receiver.wait_for(3, WAIT).await;
+    let north: Vec<&str> = (received.iter())
+        .map(|r| r.data()["after"]["name"].as_str().unwrap())
+        .filter(|name| *name != "flows")
+        .collect();
+    assert_eq!(
+        north,
+        ["bad", "held"],
+        "the manifest edit applies without a restart"
+    );
+}
+
 #[tokio::test]
 async fn a_guest_that_loops_forever_is_stopped_at_the_call_timeout() {
     let receiver = Receiver::start().await;

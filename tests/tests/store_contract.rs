@@ -26,6 +26,7 @@ plant_monitor_tests::on_both_backends! {
     pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_nothing_to_deliver,
     a_batch_of_large_rows_is_cut_at_the_read_budget,
     the_sink_figures_stay_equal_to_a_count_of_the_outbox_whoever_changes_it,
+    the_pipeline_that_processed_a_change_is_kept_with_its_outcome_and_its_deliveries,
 }
 
 const TTL: Duration = Duration::from_secs(10);
@@ -70,8 +71,12 @@ fn routed(change: &Change, sinks: &[&str]) -> Processed {
         reason: None,
         event: Some("{}".into()),
         sinks: sinks.iter().map(|sink| sink.to_string()).collect(),
+        pipeline: PIPELINE.into(),
     }
 }
+
+/// The pipeline snapshot id the tests' feed records.
+const PIPELINE: &str = "3fa2c1d9e0b4";
 
 /// Takes the lease of `region` as its feed would, and runs every unprocessed change of the region
 /// through `process`; returns the changes.
@@ -864,4 +869,20 @@ async fn the_sink_figures_stay_equal_to_a_count_of_the_outbox_whoever_changes_it
     store.prune(Duration::from_millis(10), 100).await.unwrap();
     let (counted, read) = counted_and_read(&store, &sql).await;
     assert_eq!(read, counted, "after pruning");
+}
+
+async fn the_pipeline_that_processed_a_change_is_kept_with_its_outcome_and_its_deliveries(
+    backend: Backend,
+) {
+    let store = backend.store().await;
+    store.create_plant(&plant_in("north")).await.unwrap();
+    feed(&*store, "north", |change| routed(change, &["out"])).await;
+    let journal = store.list_changes(None, 0, 10).await.unwrap();
+    let outcome = journal[0].outcome.as_ref().expect("processed");
+    assert_eq!(outcome.pipeline.as_deref(), Some(PIPELINE));
+    let due = store
+        .due_deliveries("out", &["north".to_owned()], 10)
+        .await
+        .unwrap();
+    assert_eq!(due[0].pipeline.as_deref(), Some(PIPELINE));
 }

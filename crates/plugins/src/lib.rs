@@ -19,7 +19,7 @@ use std::path::PathBuf;
 pub use cache::{CacheOutcome, CompileError};
 pub use manifest::Manifest;
 pub use plugin::{CallError, Plugin, Role, Stats};
-pub use registry::{Refused, load_dir, load_file};
+pub use registry::{FileVersion, Refused, Source, load, load_file, plugin_files, plugin_name};
 pub use runtime::Runtime;
 
 use plant_monitor_core::config::ConfigError;

@@ -2,7 +2,8 @@
 //! while the others load. Compilation happens here, off the event path, through the on-disk cache.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+
+use plant_monitor_core::config::{self, ConfigError};
 
 use super::LoadError;
 use super::bindings::{enrich, filter, route};
@@ -15,55 +16,95 @@ use super::runtime::Runtime;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Refused {
     pub path: PathBuf,
+    /// The component's hash, when the file could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     pub reason: String,
 }
 
-/// Loads every plugin in `dir`, in file-name order. A missing folder means no plugins.
-pub fn load_dir(
-    runtime: &Runtime,
-    dir: &Path,
-    cache_dir: &Path,
-) -> (Vec<Arc<Plugin>>, Vec<Refused>) {
+/// What identifies one version of a plugin on disk: its component and its manifest. Two sources with
+/// the same version load the same plugin, so an unchanged file is never loaded again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileVersion {
+    /// SHA-256 of the component, hex.
+    pub sha256: String,
+    /// The manifest's text, if there is one.
+    pub manifest: Option<String>,
+}
+
+/// One plugin file as read from the folder, with its manifest beside it.
+#[derive(Debug)]
+pub struct Source {
+    pub name: String,
+    pub path: PathBuf,
+    pub version: FileVersion,
+    bytes: Vec<u8>,
+}
+
+impl Source {
+    /// Reads `path` and the manifest beside it (`NAME.toml`), once each, so what is hashed is what
+    /// is loaded.
+    pub fn read(path: &Path) -> Result<Source, LoadError> {
+        let name = plugin_name(path);
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let manifest_path = path.with_extension("toml");
+        let manifest = match std::fs::read_to_string(&manifest_path) {
+            Ok(text) => Some(text),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(LoadError::Manifest(ConfigError::Read {
+                    path: manifest_path,
+                    source,
+                }));
+            }
+        };
+        Ok(Source {
+            name,
+            path: path.to_path_buf(),
+            version: FileVersion {
+                sha256: cache::sha256_hex(&bytes),
+                manifest,
+            },
+            bytes,
+        })
+    }
+
+    /// The manifest this source's text says, or the empty one.
+    fn manifest(&self) -> Result<Manifest, LoadError> {
+        match &self.version.manifest {
+            Some(text) => config::parse_toml(text, &self.path.with_extension("toml"))
+                .map_err(LoadError::Manifest),
+            None => Ok(Manifest::default()),
+        }
+    }
+}
+
+/// A plugin's name: its file name without `.wasm`.
+pub fn plugin_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The plugin files in `dir`, in file-name order. A missing folder means none.
+pub fn plugin_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(Result::ok)
             .map(|entry| entry.path())
             .filter(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file())
             .collect(),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            tracing::info!(dir = %dir.display(), "There is no plugin folder; running without plugins.");
-            Vec::new()
-        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(error) => {
-            tracing::warn!(dir = %dir.display(), %error, "The plugin folder cannot be read; running without plugins.");
+            tracing::warn!(dir = %dir.display(), %error, "The plugin folder cannot be read.");
             Vec::new()
         }
     };
     files.sort();
-    let mut loaded = Vec::new();
-    let mut refused = Vec::new();
-    for path in files {
-        match load_file(runtime, &path, cache_dir, None) {
-            Ok(plugin) => {
-                tracing::info!(
-                    plugin = %plugin.name,
-                    roles = ?plugin.roles,
-                    sha256 = %plugin.sha256,
-                    cache = ?plugin.cache,
-                    "Loaded a plugin."
-                );
-                loaded.push(Arc::new(plugin));
-            }
-            Err(error) => {
-                tracing::error!(path = %path.display(), %error, "Refused a plugin; the others run on.");
-                refused.push(Refused {
-                    path,
-                    reason: error.to_string(),
-                });
-            }
-        }
-    }
-    (loaded, refused)
+    files
 }
 
 /// Loads one component; `manifest` replaces the one beside the file when given.
@@ -73,21 +114,27 @@ pub fn load_file(
     cache_dir: &Path,
     manifest: Option<Manifest>,
 ) -> Result<Plugin, LoadError> {
-    let name = path
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let source = Source::read(path)?;
+    load(runtime, &source, cache_dir, manifest)
+}
+
+/// Loads a component read from the folder: compiled (or taken from the cache in `cache_dir`), linked,
+/// its roles found, and instantiated once. `manifest` replaces the source's own when given.
+pub fn load(
+    runtime: &Runtime,
+    source: &Source,
+    cache_dir: &Path,
+    manifest: Option<Manifest>,
+) -> Result<Plugin, LoadError> {
+    let name = source.name.clone();
     let manifest = match manifest {
         Some(manifest) => manifest,
-        None => Manifest::beside(path).map_err(LoadError::Manifest)?,
+        None => source.manifest()?,
     };
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let sha256 = cache::sha256_hex(&bytes);
+    let bytes = &source.bytes;
+    let sha256 = source.version.sha256.clone();
     let (component, cache) =
-        cache::compile(runtime.engine(), cache_dir, &bytes, &sha256).map_err(|source| {
+        cache::compile(runtime.engine(), cache_dir, bytes, &sha256).map_err(|source| {
             LoadError::Compile {
                 name: name.clone(),
                 source,
@@ -122,7 +169,7 @@ pub fn load_file(
     }
     let plugin = Plugin::new(Parts {
         name: name.clone(),
-        sha256,
+        version: source.version.clone(),
         manifest,
         cache,
         runtime: runtime.clone(),

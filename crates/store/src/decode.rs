@@ -90,11 +90,12 @@ where
         result: OutcomeKind::parse(&result).ok_or_else(|| format!("unknown outcome {result:?}"))?,
         plugin: field("outcome_plugin")?,
         reason: field("outcome_reason")?,
+        pipeline: field("outcome_pipeline")?,
         processed_at,
     }))
 }
 
-/// A due delivery from the columns id, seq, plant_id, region, attempts and event.
+/// A due delivery from the columns id, seq, plant_id, region, attempts, event and outcome_pipeline.
 pub fn decode_delivery<R: TextRow>(row: &R) -> Result<Delivery, StoreError>
 where
     for<'r> &'r str: ColumnIndex<R>,
@@ -106,6 +107,7 @@ where
         region: row.text("region")?,
         attempts: row.integer("attempts")? as u32,
         event: row.text("event")?,
+        pipeline: row.optional_text("outcome_pipeline")?,
     })
 }
 

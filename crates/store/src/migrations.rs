@@ -41,6 +41,11 @@ pub const SQLITE: List = &[
         "sink counts",
         include_str!("../../../migrations/sqlite/0006_sink_counts.sql"),
     ),
+    (
+        7,
+        "outcome pipeline",
+        include_str!("../../../migrations/sqlite/0007_outcome_pipeline.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -73,6 +78,11 @@ pub const POSTGRES: List = &[
         6,
         "sink counts",
         include_str!("../../../migrations/postgres/0006_sink_counts.sql"),
+    ),
+    (
+        7,
+        "outcome pipeline",
+        include_str!("../../../migrations/postgres/0007_outcome_pipeline.sql"),
     ),
 ];
 

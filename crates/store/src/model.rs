@@ -18,6 +18,8 @@ pub struct Processed {
     /// The event's `data` object as JSON, when it is to be delivered.
     pub event: Option<String>,
     pub sinks: Vec<String>,
+    /// The id of the pipeline snapshot that processed it.
+    pub pipeline: String,
 }
 
 /// One event due at one sink.
@@ -30,6 +32,8 @@ pub struct Delivery {
     pub attempts: u32,
     /// The event's `data` object as JSON.
     pub event: String,
+    /// The pipeline snapshot that produced it (none for an entry processed before snapshots had ids).
+    pub pipeline: Option<String>,
 }
 
 /// A delivery attempt that failed and is to be retried.

@@ -117,11 +117,16 @@ pub fn missed(id: &str, current: Option<i64>, expected: Option<u64>) -> StoreErr
 /// event]` per change and one `[seq, sink, plant_id, region, status, error]` per delivery, where a
 /// change a plugin failed on becomes a dead letter without a sink.
 pub fn batch_json(batch: &[Processed]) -> (String, String) {
-    let outcomes = serde_json::Value::from_iter(
-        batch
-            .iter()
-            .map(|p| serde_json::json!([p.seq, p.result.as_str(), p.plugin, p.reason, p.event])),
-    );
+    let outcomes = serde_json::Value::from_iter(batch.iter().map(|p| {
+        serde_json::json!([
+            p.seq,
+            p.result.as_str(),
+            p.plugin,
+            p.reason,
+            p.event,
+            p.pipeline
+        ])
+    }));
     let deliveries = serde_json::Value::from_iter(batch.iter().flat_map(|p| {
         let failed = (p.result == OutcomeKind::Failed).then(|| {
             let error = format!(

@@ -31,8 +31,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tokio::sync::watch;
 
-use crate::pipeline::Pipeline;
-use crate::plugins::Refused;
+use crate::pipeline::LivePipeline;
 use crate::sinks::Sinks;
 use crate::store::Store;
 
@@ -48,10 +47,8 @@ pub struct AppState {
     pub api_token: Option<Arc<str>>,
     /// Whether reading plants and the journal needs the token too (`server.protect_reads`).
     pub protect_reads: bool,
-    /// The plugins in use, for `/v1/plugins`.
-    pub pipeline: Arc<Pipeline>,
-    /// Plugin files that did not load, and why.
-    pub refused: Arc<Vec<Refused>>,
+    /// The pipeline in force, for `/v1/plugins`.
+    pub pipeline: Arc<LivePipeline>,
     /// This process's name as a lease holder, for `/v1/leases`.
     pub instance_id: Arc<str>,
     /// The configured sinks, for `/v1/sinks`.

@@ -1,15 +1,21 @@
-//! `/v1/plugins`: what is loaded (with its statistics and whether it came from the compiled cache) and
-//! which files in the plugin folder were refused, with the reason.
+//! `/v1/plugins`: the pipeline snapshot in force (its id is the `pipeline` attribute of the events it
+//! produces), each plugin in it with its version, state and statistics and the version it replaced,
+//! and which files in the plugin folder were refused, with the reason.
+
+use std::time::SystemTime;
 
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
 use super::AppState;
-use crate::plugins::{CacheOutcome, Refused, Role};
+use crate::pipeline::Swap;
+use crate::plugins::{CacheOutcome, Plugin, Refused, Role};
 
 #[derive(Debug, Serialize)]
 pub struct PluginList {
+    /// The id of the pipeline snapshot in force.
+    pipeline: String,
     items: Vec<PluginView>,
     refused: Vec<Refused>,
 }
@@ -23,35 +29,79 @@ struct PluginView {
     order: i64,
     sha256: String,
     loaded_at: String,
+    state: PluginState,
     cache: CacheOutcome,
     calls: u64,
     errors: u64,
+    traps: u64,
     mean_us: f64,
+    p99_us: f64,
+    /// The version this one replaced, kept for going back to it.
+    previous: Option<Version>,
+    /// The last files read under this name (oldest first) and what became of each.
+    history: Vec<Swap>,
+}
+
+/// What a plugin in the list is doing.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum PluginState {
+    /// In the pipeline, handling events.
+    Active,
+}
+
+#[derive(Debug, Serialize)]
+struct Version {
+    sha256: String,
+    loaded_at: String,
 }
 
 pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
-    let items = state
-        .pipeline
-        .plugins()
-        .iter()
+    let pipeline = state.pipeline.load();
+    let items = (pipeline.plugins().iter())
         .filter_map(|plugin| {
             let role = *plugin.roles.first()?;
+            let past = pipeline.past(&plugin.name);
             Some(PluginView {
                 name: plugin.name.clone(),
                 role,
                 roles: plugin.roles.clone(),
                 order: plugin.order(role),
-                sha256: plugin.sha256.clone(),
-                loaded_at: humantime::format_rfc3339_millis(plugin.loaded_at).to_string(),
+                sha256: plugin.version.sha256.clone(),
+                loaded_at: timestamp(plugin.loaded_at),
+                state: PluginState::Active,
                 cache: plugin.cache,
                 calls: plugin.stats.calls(),
                 errors: plugin.stats.errors(),
-                mean_us: (plugin.stats.mean_micros() * 100.0).round() / 100.0,
+                traps: plugin.stats.traps(),
+                mean_us: round(plugin.stats.mean_micros()),
+                p99_us: round(plugin.stats.p99_micros()),
+                previous: past.and_then(|p| p.previous.as_ref()).map(version),
+                history: past
+                    .map(|p| p.history.iter().cloned().collect())
+                    .unwrap_or_default(),
             })
         })
         .collect();
     Json(PluginList {
+        pipeline: pipeline.id().to_owned(),
         items,
-        refused: state.refused.to_vec(),
+        refused: pipeline.refused().to_vec(),
     })
+}
+
+fn version(plugin: &std::sync::Arc<Plugin>) -> Version {
+    Version {
+        sha256: plugin.version.sha256.clone(),
+        loaded_at: timestamp(plugin.loaded_at),
+    }
+}
+
+fn timestamp(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// Two decimals are all a reader of microseconds needs.
+fn round(micros: f64) -> f64 {
+    (micros * 100.0).round() / 100.0
 }

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 
 use super::{AppState, router};
 use crate::config::{DatabaseConfig, PluginsConfig, RoutingConfig};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{LivePipeline, Pipeline};
 use crate::sinks::Sinks;
 use crate::store::{self, Store};
 
@@ -32,7 +32,7 @@ async fn api() -> Api {
     let store = store::connect(&config).await.expect("opened");
     store.migrate().await.expect("migrated");
     let pipeline = Pipeline::new(
-        Vec::new(),
+        Default::default(),
         &PluginsConfig::default(),
         &RoutingConfig::default(),
         Vec::new(),
@@ -41,8 +41,7 @@ async fn api() -> Api {
         store: store.clone(),
         api_token: None,
         protect_reads: false,
-        pipeline: Arc::new(pipeline),
-        refused: Arc::new(Vec::new()),
+        pipeline: Arc::new(LivePipeline::from_pointee(pipeline)),
         instance_id: Arc::from("test"),
         sinks: Arc::new(Sinks::build(&BTreeMap::new()).expect("no sinks")),
         deliveries_due: Arc::new(watch::channel(()).0),

@@ -76,7 +76,7 @@ fn check(file: &Path) -> anyhow::Result<()> {
         "{}: fits plant-monitor:plugin@0.1.0; roles: {}; sha256 {}",
         file.display(),
         roles.join(", "),
-        plugin.sha256
+        plugin.version.sha256
     ))
 }
 

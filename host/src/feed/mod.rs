@@ -2,8 +2,8 @@
 //! runs each through the plugin pipeline, and writes the outcomes and the resulting deliveries in one
 //! transaction fenced by those regions' leases, so a change is either wholly processed by its current
 //! leader or not at all. On taking a region's lease it journals the region's snapshot first, as
-//! `feed.snapshot` says. A plugin that halts the feed stops it at that event, which is retried with
-//! backoff until it passes: nothing behind it overtakes it.
+//! `feed.snapshot` says. A plugin that halts the feed stops that event's region at it, retried with
+//! backoff until it passes: nothing of that region overtakes it, and the other regions flow on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,25 +14,34 @@ use tokio::sync::watch;
 use crate::config::{FeedConfig, SnapshotMode};
 use crate::domain::{Change, Event, OutcomeKind};
 use crate::lease::Leadership;
-use crate::pipeline::{Pipeline, Verdict};
+use crate::pipeline::{LivePipeline, Pipeline, Verdict};
 use crate::store::{Fence, JournalStore, Processed, StoreError};
 
 /// Longest wait between retries of a halted event.
 const HALT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
-/// Where a batch stopped because a plugin asked the feed to halt.
+/// Where a region stopped because a plugin asked the feed to halt.
 #[derive(Debug)]
 struct Halted {
     seq: u64,
+    region: String,
     plugin: String,
     reason: String,
+}
+
+/// A halted region: read again from its halted event once `until` has come.
+#[derive(Debug)]
+struct Halt {
+    until: tokio::time::Instant,
+    backoff: Duration,
 }
 
 /// Everything the feed loop needs.
 #[derive(Debug)]
 pub struct Feed {
     pub store: Arc<dyn JournalStore>,
-    pub pipeline: Arc<Pipeline>,
+    /// Read once per batch: every event of a batch is processed by the same snapshot.
+    pub pipeline: Arc<LivePipeline>,
     /// Told after every batch that wrote deliveries, so the sink workers look at once rather than at
     /// their next poll.
     pub deliveries_due: Arc<watch::Sender<()>>,
@@ -43,7 +52,7 @@ pub struct Feed {
 impl Feed {
     /// Feeds until `shutdown` turns true; the batch in hand is finished first.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut halt_backoff = self.config.poll_interval;
+        let mut halts: BTreeMap<String, Halt> = BTreeMap::new();
         let mut grants = self.leadership.subscribe();
         // The epoch each region's snapshot was settled under: once per acquisition.
         let mut snapshotted = BTreeMap::new();
@@ -58,7 +67,23 @@ impl Feed {
                 continue;
             }
             self.snapshot(&led, &mut snapshotted).await;
-            let regions: Vec<String> = led.iter().map(|(region, _)| region.clone()).collect();
+            let now = tokio::time::Instant::now();
+            let regions: Vec<String> = (led.iter())
+                .map(|(region, _)| region.clone())
+                .filter(|region| halts.get(region).is_none_or(|halt| halt.until <= now))
+                .collect();
+            // The soonest a halted region is due again, which bounds every wait below.
+            let next_halt_retry = (halts.values())
+                .map(|halt| halt.until)
+                .filter(|until| *until > now)
+                .min();
+            let wait = next_halt_retry.map_or(self.config.poll_interval, |until| {
+                (until - now).min(self.config.poll_interval)
+            });
+            if regions.is_empty() {
+                self.pause(wait, &mut shutdown).await;
+                continue;
+            }
             let changes = match self
                 .store
                 .unprocessed_changes(&regions, self.config.batch_size.get())
@@ -73,14 +98,14 @@ impl Feed {
             };
             if changes.is_empty() {
                 tokio::select! {
-                    () = self.store.wait_for_changes(self.config.poll_interval) => {}
+                    () = self.store.wait_for_changes(wait) => {}
                     _ = grants.changed() => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
             }
-            let pipeline = self.pipeline.clone();
-            let (processed, halted) =
+            let pipeline = self.pipeline.load_full();
+            let (processed, stopped) =
                 match tokio::task::spawn_blocking(move || process(&pipeline, changes)).await {
                     Ok(result) => result,
                     Err(error) => {
@@ -111,17 +136,25 @@ impl Feed {
                     }
                 }
             }
-            match halted {
-                Some(Halted {
-                    seq,
-                    plugin,
-                    reason,
-                }) => {
-                    tracing::warn!(seq, %plugin, %reason, retry_in = ?halt_backoff, "The feed is halted at an event a plugin failed on.");
-                    self.pause(halt_backoff, &mut shutdown).await;
-                    halt_backoff = (halt_backoff * 2).min(HALT_BACKOFF_MAX);
-                }
-                None => halt_backoff = self.config.poll_interval,
+            // A region that went through is no longer halted; one that stopped waits longer each time.
+            for done in &processed {
+                halts.remove(&done.region);
+            }
+            for Halted {
+                seq,
+                region,
+                plugin,
+                reason,
+            } in stopped
+            {
+                let backoff = halts
+                    .get(&region)
+                    .map_or(self.config.poll_interval, |halt| {
+                        (halt.backoff * 2).min(HALT_BACKOFF_MAX)
+                    });
+                tracing::warn!(seq, %region, %plugin, %reason, retry_in = ?backoff, "The region's feed is halted at an event a plugin failed on; the other regions flow on.");
+                let until = tokio::time::Instant::now() + backoff;
+                halts.insert(region, Halt { until, backoff });
             }
         }
     }
@@ -168,10 +201,15 @@ impl Feed {
     }
 }
 
-/// Runs a batch through the pipeline, stopping before an event that halts the feed.
-fn process(pipeline: &Pipeline, changes: Vec<Change>) -> (Vec<Processed>, Option<Halted>) {
+/// Runs a batch through the pipeline; a region stops before an event that halts it, and none of its
+/// later events in the batch is run.
+fn process(pipeline: &Pipeline, changes: Vec<Change>) -> (Vec<Processed>, Vec<Halted>) {
     let mut processed = Vec::with_capacity(changes.len());
+    let mut stopped: Vec<Halted> = Vec::new();
     for change in changes {
+        if stopped.iter().any(|halted| halted.region == change.region) {
+            continue;
+        }
         let seq = change.seq;
         let plant_id = change.plant_id.clone();
         let region = change.region.clone();
@@ -184,6 +222,7 @@ fn process(pipeline: &Pipeline, changes: Vec<Change>) -> (Vec<Processed>, Option
             reason,
             event: event.map(encode),
             sinks,
+            pipeline: pipeline.id().to_owned(),
         };
         processed.push(match pipeline.run(Event::from(change)) {
             Verdict::Deliver { event, sinks } => {
@@ -209,18 +248,17 @@ fn process(pipeline: &Pipeline, changes: Vec<Change>) -> (Vec<Processed>, Option
                 Vec::new(),
             ),
             Verdict::Halt { plugin, reason } => {
-                return (
-                    processed,
-                    Some(Halted {
-                        seq,
-                        plugin,
-                        reason,
-                    }),
-                );
+                stopped.push(Halted {
+                    seq,
+                    region: region.clone(),
+                    plugin,
+                    reason,
+                });
+                continue;
             }
         });
     }
-    (processed, None)
+    (processed, stopped)
 }
 
 /// The event as its JSON `data` object. Serializing these plain types cannot fail; non-finite numbers

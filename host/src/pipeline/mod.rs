@@ -1,12 +1,68 @@
 //! The pipeline: every event passes the filters, then the enrichers, then the routers, each stage in
-//! `order` (ties by name). A [`Pipeline`] is an immutable arrangement of the plugins loaded at start.
+//! `order` (ties by name). A [`Pipeline`] is an immutable snapshot of the plugin folder: the plugins
+//! loaded from it, arranged, with an id that names exactly those versions; the [`folder`] makes a new
+//! one whenever the folder changes, and the feed runs each batch on the snapshot it started with.
 
-use std::collections::BTreeSet;
+mod folder;
+mod watch;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
+
+pub use folder::Folder;
+pub use watch::Watcher;
 
 use crate::config::{OnError, PluginsConfig, RoutingConfig};
 use crate::domain::Event;
-use crate::plugins::{CallError, Plugin, Role};
+use crate::plugins::{CallError, Plugin, Refused, Role};
+
+/// The pipeline in force: swapped whole when the plugin folder changes, read once per feed batch.
+pub type LivePipeline = ArcSwap<Pipeline>;
+
+/// What the plugin folder holds: the plugins that run, the files refused (a refused new version of a
+/// running plugin leaves that plugin running), and each plugin's past versions.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub plugins: Vec<Arc<Plugin>>,
+    pub refused: Vec<Refused>,
+    pub past: BTreeMap<String, Past>,
+}
+
+/// A plugin's past in this process: the version the running one replaced, kept for going back to
+/// it, and the last [`HISTORY`] files read under its name and what became of each.
+#[derive(Debug, Clone, Default)]
+pub struct Past {
+    pub previous: Option<Arc<Plugin>>,
+    pub history: std::collections::VecDeque<Swap>,
+}
+
+/// How many readings of a plugin's file [`Past::history`] keeps.
+pub const HISTORY: usize = 10;
+
+/// One reading of a plugin's file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Swap {
+    /// When it was read, RFC 3339.
+    pub at: String,
+    /// The component's hash, when the file could be read.
+    pub sha256: Option<String>,
+    pub result: SwapResult,
+    /// Why it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwapResult {
+    /// It loaded and runs.
+    Loaded,
+    /// It did not load; the version before it, if any, runs on.
+    Refused,
+}
 
 /// What became of one event.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +91,10 @@ struct Stage {
 /// The loaded plugins arranged into stages, and where unrouted events go.
 #[derive(Debug)]
 pub struct Pipeline {
+    id: String,
     plugins: Vec<Arc<Plugin>>,
+    refused: Vec<Refused>,
+    past: BTreeMap<String, Past>,
     filters: Vec<Stage>,
     enrichers: Vec<Stage>,
     routers: Vec<Stage>,
@@ -44,13 +103,18 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Arranges `plugins` into stages. `sinks` are the configured sink names.
+    /// Arranges the loaded plugins into stages. `sinks` are the configured sink names.
     pub fn new(
-        plugins: Vec<Arc<Plugin>>,
+        loaded: Loaded,
         config: &PluginsConfig,
         routing: &RoutingConfig,
         sinks: impl IntoIterator<Item = String>,
     ) -> Pipeline {
+        let Loaded {
+            plugins,
+            refused,
+            past,
+        } = loaded;
         let sinks: BTreeSet<String> = sinks.into_iter().collect();
         let stage = |role: Role| {
             let mut stages: Vec<Stage> = plugins
@@ -72,18 +136,37 @@ impl Pipeline {
             routing.default_sinks.clone()
         };
         Pipeline {
+            id: snapshot_id(&plugins),
             filters: stage(Role::Filter),
             enrichers: stage(Role::Enrich),
             routers: stage(Role::Route),
             plugins,
+            refused,
+            past,
             sinks,
             default_sinks,
         }
     }
 
+    /// Names this arrangement of plugin versions: the same files give the same id on every replica
+    /// and after a restart, so "which version sent this?" has one answer everywhere.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Every loaded plugin, in file-name order.
     pub fn plugins(&self) -> &[Arc<Plugin>] {
         &self.plugins
+    }
+
+    /// The files in the folder that did not load, and why.
+    pub fn refused(&self) -> &[Refused] {
+        &self.refused
+    }
+
+    /// A plugin's past versions in this process.
+    pub fn past(&self, name: &str) -> Option<&Past> {
+        self.past.get(name)
     }
 
     /// Runs one event through every stage.
@@ -153,6 +236,25 @@ impl Pipeline {
             self.sinks.iter().cloned().collect::<Vec<_>>().join(", ")
         }
     }
+}
+
+/// The first 12 hex digits of a hash over each plugin's name, component hash and manifest text.
+fn snapshot_id(plugins: &[Arc<Plugin>]) -> String {
+    let mut hash = Sha256::new();
+    for plugin in plugins {
+        for part in [
+            plugin.name.as_str(),
+            plugin.version.sha256.as_str(),
+            plugin.version.manifest.as_deref().unwrap_or(""),
+        ] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+    }
+    hash.finalize()[..6]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// What the failing plugin's policy makes of its failure: a final verdict, or `None` to pass it over.

@@ -1,5 +1,6 @@
 //! The body a sink receives: a CloudEvents 1.0 envelope (structured mode) around the event's `data`
-//! object. `id` is the journal seq, so it is the same on every retry, restart and failover.
+//! object. `id` is the journal seq, so it is the same on every retry, restart and failover; the
+//! extension attribute `pipeline` names the plugin versions that produced the event.
 
 use std::borrow::Cow;
 
@@ -36,11 +37,14 @@ struct Envelope<'a> {
     subject: &'a str,
     time: &'a str,
     datacontenttype: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pipeline: Option<&'a str>,
     data: &'a RawValue,
 }
 
-/// Wraps the event JSON (as stored in the outbox) in its envelope.
-pub fn encode(data: &str) -> Result<String, serde_json::Error> {
+/// Wraps the event JSON (as stored in the outbox) in its envelope, with the id of the pipeline
+/// snapshot that produced it.
+pub fn encode(data: &str, pipeline: Option<&str>) -> Result<String, serde_json::Error> {
     let head: Head<'_> = serde_json::from_str(data)?;
     let raw: &RawValue = serde_json::from_str(data)?;
     serde_json::to_string(&Envelope {
@@ -51,6 +55,7 @@ pub fn encode(data: &str) -> Result<String, serde_json::Error> {
         subject: &head.plant_id,
         time: &head.committed_at,
         datacontenttype: "application/json",
+        pipeline,
         data: raw,
     })
 }
@@ -66,7 +71,9 @@ mod tests {
         let data = json!({"seq": 1042, "kind": "updated", "plant_id": "7b0c", "region": "us-west",
                           "before": null, "after": null, "changed_fields": ["output_mw"],
                           "committed_at": "2026-11-22T10:00:01.123Z", "labels": {"alert": "over-capacity"}});
-        let body: Value = serde_json::from_str(&encode(&data.to_string()).unwrap()).unwrap();
+        let body: Value =
+            serde_json::from_str(&encode(&data.to_string(), Some("3fa2c1d9e0b4")).unwrap())
+                .unwrap();
         assert_eq!(body["specversion"], "1.0");
         assert_eq!(body["id"], "1042");
         assert_eq!(body["source"], "/plant-monitor/regions/us-west");
@@ -74,6 +81,7 @@ mod tests {
         assert_eq!(body["subject"], "7b0c");
         assert_eq!(body["time"], "2026-11-22T10:00:01.123Z");
         assert_eq!(body["datacontenttype"], "application/json");
+        assert_eq!(body["pipeline"], "3fa2c1d9e0b4");
         assert_eq!(body["data"], data);
     }
 }

@@ -310,7 +310,7 @@ impl HttpSink {
     async fn send(&self, batch: &[Delivery]) -> Result<(), Failure> {
         let events = batch
             .iter()
-            .map(|delivery| cloudevent::encode(&delivery.event))
+            .map(|delivery| cloudevent::encode(&delivery.event, delivery.pipeline.as_deref()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| Failure::new(format!("a stored event cannot be encoded: {error}")))?;
         let (body, content_type, id) = match (batch, events.as_slice()) {

@@ -171,6 +171,12 @@ pub enum SnapshotMode {
 pub struct PluginsConfig {
     /// Every `*.wasm` here is a plugin. Default `plugins/dist`.
     pub dir: PathBuf,
+    /// Whether changes to `dir` take effect while running (else it is read once, at start). Default on.
+    pub watch: bool,
+    /// How long writes to a plugin file must pause before it is read, unless its writer closes it or
+    /// renames it into place first. Default 200 ms.
+    #[serde(deserialize_with = "super::duration::deserialize")]
+    pub watch_debounce: Duration,
     /// Where compiled plugins are cached by content hash. Default `data/plugin-cache`.
     pub cache_dir: PathBuf,
     /// Longest a single plugin call may run. Default 100 ms.
@@ -213,6 +219,8 @@ impl Default for PluginsConfig {
     fn default() -> Self {
         PluginsConfig {
             dir: PathBuf::from("plugins/dist"),
+            watch: true,
+            watch_debounce: Duration::from_millis(200),
             cache_dir: PathBuf::from("data/plugin-cache"),
             call_timeout: Duration::from_millis(100),
             memory_limit: 64 << 20,

@@ -78,6 +78,11 @@ fn the_shipped_configuration_file_parses_to_the_defaults() {
     assert_eq!(shipped.plugins.call_timeout, defaults.plugins.call_timeout);
     assert_eq!(shipped.plugins.memory_limit, defaults.plugins.memory_limit);
     assert_eq!(shipped.plugins.on_error, defaults.plugins.on_error);
+    assert_eq!(shipped.plugins.watch, defaults.plugins.watch);
+    assert_eq!(
+        shipped.plugins.watch_debounce,
+        defaults.plugins.watch_debounce
+    );
     assert_eq!(
         shipped.plugins.max_core_instances,
         defaults.plugins.max_core_instances

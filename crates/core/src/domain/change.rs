@@ -43,5 +43,8 @@ pub struct Outcome {
     pub plugin: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The pipeline snapshot (plugin versions, by id) that processed the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
     pub processed_at: String,
 }

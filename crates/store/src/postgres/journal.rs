@@ -13,7 +13,7 @@ use plant_monitor_core::domain::Change;
 /// The columns [`decode_change`] reads, as text in the contract's format.
 const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before::text AS before, after::text AS after, \
      changed_fields::text AS changed_fields, plant_time(committed_at) AS committed_at, \
-     plant_time(processed_at) AS processed_at, outcome, outcome_plugin, outcome_reason";
+     plant_time(processed_at) AS processed_at, outcome, outcome_plugin, outcome_reason, outcome_pipeline";
 
 #[async_trait]
 impl JournalStore for PostgresStore {
@@ -76,7 +76,8 @@ impl JournalStore for PostgresStore {
         check_fences(&mut tx, fences).await?;
         sqlx::query(
             "UPDATE plant_changes c SET processed_at = now(), outcome = o ->> 1, \
-             outcome_plugin = o ->> 2, outcome_reason = o ->> 3, event = o ->> 4 \
+             outcome_plugin = o ->> 2, outcome_reason = o ->> 3, event = o ->> 4, \
+             outcome_pipeline = o ->> 5 \
              FROM jsonb_array_elements($1::jsonb) AS o \
              WHERE c.seq = (o ->> 0)::bigint AND c.processed_at IS NULL",
         )

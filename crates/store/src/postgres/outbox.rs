@@ -18,7 +18,8 @@ impl OutboxStore for PostgresStore {
         regions: &[String],
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let query = "SELECT d.id, d.seq, d.plant_id, d.region, d.attempts::bigint AS attempts, c.event \
+        let query = "SELECT d.id, d.seq, d.plant_id, d.region, d.attempts::bigint AS attempts, c.event, \
+               c.outcome_pipeline \
              FROM deliveries d JOIN plant_changes c ON c.seq = d.seq \
              WHERE d.sink = $1 AND d.status = 'pending' AND d.region = ANY($2) \
                AND NOT EXISTS (SELECT 1 FROM sink_states s \

@@ -12,7 +12,7 @@ use plant_monitor_core::domain::Change;
 
 /// The columns [`decode_change`] reads.
 const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before, after, changed_fields, committed_at, \
-     processed_at, outcome, outcome_plugin, outcome_reason";
+     processed_at, outcome, outcome_plugin, outcome_reason, outcome_pipeline";
 
 #[async_trait]
 impl JournalStore for SqliteStore {
@@ -77,7 +77,7 @@ impl JournalStore for SqliteStore {
         sqlx::query(
             "UPDATE plant_changes SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
              outcome = o.value ->> 1, outcome_plugin = o.value ->> 2, outcome_reason = o.value ->> 3, \
-             event = o.value ->> 4 \
+             event = o.value ->> 4, outcome_pipeline = o.value ->> 5 \
              FROM json_each(?1) AS o WHERE plant_changes.seq = o.value ->> 0 AND processed_at IS NULL",
         )
         .bind(outcomes)

@@ -20,7 +20,7 @@ impl OutboxStore for SqliteStore {
     ) -> Result<Vec<Delivery>, StoreError> {
         let query = "WITH now AS (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS at), \
                   led AS (SELECT value AS region FROM json_each(?2)) \
-             SELECT d.id, d.seq, d.plant_id, d.region, d.attempts, c.event \
+             SELECT d.id, d.seq, d.plant_id, d.region, d.attempts, c.event, c.outcome_pipeline \
              FROM deliveries d JOIN plant_changes c ON c.seq = d.seq, now \
              WHERE d.sink = ?1 AND d.status = 'pending' AND d.region IN led \
                AND NOT EXISTS (SELECT 1 FROM sink_states s \

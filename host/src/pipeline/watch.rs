@@ -1,0 +1,119 @@
+//! Watches the plugin folder (inotify through `notify`) and puts a new pipeline in force when what it
+//! holds changes. Events are debounced: a file being written is read once writes to it have paused for
+//! `plugins.watch_debounce`, and at once when its writer closes it or it is renamed into place (how
+//! an atomic write, `cp` and a Kubernetes ConfigMap update end). Every replica watches its own folder.
+//! Where the folder cannot be watched (it does not exist yet, or inotify is out of watches) it is read
+//! again every few seconds instead.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::{Folder, LivePipeline};
+
+/// How long events are gathered after a file is closed, renamed or removed: one burst, one reading.
+const SETTLE: Duration = Duration::from_millis(5);
+
+/// How often an unwatchable folder is read again.
+const POLL: Duration = Duration::from_secs(2);
+
+/// Keeps the pipeline in force up to date with the plugin folder.
+#[derive(Debug)]
+pub struct Watcher {
+    pub folder: Folder,
+    pub live: Arc<LivePipeline>,
+    pub debounce: Duration,
+}
+
+impl Watcher {
+    /// Watches until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let (events, mut changes) = mpsc::unbounded_channel();
+        let watching = match watch(&self.folder, events) {
+            Ok(watcher) => Some(watcher),
+            Err(error) => {
+                tracing::warn!(dir = %self.folder.dir().display(), %error, every = ?POLL, "Cannot watch the plugin folder; reading it again periodically instead.");
+                None
+            }
+        };
+        let folder = Arc::new(Mutex::new(self.folder));
+        let mut due: Option<Instant> = None;
+        loop {
+            let settled = async {
+                match due {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Some(settle) => due = Some(Instant::now() + settle.unwrap_or(self.debounce)),
+                    None => return,
+                },
+                () = settled => {
+                    due = None;
+                    reconcile(&folder, &self.live).await;
+                }
+                () = tokio::time::sleep(POLL), if watching.is_none() => {
+                    reconcile(&folder, &self.live).await;
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// Starts watching the folder; each relevant event sends how long to let it settle (`None`: the
+/// debounce, for a file still being written).
+fn watch(
+    folder: &Folder,
+    events: mpsc::UnboundedSender<Option<Duration>>,
+) -> notify::Result<RecommendedWatcher> {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let settle = match event.map(|event| event.kind) {
+            Ok(
+                EventKind::Access(AccessKind::Close(AccessMode::Write))
+                | EventKind::Modify(ModifyKind::Name(_))
+                | EventKind::Remove(_),
+            ) => Some(SETTLE),
+            Ok(EventKind::Create(_) | EventKind::Modify(_) | EventKind::Any) => None,
+            Ok(EventKind::Access(_) | EventKind::Other) => return,
+            // Events may have been lost (the queue overflowed): read the folder to be sure.
+            Err(_) => Some(SETTLE),
+        };
+        let _ = events.send(settle);
+    })?;
+    watcher.watch(folder.dir(), RecursiveMode::NonRecursive)?;
+    Ok(watcher)
+}
+
+/// Reads the folder on a blocking thread and puts the new pipeline, if any, in force.
+async fn reconcile(folder: &Arc<Mutex<Folder>>, live: &LivePipeline) {
+    let folder = folder.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        folder
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .reconcile()
+    })
+    .await;
+    match read {
+        Ok(Some(pipeline)) => {
+            tracing::info!(
+                pipeline = pipeline.id(),
+                plugins = pipeline.plugins().len(),
+                refused = pipeline.refused().len(),
+                "A new pipeline is in force."
+            );
+            live.store(Arc::new(pipeline));
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::error!(%error, "Reading the plugin folder failed; the pipeline in force runs on.")
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The live plugin folder: files dropped, replaced, edited or deleted in `plugins.dir` while events
+//! flow take effect without a restart; every event is processed by exactly one pipeline snapshot,
+//! whose id the delivered CloudEvent (`pipeline`) and the journal outcome both carry; a file still
+//! being written is read once, when complete; a file that cannot load leaves the running version in
+//! place. Real components, a real receiver.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use plant_monitor_tests::{PluginDir, Receiver, TestApp, WAIT, component, eventually, plant, sink};
+use serde_json::Value;
+
+/// Puts `source`'s component in `dir` as `NAME.wasm` the way deployment tools do: written beside it,
+/// then renamed into place in one step.
+fn replace_atomically(dir: &Path, name: &str, source: &str) {
+    let bytes = std::fs::read(component(source)).expect("component read");
+    replace_atomically_with(dir, name, &bytes);
+}
+
+/// [`replace_atomically`] with bytes of the test's own.
+fn replace_atomically_with(dir: &Path, name: &str, bytes: &[u8]) {
+    let staging = dir.join(format!("{name}.wasm.partial"));
+    std::fs::write(&staging, bytes).expect("staged");
+    std::fs::rename(&staging, dir.join(format!("{name}.wasm"))).expect("renamed into place");
+}
+
+/// The plugin list once its pipeline id is other than `old`.
+async fn next_pipeline(app: &TestApp, old: &str) -> Value {
+    app.wait_for_json("/v1/plugins", |list| list["pipeline"] != old)
+        .await
+}
+
+/// Every journal entry's outcome pipeline, by seq.
+async fn journal_pipelines(app: &TestApp) -> BTreeMap<u64, String> {
+    let mut pipelines = BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let page = app
+            .get_json(&format!("/v1/changes?limit=1000&after={after}"))
+            .await;
+        for entry in page["items"].as_array().unwrap() {
+            let pipeline = entry["outcome"]["pipeline"]
+                .as_str()
+                .unwrap_or("unprocessed");
+            pipelines.insert(entry["seq"].as_u64().unwrap(), pipeline.to_owned());
+        }
+        match page["next"].as_u64() {
+            Some(next) => after = next,
+            None => return pipelines,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enricher_replaced_under_load_hands_over_at_one_seq_and_no_event_is_lost_or_repeated() {
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default().add(
+        "tagger",
+        "test-chaos-enricher",
+        Some("[config]\nmode = \"label\"\n"),
+    );
+    let app = TestApp::start_with(|c| {
+        c.plugins.dir = plugins.path().to_path_buf();
+        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
+    })
+    .await;
+    let first = app.get_json("/v1/plugins").await;
+    let old = first["pipeline"].as_str().unwrap().to_owned();
+
+    // About 1,000 plants a second for 3 s, from another SQL client.
+    let sql = app.sql().await;
+    let writer = tokio::spawn(async move {
+        for batch in 0..150 {
+            let rows: Vec<String> = (0..20)
+                .map(|n| format!("('p{batch}-{n}', 'Plant', 'us-west', 'wind', 10)"))
+                .collect();
+            sqlx::query(&format!(
+                "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) VALUES {}",
+                rows.join(", ")
+            ))
+            .execute(&sql)
+            .await
+            .expect("written");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    replace_atomically(plugins.path(), "tagger", "output-alert-enricher");
+    let swapped = next_pipeline(&app, &old).await;
+    let new = swapped["pipeline"].as_str().unwrap().to_owned();
+    writer.await.unwrap();
+
+    let received = receiver.wait_for(3000, WAIT).await;
+    let mut seen = BTreeMap::new();
+    for event in &received {
+        let pipeline = event.body["pipeline"].as_str().unwrap().to_owned();
+        assert!(
+            seen.insert(
+                event.seq(),
+                (pipeline, event.body["data"]["labels"].clone())
+            )
+            .is_none(),
+            "seq {} delivered twice",
+            event.seq()
+        );
+    }
+    assert_eq!(seen.len(), 3000, "every event, once");
+    let mut flips: Vec<&str> = seen.values().map(|(p, _)| p.as_str()).collect();
+    flips.dedup();
+    assert_eq!(
+        flips,
+        [old.as_str(), new.as_str()],
+        "one hand-over, in seq order"
+    );
+    for (seq, (pipeline, labels)) in &seen {
+        let tagged = labels.get("chaos").is_some();
+        assert_eq!(
+            tagged,
+            *pipeline == old,
+            "seq {seq} on {pipeline}: {labels}"
+        );
+    }
+    let journal = journal_pipelines(&app).await;
+    for (seq, (pipeline, _)) in &seen {
+        assert_eq!(
+            &journal[seq], pipeline,
+            "the journal names the same snapshot"
+        );
+    }
+    let tagger = &swapped["items"][0];
+    assert_eq!(tagger["name"], "tagger");
+    assert_eq!(tagger["state"], "active");
+    assert_eq!(tagger["previous"]["sha256"], first["items"][0]["sha256"]);
+    assert_eq!(
+        tagger["history"].as_array().unwrap().len(),
+        2,
+        "{swapped:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_manifest_edit_applies_and_a_deleted_file_is_unloaded() {
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default().add(
+        "tagger",
+        "test-chaos-enricher",
+        Some("[config]\nmode = \"label\"\n"),
+    );
+    let app = TestApp::start_with(|c| {
+        c.plugins.dir = plugins.path().to_path_buf();
+        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
+    })
+    .await;
+    let labelled = app.get_json("/v1/plugins").await["pipeline"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.create(&plant("before the edit")).await;
+    receiver.wait_for(1, WAIT).await;
+
+    let staging = plugins.path().join("tagger.toml.partial");
+    std::fs::write(&staging, "[config]\nmode = \"pass\"\n").unwrap();
+    std::fs::rename(&staging, plugins.path().join("tagger.toml")).unwrap();
+    let edited = next_pipeline(&app, &labelled).await;
+    let passing = edited["pipeline"].as_str().unwrap().to_owned();
+    assert_eq!(edited["items"].as_array().unwrap().len(), 1);
+    app.create(&plant("after the edit")).await;
+    receiver.wait_for(2, WAIT).await;
+
+    std::fs::remove_file(plugins.path().join("tagger.wasm")).unwrap();
+    let emptied = next_pipeline(&app, &passing).await;
+    assert!(
+        emptied["items"].as_array().unwrap().is_empty(),
+        "{emptied:#}"
+    );
+    app.create(&plant("after the delete")).await;
+    let received = receiver.wait_for(3, WAIT).await;
+
+    let by_name: BTreeMap<&str, &Value> = (received.iter())
+        .map(|r| (r.body["data"]["after"]["name"].as_str().unwrap(), &r.body))
+        .collect();
+    let before = by_name["before the edit"];
+    assert_eq!(before["pipeline"], labelled.as_str());
+    assert_eq!(before["data"]["labels"]["chaos"], "seen");
+    let after = by_name["after the edit"];
+    assert_eq!(after["pipeline"], passing.as_str());
+    assert!(after["data"]["labels"].get("chaos").is_none(), "{after}");
+    let deleted = by_name["after the delete"];
+    assert_eq!(deleted["pipeline"], emptied["pipeline"]);
+}
+
+#[tokio::test]
+async fn a_file_written_in_chunks_loads_once_and_a_broken_one_leaves_the_running_version() {
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default().add(
+        "tagger",
+        "test-chaos-enricher",
+        Some("[config]\nmode = \"label\"\n"),
+    );
+    let app = TestApp::start_with(|c| {
+        c.plugins.dir = plugins.path().to_path_buf();
+        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
+    })
+    .await;
+    let first = app.get_json("/v1/plugins").await;
+    let old = first["pipeline"].as_str().unwrap().to_owned();
+
+    // Written in place in ten chunks with pauses shorter than the debounce, then closed.
+    let bytes = std::fs::read(component("output-alert-enricher")).unwrap();
+    let mut file = std::fs::File::create(plugins.path().join("tagger.wasm")).unwrap();
+    for chunk in bytes.chunks(bytes.len().div_ceil(10)) {
+        file.write_all(chunk).unwrap();
+        file.flush().unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    drop(file);
+    let loaded = next_pipeline(&app, &old).await;
+    let replacement = loaded["items"][0]["sha256"].as_str().unwrap().to_owned();
+    let history = loaded["items"][0]["history"].as_array().unwrap().clone();
+    let results: Vec<&str> = history
+        .iter()
+        .map(|h| h["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        results,
+        ["loaded", "loaded"],
+        "read once, whole: {history:#?}"
+    );
+    assert!(loaded["refused"].as_array().unwrap().is_empty());
+
+    replace_atomically_with(plugins.path(), "tagger", b"\0asm\x0d\0\x01\0 truncated");
+    let broken = eventually(WAIT, || async {
+        let list = app.get_json("/v1/plugins").await;
+        if list["refused"].as_array().unwrap().is_empty() {
+            Err(format!("not refused yet: {list}"))
+        } else {
+            Ok(list)
+        }
+    })
+    .await;
+    assert_eq!(broken["pipeline"], loaded["pipeline"], "{broken:#}");
+    assert_eq!(broken["items"][0]["sha256"], replacement.as_str());
+    let refusal = &broken["refused"][0];
+    assert!(
+        refusal["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid WebAssembly component"),
+        "{refusal}"
+    );
+    assert_ne!(refusal["sha256"], replacement.as_str());
+    app.create(&plant("still enriched")).await;
+    let received = receiver.wait_for(1, WAIT).await;
+    assert_eq!(received[0].body["pipeline"], loaded["pipeline"]);
+}
