@@ -368,6 +368,73 @@ async fn a_halt_holds_back_only_the_region_of_the_failing_event() {
     );
 }
 
+/// A plugin failing on every event is quarantined after `quarantine_failures`: the events that reach
+/// it fail at once under its `on_error` without calling it, and after the backoff one event is let
+/// through, whose failure quarantines it again.
+#[tokio::test]
+async fn a_plugin_that_keeps_failing_is_quarantined_and_tried_again_after_the_backoff() {
+    let receiver = Receiver::start().await;
+    let plugins = chaos_enricher("chaos", "mode = \"error\"");
+    let app = TestApp::start_with(|c| {
+        examples(c, &plugins, &receiver);
+        c.plugins.quarantine_failures = 3;
+        c.plugins.quarantine_window = Duration::from_secs(60);
+        c.plugins.quarantine_backoff = Duration::from_secs(1);
+    })
+    .await;
+    let chaos = |list: &Value| {
+        (list["items"].as_array().unwrap().iter())
+            .find(|p| p["name"] == "chaos")
+            .unwrap()
+            .clone()
+    };
+    for n in 0..5 {
+        app.create(&plant(&format!("p{n}"))).await;
+    }
+    let mut reasons = Vec::new();
+    for n in 0..5 {
+        let outcome = wait_for_outcome(&app, &format!("p{n}")).await;
+        reasons.push(outcome["reason"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        reasons[..3]
+            .iter()
+            .all(|r| r.contains("chaos: asked to fail")),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons[3..]
+            .iter()
+            .all(|r| r.contains("quarantined for 1s after 3 failures")),
+        "{reasons:#?}"
+    );
+    let quarantined = chaos(&app.get_json("/v1/plugins").await);
+    assert_eq!(quarantined["state"], "quarantined", "{quarantined}");
+    assert_eq!(quarantined["calls"], 3, "not called while quarantined");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.create(&plant("trial")).await;
+    let trial = wait_for_outcome(&app, "trial").await;
+    assert!(
+        trial["reason"].as_str().unwrap().contains("asked to fail"),
+        "{trial}"
+    );
+    app.create(&plant("after the trial")).await;
+    let after = wait_for_outcome(&app, "after the trial").await;
+    assert!(
+        after["reason"]
+            .as_str()
+            .unwrap()
+            .contains("quarantined for 2s"),
+        "{after}"
+    );
+    let again = chaos(&app.get_json("/v1/plugins").await);
+    assert_eq!(
+        (again["state"].as_str(), again["calls"].as_u64()),
+        (Some("quarantined"), Some(4))
+    );
+}
+
 #[tokio::test]
 async fn a_guest_that_loops_forever_is_stopped_at_the_call_timeout() {
     let receiver = Receiver::start().await;

@@ -4,6 +4,7 @@
 //! nothing here knows about the feed or the sinks.
 
 mod bindings;
+mod breaker;
 mod cache;
 mod convert;
 mod host;

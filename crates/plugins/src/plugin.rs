@@ -12,6 +12,7 @@ use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
 use super::bindings::{enrich, filter, route};
+use super::breaker::Breaker;
 use super::cache::CacheOutcome;
 use super::convert;
 use super::host::HostState;
@@ -70,6 +71,9 @@ pub enum CallError {
     /// The plugin answered with something the host refuses.
     #[error("invalid answer: {0}")]
     Invalid(String),
+    /// The plugin failed too often lately and was not called.
+    #[error("{0}")]
+    Quarantined(String),
 }
 
 /// Where each role's exports live in the component, resolved once at load.
@@ -202,6 +206,7 @@ pub struct Plugin {
     label: Arc<str>,
     config: Arc<BTreeMap<String, String>>,
     live: Mutex<Option<Live>>,
+    breaker: Breaker,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -227,6 +232,7 @@ pub(super) struct Parts {
 
 impl Plugin {
     pub(super) fn new(parts: Parts) -> Plugin {
+        let breaker = Breaker::new(parts.runtime.quarantine());
         let roles = [
             (Role::Filter, parts.exports.filter.is_some()),
             (Role::Enrich, parts.exports.enrich.is_some()),
@@ -249,6 +255,7 @@ impl Plugin {
             pre: parts.pre,
             exports: parts.exports,
             live: Mutex::new(None),
+            breaker,
         }
     }
 
@@ -302,7 +309,13 @@ impl Plugin {
     /// `/v1/plugins` too): the caller that judged it says why.
     pub fn refuse(&self, reason: String) -> CallError {
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        self.breaker.record(Instant::now(), true);
         CallError::Invalid(reason)
+    }
+
+    /// Until when this plugin is quarantined, if it is.
+    pub fn quarantined_until(&self) -> Option<SystemTime> {
+        self.breaker.quarantined_until()
     }
 
     /// Drops the live instance (its memory and its slot in the pool); the next call makes a new one.
@@ -331,6 +344,9 @@ impl Plugin {
         invoke: impl FnOnce(&mut Live) -> wasmtime::Result<Result<T, String>>,
     ) -> Result<T, CallError> {
         let started = Instant::now();
+        self.breaker
+            .admit(started)
+            .map_err(CallError::Quarantined)?;
         let mut slot = self
             .live
             .lock()
@@ -357,6 +373,7 @@ impl Plugin {
         }
         drop(slot);
         (self.stats).record(started.elapsed(), result.is_err(), trapped);
+        self.breaker.record(Instant::now(), result.is_err());
         result
     }
 
@@ -433,5 +450,28 @@ impl Plugin {
             ),
             _ => trap.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Durations;
+
+    #[test]
+    fn the_p99_is_read_from_the_buckets_to_within_a_quarter_doubling() {
+        let durations = Durations::default();
+        assert_eq!(durations.quantile_micros(0.99), 0.0, "no calls yet");
+        for _ in 0..990 {
+            durations.record(Duration::from_micros(10));
+        }
+        for _ in 0..10 {
+            durations.record(Duration::from_millis(50));
+        }
+        let p99 = durations.quantile_micros(0.99);
+        assert!((10.0..10.0 * 1.19).contains(&p99), "{p99}");
+        let p999 = durations.quantile_micros(0.999);
+        assert!((50_000.0..50_000.0 * 1.19).contains(&p999), "{p999}");
     }
 }

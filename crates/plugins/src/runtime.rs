@@ -10,6 +10,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings;
+use super::breaker;
 use super::host::HostState;
 use super::limits::Limits;
 use super::wait::WithDeadline;
@@ -41,6 +42,7 @@ struct Inner {
     memory_limit: usize,
     call_timeout: Duration,
     limits: Limits,
+    quarantine: breaker::Settings,
 }
 
 impl Runtime {
@@ -103,6 +105,7 @@ impl Runtime {
                 memory_limit,
                 call_timeout: config.call_timeout,
                 limits: Limits::new(config),
+                quarantine: breaker::Settings::new(config),
             }),
         })
     }
@@ -118,6 +121,10 @@ impl Runtime {
     /// Epoch ticks a call may run before it is interrupted.
     pub fn deadline_ticks(&self) -> u64 {
         self.inner.deadline_ticks
+    }
+
+    pub fn quarantine(&self) -> breaker::Settings {
+        self.inner.quarantine
     }
 
     pub fn memory_limit(&self) -> usize {

@@ -30,6 +30,9 @@ struct PluginView {
     sha256: String,
     loaded_at: String,
     state: PluginState,
+    /// While `state` is `quarantined`: when it is next tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quarantined_until: Option<String>,
     cache: CacheOutcome,
     calls: u64,
     errors: u64,
@@ -48,6 +51,9 @@ struct PluginView {
 enum PluginState {
     /// In the pipeline, handling events.
     Active,
+    /// In the pipeline but failing too often lately: not called until `quarantined_until`; its
+    /// events fail at once, as its `on_error` says.
+    Quarantined,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,6 +68,7 @@ pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
         .filter_map(|plugin| {
             let role = *plugin.roles.first()?;
             let past = pipeline.past(&plugin.name);
+            let quarantined_until = plugin.quarantined_until();
             Some(PluginView {
                 name: plugin.name.clone(),
                 role,
@@ -69,7 +76,11 @@ pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
                 order: plugin.order(role),
                 sha256: plugin.version.sha256.clone(),
                 loaded_at: timestamp(plugin.loaded_at),
-                state: PluginState::Active,
+                state: match quarantined_until {
+                    Some(_) => PluginState::Quarantined,
+                    None => PluginState::Active,
+                },
+                quarantined_until: quarantined_until.map(timestamp),
                 cache: plugin.cache,
                 calls: plugin.stats.calls(),
                 errors: plugin.stats.errors(),

@@ -213,6 +213,17 @@ pub struct PluginsConfig {
     /// `host.log` messages kept per plugin instance and second; the rest are dropped and counted.
     /// Default 100.
     pub max_logs_per_second: u32,
+    /// Failures within `quarantine_window` after which a plugin is quarantined: not called for
+    /// `quarantine_backoff`, its events failing at once under its `on_error`; 0 never quarantines.
+    /// Default 20.
+    pub quarantine_failures: u32,
+    /// Default 1 minute.
+    #[serde(deserialize_with = "super::duration::deserialize")]
+    pub quarantine_window: Duration,
+    /// The first quarantine's length; each failed trial after one doubles it, up to 64 times. Default
+    /// 30 s.
+    #[serde(deserialize_with = "super::duration::deserialize")]
+    pub quarantine_backoff: Duration,
 }
 
 impl Default for PluginsConfig {
@@ -235,6 +246,9 @@ impl Default for PluginsConfig {
             max_reason_size: 1 << 10,
             max_log_size: 4 << 10,
             max_logs_per_second: 100,
+            quarantine_failures: 20,
+            quarantine_window: Duration::from_secs(60),
+            quarantine_backoff: Duration::from_secs(30),
         }
     }
 }

@@ -80,6 +80,18 @@ fn the_shipped_configuration_file_parses_to_the_defaults() {
     assert_eq!(shipped.plugins.on_error, defaults.plugins.on_error);
     assert_eq!(shipped.plugins.watch, defaults.plugins.watch);
     assert_eq!(
+        shipped.plugins.quarantine_failures,
+        defaults.plugins.quarantine_failures
+    );
+    assert_eq!(
+        shipped.plugins.quarantine_window,
+        defaults.plugins.quarantine_window
+    );
+    assert_eq!(
+        shipped.plugins.quarantine_backoff,
+        defaults.plugins.quarantine_backoff
+    );
+    assert_eq!(
         shipped.plugins.watch_debounce,
         defaults.plugins.watch_debounce
     );
@@ -192,6 +204,10 @@ fn sinks_are_checked_for_url_name_and_limits() {
             "plugins.max_core_instances",
         ),
         ("[plugins]\nmax_memories = 0\n", "plugins.max_memories"),
+        (
+            "[plugins]\nquarantine_backoff = \"0s\"\n",
+            "plugins.quarantine_backoff",
+        ),
         ("[plugins]\nmax_tables = 65\n", "plugins.max_tables"),
         ("[feed]\nbatch_size = 0\n", "feed.batch_size"),
         ("[feed]\nregions = []\n", "feed.regions"),

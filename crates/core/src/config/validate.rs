@@ -17,6 +17,9 @@ const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// The longest retry delay: a delivery waiting longer holds every later event of its plant as long.
 const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 
+/// A quarantine shorter than this would let a failing plugin be called about as often as without one.
+const MIN_QUARANTINE: Duration = Duration::from_millis(100);
+
 /// Requests in flight per sink: each is a connection kept to the receiver.
 const MAX_IN_FLIGHT: u32 = 256;
 
@@ -82,6 +85,14 @@ impl Config {
             return Err(invalid(
                 "plugins.memory_limit",
                 "must be at least 1MiB".into(),
+            ));
+        }
+        if self.plugins.quarantine_failures > 0
+            && !(MIN_QUARANTINE..=MAX_BACKOFF).contains(&self.plugins.quarantine_backoff)
+        {
+            return Err(invalid(
+                "plugins.quarantine_backoff",
+                format!("must be from {MIN_QUARANTINE:?} to {MAX_BACKOFF:?}"),
             ));
         }
         for (key, value, max) in [
