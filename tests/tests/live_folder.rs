@@ -255,3 +255,85 @@ async fn a_file_written_in_chunks_loads_once_and_a_broken_one_leaves_the_running
     let received = receiver.wait_for(1, WAIT).await;
     assert_eq!(received[0].body["pipeline"], loaded["pipeline"]);
 }
+
+#[tokio::test]
+async fn a_new_version_that_fails_its_first_events_is_rolled_back_and_nothing_is_lost() {
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default().add(
+        "tagger",
+        "test-chaos-enricher",
+        Some("[config]\nmode = \"label\"\n"),
+    );
+    let app = TestApp::start_with(|c| {
+        c.plugins.dir = plugins.path().to_path_buf();
+        c.plugins.rollback_after = 10;
+        c.plugins.rollback_share = 0.5;
+        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
+    })
+    .await;
+    let good = app.get_json("/v1/plugins").await["pipeline"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let staging = plugins.path().join("tagger.toml.partial");
+    std::fs::write(&staging, "[config]\nmode = \"trap\"\n").unwrap();
+    std::fs::rename(&staging, plugins.path().join("tagger.toml")).unwrap();
+    next_pipeline(&app, &good).await;
+    let rows: Vec<String> = (0..40)
+        .map(|n| format!("('p{n}', 'Plant', 'us-west', 'wind', 10)"))
+        .collect();
+    sqlx::query(&format!(
+        "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) VALUES {}",
+        rows.join(", ")
+    ))
+    .execute(&app.sql().await)
+    .await
+    .unwrap();
+
+    let received = receiver.wait_for(34, WAIT).await;
+    let journal = app.get_json("/v1/changes?limit=100").await;
+    let outcomes: Vec<&Value> = (journal["items"].as_array().unwrap().iter())
+        .map(|entry| &entry["outcome"])
+        .collect();
+    let failed: Vec<&&Value> = outcomes
+        .iter()
+        .filter(|o| o["result"] == "failed")
+        .collect();
+    assert_eq!(
+        failed.len(),
+        6,
+        "failed until more than half of 10 had: {failed:#?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .all(|o| o["reason"].as_str().unwrap().contains("trapped"))
+    );
+    let routed = outcomes.iter().filter(|o| o["result"] == "routed").count();
+    assert_eq!(routed + failed.len(), 40, "every event has its one outcome");
+    assert_eq!(received.len(), 34);
+    for event in &received {
+        assert_eq!(event.body["pipeline"], good.as_str(), "restored version");
+        assert_eq!(event.body["data"]["labels"]["chaos"], "seen");
+    }
+
+    let list = app.get_json("/v1/plugins").await;
+    assert_eq!(list["pipeline"], good.as_str());
+    let tagger = &list["items"][0];
+    assert_eq!(tagger["state"], "rolled_back", "{list:#}");
+    let last = tagger["history"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["result"], "rolled_back");
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("failed on 6 of its first 6 events"),
+        "{last}"
+    );
+
+    // The failed version's file, unchanged, is not loaded again.
+    app.create(&plant("still labelled")).await;
+    receiver.wait_for(35, WAIT).await;
+    assert_eq!(app.get_json("/v1/plugins").await["pipeline"], good.as_str());
+}

@@ -9,7 +9,7 @@ use axum::extract::State;
 use serde::Serialize;
 
 use super::AppState;
-use crate::pipeline::Swap;
+use crate::pipeline::{Swap, SwapResult};
 use crate::plugins::{CacheOutcome, Plugin, Refused, Role};
 
 #[derive(Debug, Serialize)]
@@ -54,6 +54,8 @@ enum PluginState {
     /// In the pipeline but failing too often lately: not called until `quarantined_until`; its
     /// events fail at once, as its `on_error` says.
     Quarantined,
+    /// Running again because the version that replaced it failed its first events (see `history`).
+    RolledBack,
 }
 
 #[derive(Debug, Serialize)]
@@ -76,9 +78,12 @@ pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
                 order: plugin.order(role),
                 sha256: plugin.version.sha256.clone(),
                 loaded_at: timestamp(plugin.loaded_at),
-                state: match quarantined_until {
-                    Some(_) => PluginState::Quarantined,
-                    None => PluginState::Active,
+                state: match (quarantined_until, past.and_then(|p| p.history.back())) {
+                    (Some(_), _) => PluginState::Quarantined,
+                    (None, Some(swap)) if swap.result == SwapResult::RolledBack => {
+                        PluginState::RolledBack
+                    }
+                    (None, _) => PluginState::Active,
                 },
                 quarantined_until: quarantined_until.map(timestamp),
                 cache: plugin.cache,

@@ -17,6 +17,9 @@ use crate::lease::Leadership;
 use crate::pipeline::{LivePipeline, Pipeline, Verdict};
 use crate::store::{Fence, JournalStore, Processed, StoreError};
 
+/// Longest the feed waits for a failed new version to be rolled back before it goes on regardless.
+const ROLLBACK_WAIT: Duration = Duration::from_secs(1);
+
 /// Longest wait between retries of a halted event.
 const HALT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -105,6 +108,7 @@ impl Feed {
                 continue;
             }
             let pipeline = self.pipeline.load_full();
+            let used = pipeline.clone();
             let (processed, stopped) =
                 match tokio::task::spawn_blocking(move || process(&pipeline, changes)).await {
                     Ok(result) => result,
@@ -135,6 +139,9 @@ impl Feed {
                         continue;
                     }
                 }
+            }
+            if used.condemned() {
+                self.wait_for_rollback(&used).await;
             }
             // A region that went through is no longer halted; one that stopped waits longer each time.
             for done in &processed {
@@ -193,6 +200,17 @@ impl Feed {
         }
     }
 
+    /// Waits, briefly, for the folder to replace a snapshot whose new version failed its probation, so
+    /// that no further event runs on it.
+    async fn wait_for_rollback(&self, condemned: &Arc<Pipeline>) {
+        let deadline = tokio::time::Instant::now() + ROLLBACK_WAIT;
+        while Arc::ptr_eq(&self.pipeline.load_full(), condemned)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     async fn pause(&self, duration: Duration, shutdown: &mut watch::Receiver<bool>) {
         tokio::select! {
             () = tokio::time::sleep(duration) => {}
@@ -207,6 +225,10 @@ fn process(pipeline: &Pipeline, changes: Vec<Change>) -> (Vec<Processed>, Vec<Ha
     let mut processed = Vec::with_capacity(changes.len());
     let mut stopped: Vec<Halted> = Vec::new();
     for change in changes {
+        // A new version just failed its probation: the rest of the batch waits for the rollback.
+        if pipeline.condemned() {
+            break;
+        }
         if stopped.iter().any(|halted| halted.region == change.region) {
             continue;
         }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{HISTORY, Loaded, Past, Pipeline, Swap, SwapResult};
+use super::{HISTORY, Loaded, Past, Pipeline, Probation, ProbationVerdict, Swap, SwapResult};
 use crate::config::{PluginsConfig, RoutingConfig};
 use crate::plugins::{self, FileVersion, Plugin, Refused, Runtime, Source};
 
@@ -31,6 +31,8 @@ struct Entry {
     active: Option<Arc<Plugin>>,
     refused: Option<Refused>,
     past: Past,
+    /// Whether `active` replaced a running version and is still judged on its first events.
+    on_probation: bool,
 }
 
 impl Entry {
@@ -128,10 +130,12 @@ impl Folder {
                     "Loaded a plugin."
                 );
                 let sha256 = plugin.version.sha256.clone();
+                entry.on_probation = false;
                 if let Some(replaced) = entry.active.replace(Arc::new(plugin)) {
                     // Kept to go back to; its instance is made again if it is ever called.
                     replaced.release_instance();
                     entry.past.previous = Some(replaced);
+                    entry.on_probation = true;
                 }
                 entry.refused = None;
                 entry.remember(Some(sha256), SwapResult::Loaded, None);
@@ -160,10 +164,49 @@ impl Folder {
         true
     }
 
+    /// Judges the new versions on probation; when one has failed, puts the version it replaced back
+    /// and returns the pipeline made of that. Its file stays refused until it changes.
+    pub fn review(&mut self) -> Option<Pipeline> {
+        let mut changed = false;
+        for (name, entry) in &mut self.entries {
+            let probation = match (&entry.active, entry.on_probation) {
+                (Some(active), true) => Probation::new(active.clone(), &self.config),
+                _ => None,
+            };
+            let Some(probation) = probation else {
+                continue;
+            };
+            match probation.verdict() {
+                ProbationVerdict::Pending => continue,
+                ProbationVerdict::Passed => {}
+                ProbationVerdict::Failed { errors, calls } => {
+                    let reason = probation.reason(errors, calls);
+                    let failed = &probation.plugin;
+                    tracing::warn!(plugin = %name, sha256 = %failed.version.sha256, %reason, restored = ?entry.past.previous.as_ref().map(|p| &p.version.sha256), "Rolled a new plugin version back.");
+                    failed.release_instance();
+                    entry.active = entry.past.previous.take();
+                    entry.remember(
+                        Some(failed.version.sha256.clone()),
+                        SwapResult::RolledBack,
+                        Some(reason),
+                    );
+                }
+            }
+            entry.on_probation = false;
+            changed = true;
+        }
+        changed.then(|| self.pipeline())
+    }
+
     /// The pipeline of the plugins running now.
     pub fn pipeline(&self) -> Pipeline {
         let mut loaded = Loaded::default();
         for (name, entry) in &self.entries {
+            if let (Some(active), true) = (&entry.active, entry.on_probation) {
+                loaded
+                    .probation
+                    .extend(Probation::new(active.clone(), &self.config));
+            }
             loaded.plugins.extend(entry.active.clone());
             loaded.refused.extend(entry.refused.clone());
             loaded.past.insert(name.clone(), entry.past.clone());

@@ -4,6 +4,7 @@
 //! one whenever the folder changes, and the feed runs each batch on the snapshot it started with.
 
 mod folder;
+mod probation;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +14,7 @@ use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
 pub use folder::Folder;
+pub use probation::{Probation, Verdict as ProbationVerdict};
 pub use watch::Watcher;
 
 use crate::config::{OnError, PluginsConfig, RoutingConfig};
@@ -29,6 +31,8 @@ pub struct Loaded {
     pub plugins: Vec<Arc<Plugin>>,
     pub refused: Vec<Refused>,
     pub past: BTreeMap<String, Past>,
+    /// The new versions still being judged on their first events.
+    pub probation: Vec<Probation>,
 }
 
 /// A plugin's past in this process: the version the running one replaced, kept for going back to
@@ -62,6 +66,8 @@ pub enum SwapResult {
     Loaded,
     /// It did not load; the version before it, if any, runs on.
     Refused,
+    /// It loaded, failed on too many of its first events, and the version it replaced runs again.
+    RolledBack,
 }
 
 /// What became of one event.
@@ -95,6 +101,7 @@ pub struct Pipeline {
     plugins: Vec<Arc<Plugin>>,
     refused: Vec<Refused>,
     past: BTreeMap<String, Past>,
+    probation: Vec<Probation>,
     filters: Vec<Stage>,
     enrichers: Vec<Stage>,
     routers: Vec<Stage>,
@@ -114,6 +121,7 @@ impl Pipeline {
             plugins,
             refused,
             past,
+            probation,
         } = loaded;
         let sinks: BTreeSet<String> = sinks.into_iter().collect();
         let stage = |role: Role| {
@@ -143,6 +151,7 @@ impl Pipeline {
             plugins,
             refused,
             past,
+            probation,
             sinks,
             default_sinks,
         }
@@ -162,6 +171,17 @@ impl Pipeline {
     /// The files in the folder that did not load, and why.
     pub fn refused(&self) -> &[Refused] {
         &self.refused
+    }
+
+    /// Whether a new version in this snapshot is still being judged on its first events.
+    pub fn on_probation(&self) -> bool {
+        !self.probation.is_empty()
+    }
+
+    /// Whether a version in this snapshot has failed its probation: no more events should run on this
+    /// snapshot; the folder is about to put the version it replaced back.
+    pub fn condemned(&self) -> bool {
+        (self.probation.iter()).any(|p| matches!(p.verdict(), ProbationVerdict::Failed { .. }))
     }
 
     /// A plugin's past versions in this process.

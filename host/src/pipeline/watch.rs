@@ -13,13 +13,16 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::{Folder, LivePipeline};
+use super::{Folder, LivePipeline, Pipeline};
 
 /// How long events are gathered after a file is closed, renamed or removed: one burst, one reading.
 const SETTLE: Duration = Duration::from_millis(5);
 
 /// How often an unwatchable folder is read again.
 const POLL: Duration = Duration::from_secs(2);
+
+/// How often new versions on probation are judged: the feed waits this long at most for a rollback.
+const REVIEW: Duration = Duration::from_millis(5);
 
 /// Keeps the pipeline in force up to date with the plugin folder.
 #[derive(Debug)]
@@ -56,10 +59,13 @@ impl Watcher {
                 },
                 () = settled => {
                     due = None;
-                    reconcile(&folder, &self.live).await;
+                    refresh(&folder, &self.live, Folder::reconcile).await;
                 }
                 () = tokio::time::sleep(POLL), if watching.is_none() => {
-                    reconcile(&folder, &self.live).await;
+                    refresh(&folder, &self.live, Folder::reconcile).await;
+                }
+                () = tokio::time::sleep(REVIEW), if self.live.load().on_probation() => {
+                    refresh(&folder, &self.live, Folder::review).await;
                 }
                 _ = shutdown.changed() => return,
             }
@@ -91,14 +97,20 @@ fn watch(
     Ok(watcher)
 }
 
-/// Reads the folder on a blocking thread and puts the new pipeline, if any, in force.
-async fn reconcile(folder: &Arc<Mutex<Folder>>, live: &LivePipeline) {
+/// Runs `step` (reading the folder, or judging the versions on probation) on a blocking thread and
+/// puts the new pipeline, if any, in force.
+async fn refresh(
+    folder: &Arc<Mutex<Folder>>,
+    live: &LivePipeline,
+    step: fn(&mut Folder) -> Option<Pipeline>,
+) {
     let folder = folder.clone();
     let read = tokio::task::spawn_blocking(move || {
-        folder
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .reconcile()
+        step(
+            &mut folder
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     })
     .await;
     match read {

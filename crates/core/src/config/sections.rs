@@ -213,6 +213,11 @@ pub struct PluginsConfig {
     /// `host.log` messages kept per plugin instance and second; the rest are dropped and counted.
     /// Default 100.
     pub max_logs_per_second: u32,
+    /// A new version that replaced a running one is judged on this many first events; 0 never rolls
+    /// back. Default 20.
+    pub rollback_after: u32,
+    /// More than this share of those events failing rolls the new version back. Default 0.5.
+    pub rollback_share: f64,
     /// Failures within `quarantine_window` after which a plugin is quarantined: not called for
     /// `quarantine_backoff`, its events failing at once under its `on_error`; 0 never quarantines.
     /// Default 20.
@@ -246,6 +251,8 @@ impl Default for PluginsConfig {
             max_reason_size: 1 << 10,
             max_log_size: 4 << 10,
             max_logs_per_second: 100,
+            rollback_after: 20,
+            rollback_share: 0.5,
             quarantine_failures: 20,
             quarantine_window: Duration::from_secs(60),
             quarantine_backoff: Duration::from_secs(30),

@@ -80,6 +80,14 @@ fn the_shipped_configuration_file_parses_to_the_defaults() {
     assert_eq!(shipped.plugins.on_error, defaults.plugins.on_error);
     assert_eq!(shipped.plugins.watch, defaults.plugins.watch);
     assert_eq!(
+        shipped.plugins.rollback_after,
+        defaults.plugins.rollback_after
+    );
+    assert_eq!(
+        shipped.plugins.rollback_share,
+        defaults.plugins.rollback_share
+    );
+    assert_eq!(
         shipped.plugins.quarantine_failures,
         defaults.plugins.quarantine_failures
     );
@@ -207,6 +215,10 @@ fn sinks_are_checked_for_url_name_and_limits() {
         (
             "[plugins]\nquarantine_backoff = \"0s\"\n",
             "plugins.quarantine_backoff",
+        ),
+        (
+            "[plugins]\nrollback_share = 1.5\n",
+            "plugins.rollback_share",
         ),
         ("[plugins]\nmax_tables = 65\n", "plugins.max_tables"),
         ("[feed]\nbatch_size = 0\n", "feed.batch_size"),

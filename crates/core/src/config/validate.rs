@@ -87,6 +87,12 @@ impl Config {
                 "must be at least 1MiB".into(),
             ));
         }
+        if !(0.0..1.0).contains(&self.plugins.rollback_share) {
+            return Err(invalid(
+                "plugins.rollback_share",
+                "must be at least 0 and less than 1".into(),
+            ));
+        }
         if self.plugins.quarantine_failures > 0
             && !(MIN_QUARANTINE..=MAX_BACKOFF).contains(&self.plugins.quarantine_backoff)
         {
