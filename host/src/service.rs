@@ -132,6 +132,7 @@ impl Service {
             api_token: config.server.api_token.as_deref().map(Arc::from),
             protect_reads: config.server.protect_reads,
             pipeline,
+            plugins_dir: Arc::from(config.plugins.dir.as_path()),
             instance_id: Arc::from(leadership.holder()),
             sinks: sinks.clone(),
             deliveries_due,

@@ -337,3 +337,83 @@ async fn a_new_version_that_fails_its_first_events_is_rolled_back_and_nothing_is
     receiver.wait_for(35, WAIT).await;
     assert_eq!(app.get_json("/v1/plugins").await["pipeline"], good.as_str());
 }
+
+#[tokio::test]
+async fn a_shadow_version_is_compared_on_live_events_without_reaching_a_receiver_and_can_be_promoted()
+ {
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default()
+        .add(
+            "gate",
+            "test-chaos-filter",
+            Some("[config]\nmode = \"keep\"\n"),
+        )
+        .add(
+            "gate.shadow",
+            "test-chaos-filter",
+            Some("[config]\nmode = \"drop\"\nmatch_name = \"bad\"\n"),
+        );
+    let app = TestApp::start_with(|c| {
+        c.plugins.dir = plugins.path().to_path_buf();
+        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
+    })
+    .await;
+    let list = app.get_json("/v1/plugins").await;
+    let names: Vec<&str> = (list["items"].as_array().unwrap().iter())
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["gate"], "a shadow is not a plugin of its own");
+    assert!(list["items"][0]["shadow"]["sha256"].is_string(), "{list:#}");
+
+    // One plant in ten is one the shadow would drop and the live version keeps.
+    for n in 0..20 {
+        let name = if n % 10 == 3 {
+            "bad".to_owned()
+        } else {
+            format!("p{n}")
+        };
+        app.create(&plant(&name)).await;
+    }
+    let received = receiver.wait_for(20, WAIT).await;
+    assert_eq!(received.len(), 20, "the shadow changes nothing");
+    let bad: Vec<u64> = (received.iter())
+        .filter(|r| r.body["data"]["after"]["name"] == "bad")
+        .map(|r| r.seq())
+        .collect();
+
+    let shadow = app.get_json("/v1/plugins/gate/shadow").await;
+    let report = &shadow["report"];
+    assert_eq!(report["events"], 20, "{shadow:#}");
+    assert_eq!(report["same"], 18);
+    assert_eq!(report["differences"]["kept"], 2);
+    let differing: Vec<u64> = (report["first"].as_array().unwrap().iter())
+        .map(|d| d["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(differing, bad);
+    assert_eq!(report["first"][0]["live"]["kept"], true);
+    assert_eq!(report["first"][0]["shadow"]["kept"], false);
+    assert_eq!(shadow["shadow"]["calls"], 20);
+    let missing = app
+        .call(reqwest::Method::GET, "/v1/plugins/nothing/shadow")
+        .await;
+    assert_eq!(missing.status(), 404);
+
+    let live = list["pipeline"].as_str().unwrap();
+    let promoted = app
+        .call(reqwest::Method::POST, "/v1/plugins/gate/promote")
+        .await;
+    assert_eq!(promoted.status(), 202);
+    let after = next_pipeline(&app, live).await;
+    let gate = &after["items"][0];
+    assert_eq!(gate["name"], "gate");
+    assert!(gate.get("shadow").is_none(), "{after:#}");
+    assert!(!plugins.path().join("gate.shadow.wasm").exists());
+    app.create(&plant("bad")).await;
+    app.create(&plant("good")).await;
+    let received = receiver.wait_for(21, WAIT).await;
+    assert_eq!(
+        received.last().unwrap().body["data"]["after"]["name"],
+        "good",
+        "the promoted version drops what it dropped as a shadow"
+    );
+}

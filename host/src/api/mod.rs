@@ -49,6 +49,8 @@ pub struct AppState {
     pub protect_reads: bool,
     /// The pipeline in force, for `/v1/plugins`.
     pub pipeline: Arc<LivePipeline>,
+    /// The plugin folder, where a promotion renames a shadow version's files.
+    pub plugins_dir: Arc<std::path::Path>,
     /// This process's name as a lease holder, for `/v1/leases`.
     pub instance_id: Arc<str>,
     /// The configured sinks, for `/v1/sinks`.
@@ -71,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/plants/{id}/changes", get(changes::of_plant))
         .route("/v1/changes", get(changes::journal))
         .route("/v1/plugins", get(plugins::list))
+        .route("/v1/plugins/{name}/shadow", get(plugins::shadow))
+        .route("/v1/plugins/{name}/promote", post(plugins::promote))
         .route("/v1/leases", get(leases::list))
         .route("/v1/sinks", get(sinks::list))
         .route("/v1/sinks/{name}/enable", post(sinks::enable))

@@ -1,15 +1,18 @@
 //! `/v1/plugins`: the pipeline snapshot in force (its id is the `pipeline` attribute of the events it
 //! produces), each plugin in it with its version, state and statistics and the version it replaced,
-//! and which files in the plugin folder were refused, with the reason.
+//! and which files in the plugin folder were refused, with the reason; a shadow version's report, and
+//! its promotion.
 
 use std::time::SystemTime;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Serialize;
 
-use super::AppState;
-use crate::pipeline::{Swap, SwapResult};
+use super::extract::Path;
+use super::{AppState, Problem};
+use crate::pipeline::{SHADOW_SUFFIX, ShadowReport, Swap, SwapResult};
 use crate::plugins::{CacheOutcome, Plugin, Refused, Role};
 
 #[derive(Debug, Serialize)]
@@ -43,6 +46,9 @@ struct PluginView {
     previous: Option<Version>,
     /// The last files read under this name (oldest first) and what became of each.
     history: Vec<Swap>,
+    /// The shadow version running beside it, if any (see `/v1/plugins/{name}/shadow`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shadow: Option<Version>,
 }
 
 /// What a plugin in the list is doing.
@@ -96,6 +102,7 @@ pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
                 history: past
                     .map(|p| p.history.iter().cloned().collect())
                     .unwrap_or_default(),
+                shadow: pipeline.shadow(&plugin.name).map(|s| version(&s.plugin)),
             })
         })
         .collect();
@@ -120,4 +127,102 @@ fn timestamp(at: SystemTime) -> String {
 /// Two decimals are all a reader of microseconds needs.
 fn round(micros: f64) -> f64 {
     (micros * 100.0).round() / 100.0
+}
+
+/// `GET /v1/plugins/{name}/shadow`: the shadow version beside `name` and how its answers compared.
+#[derive(Debug, Serialize)]
+pub struct ShadowView {
+    name: String,
+    live: Option<Version>,
+    shadow: ShadowVersion,
+    report: ShadowReport,
+}
+
+#[derive(Debug, Serialize)]
+struct ShadowVersion {
+    sha256: String,
+    loaded_at: String,
+    calls: u64,
+    errors: u64,
+    traps: u64,
+    mean_us: f64,
+    p99_us: f64,
+}
+
+pub async fn shadow(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ShadowView>, Problem> {
+    let pipeline = state.pipeline.load();
+    let shadow = pipeline.shadow(&name).ok_or_else(|| no_shadow(&name))?;
+    let plugin = &shadow.plugin;
+    Ok(Json(ShadowView {
+        live: (pipeline.plugins().iter())
+            .find(|live| live.name == name)
+            .map(version),
+        name,
+        shadow: ShadowVersion {
+            sha256: plugin.version.sha256.clone(),
+            loaded_at: timestamp(plugin.loaded_at),
+            calls: plugin.stats.calls(),
+            errors: plugin.stats.errors(),
+            traps: plugin.stats.traps(),
+            mean_us: round(plugin.stats.mean_micros()),
+            p99_us: round(plugin.stats.p99_micros()),
+        },
+        report: shadow.report(),
+    }))
+}
+
+/// What `POST /v1/plugins/{name}/promote` did.
+#[derive(Debug, Serialize)]
+pub struct Promoted {
+    name: String,
+    /// The shadow version's hash, live once the folder has been read again (moments).
+    sha256: String,
+}
+
+/// Makes the shadow version of `name` the live one by renaming its files in the plugin folder, as an
+/// operator would; the folder watcher then loads it like any new version (on probation).
+pub async fn promote(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<Promoted>), Problem> {
+    let sha256 = {
+        let pipeline = state.pipeline.load();
+        let shadow = pipeline.shadow(&name).ok_or_else(|| no_shadow(&name))?;
+        shadow.plugin.version.sha256.clone()
+    };
+    let dir = state.plugins_dir.clone();
+    let renamed = tokio::task::spawn_blocking({
+        let name = name.clone();
+        move || promote_files(&dir, &name)
+    })
+    .await
+    .map_err(|error| Problem::internal(&error))?;
+    renamed.map_err(|error| Problem::internal(&error))?;
+    Ok((StatusCode::ACCEPTED, Json(Promoted { name, sha256 })))
+}
+
+/// `NAME.shadow.toml` becomes `NAME.toml` (or, without one, `NAME.toml` goes, so the promoted version
+/// runs with the manifest it ran with as a shadow), then `NAME.shadow.wasm` becomes `NAME.wasm`.
+fn promote_files(dir: &std::path::Path, name: &str) -> std::io::Result<()> {
+    let shadow = |ext: &str| dir.join(format!("{name}{SHADOW_SUFFIX}.{ext}"));
+    let live = |ext: &str| dir.join(format!("{name}.{ext}"));
+    match std::fs::rename(shadow("toml"), live("toml")) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            match std::fs::remove_file(live("toml")) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+                _ => {}
+            }
+        }
+        other => other?,
+    }
+    std::fs::rename(shadow("wasm"), live("wasm"))
+}
+
+fn no_shadow(name: &str) -> Problem {
+    Problem::not_found(format!(
+        "no shadow version runs beside {name:?} (drop it in the plugin folder as {name}{SHADOW_SUFFIX}.wasm)"
+    ))
 }

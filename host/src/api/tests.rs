@@ -42,6 +42,7 @@ async fn api() -> Api {
         api_token: None,
         protect_reads: false,
         pipeline: Arc::new(LivePipeline::from_pointee(pipeline)),
+        plugins_dir: Arc::from(dir.path()),
         instance_id: Arc::from("test"),
         sinks: Arc::new(Sinks::build(&BTreeMap::new()).expect("no sinks")),
         deliveries_due: Arc::new(watch::channel(()).0),

@@ -9,7 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{HISTORY, Loaded, Past, Pipeline, Probation, ProbationVerdict, Swap, SwapResult};
+use super::{
+    HISTORY, Loaded, Past, Pipeline, Probation, ProbationVerdict, SHADOW_SUFFIX, Shadow, Swap,
+    SwapResult,
+};
 use crate::config::{PluginsConfig, RoutingConfig};
 use crate::plugins::{self, FileVersion, Plugin, Refused, Runtime, Source};
 
@@ -33,6 +36,8 @@ struct Entry {
     past: Past,
     /// Whether `active` replaced a running version and is still judged on its first events.
     on_probation: bool,
+    /// For a shadow version (`NAME.shadow.wasm`): it and what it has shown since it loaded.
+    shadow: Option<Arc<Shadow>>,
 }
 
 impl Entry {
@@ -130,12 +135,15 @@ impl Folder {
                     "Loaded a plugin."
                 );
                 let sha256 = plugin.version.sha256.clone();
+                let plugin = Arc::new(plugin);
+                let is_shadow = name.ends_with(SHADOW_SUFFIX);
+                entry.shadow = is_shadow.then(|| Arc::new(Shadow::new(plugin.clone())));
                 entry.on_probation = false;
-                if let Some(replaced) = entry.active.replace(Arc::new(plugin)) {
+                if let Some(replaced) = entry.active.replace(plugin) {
                     // Kept to go back to; its instance is made again if it is ever called.
                     replaced.release_instance();
                     entry.past.previous = Some(replaced);
-                    entry.on_probation = true;
+                    entry.on_probation = !is_shadow;
                 }
                 entry.refused = None;
                 entry.remember(Some(sha256), SwapResult::Loaded, None);
@@ -207,8 +215,12 @@ impl Folder {
                     .probation
                     .extend(Probation::new(active.clone(), &self.config));
             }
-            loaded.plugins.extend(entry.active.clone());
             loaded.refused.extend(entry.refused.clone());
+            if let (Some(shadow), Some(live)) = (&entry.shadow, name.strip_suffix(SHADOW_SUFFIX)) {
+                loaded.shadows.insert(live.to_owned(), shadow.clone());
+                continue;
+            }
+            loaded.plugins.extend(entry.active.clone());
             loaded.past.insert(name.clone(), entry.past.clone());
         }
         Pipeline::new(

@@ -5,6 +5,7 @@
 
 mod folder;
 mod probation;
+mod shadow;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 pub use folder::Folder;
 pub use probation::{Probation, Verdict as ProbationVerdict};
+pub use shadow::{Difference, Report as ShadowReport, SUFFIX as SHADOW_SUFFIX, Shadow};
 pub use watch::Watcher;
 
 use crate::config::{OnError, PluginsConfig, RoutingConfig};
@@ -33,6 +35,8 @@ pub struct Loaded {
     pub past: BTreeMap<String, Past>,
     /// The new versions still being judged on their first events.
     pub probation: Vec<Probation>,
+    /// Shadow versions, by the name of the live plugin they run beside.
+    pub shadows: BTreeMap<String, Arc<Shadow>>,
 }
 
 /// A plugin's past in this process: the version the running one replaced, kept for going back to
@@ -92,6 +96,7 @@ pub enum Verdict {
 struct Stage {
     plugin: Arc<Plugin>,
     on_error: OnError,
+    shadow: Option<Arc<Shadow>>,
 }
 
 /// The loaded plugins arranged into stages, and where unrouted events go.
@@ -102,6 +107,7 @@ pub struct Pipeline {
     refused: Vec<Refused>,
     past: BTreeMap<String, Past>,
     probation: Vec<Probation>,
+    shadows: BTreeMap<String, Arc<Shadow>>,
     filters: Vec<Stage>,
     enrichers: Vec<Stage>,
     routers: Vec<Stage>,
@@ -122,6 +128,7 @@ impl Pipeline {
             refused,
             past,
             probation,
+            shadows,
         } = loaded;
         let sinks: BTreeSet<String> = sinks.into_iter().collect();
         let stage = |role: Role| {
@@ -131,6 +138,7 @@ impl Pipeline {
                 .map(|plugin| Stage {
                     plugin: plugin.clone(),
                     on_error: plugin.manifest.on_error.unwrap_or(config.on_error),
+                    shadow: shadows.get(&plugin.name).cloned(),
                 })
                 .collect();
             stages.sort_by(|a, b| {
@@ -152,6 +160,7 @@ impl Pipeline {
             refused,
             past,
             probation,
+            shadows,
             sinks,
             default_sinks,
         }
@@ -184,6 +193,11 @@ impl Pipeline {
         (self.probation.iter()).any(|p| matches!(p.verdict(), ProbationVerdict::Failed { .. }))
     }
 
+    /// The shadow version running beside the live plugin `name`, if any.
+    pub fn shadow(&self, name: &str) -> Option<&Arc<Shadow>> {
+        self.shadows.get(name)
+    }
+
     /// A plugin's past versions in this process.
     pub fn past(&self, name: &str) -> Option<&Past> {
         self.past.get(name)
@@ -192,7 +206,11 @@ impl Pipeline {
     /// Runs one event through every stage.
     pub fn run(&self, mut event: Event) -> Verdict {
         for stage in &self.filters {
-            match stage.plugin.keep(&event) {
+            let kept = stage.plugin.keep(&event);
+            if let Some(shadow) = &stage.shadow {
+                shadow.keep(&event, &kept);
+            }
+            match kept {
                 Ok(true) => {}
                 Ok(false) => {
                     return Verdict::Filtered {
@@ -207,7 +225,11 @@ impl Pipeline {
             }
         }
         for stage in &self.enrichers {
-            match stage.plugin.enrich(&event) {
+            let enriched = stage.plugin.enrich(&event);
+            if let Some(shadow) = &stage.shadow {
+                shadow.enrich(&event, &enriched);
+            }
+            match enriched {
                 Ok(enriched) => event = enriched,
                 Err(error) => {
                     if let Some(verdict) = fail(stage, &event, error) {
@@ -219,7 +241,11 @@ impl Pipeline {
         let mut chosen = BTreeSet::new();
         let mut answered = false;
         for stage in &self.routers {
-            let answer = stage.plugin.route(&event).and_then(|names| {
+            let routed = stage.plugin.route(&event);
+            if let Some(shadow) = &stage.shadow {
+                shadow.route(&event, &routed);
+            }
+            let answer = routed.and_then(|names| {
                 match names.iter().find(|name| !self.sinks.contains(*name)) {
                     Some(unknown) => Err(stage.plugin.refuse(format!(
                         "routed to {unknown:?}, which is not a configured sink (configured: {})",
