@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
-use plant_monitor_tests::{component, plant_monitor};
+use plant_monitor_tests::{Server, component, plant_monitor};
 use serde_json::{Value, json};
 
 fn event() -> Value {
@@ -326,5 +326,148 @@ fn the_plugin_tools_cache_in_a_folder_of_this_users_alone() {
         std::fs::read_dir(&cache).unwrap().count(),
         2,
         "the key and one component"
+    );
+}
+
+/// A service on an SQLite file in `dir` with the output-alert-enricher in its plugin folder, where two
+/// plants were written and processed: one over its capacity (labelled), one small. Returns the path
+/// of its configuration file.
+fn recorded_journal(dir: &std::path::Path) -> std::path::PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(
+        component("output-alert-enricher"),
+        plugins.join("output-alert-enricher.wasm"),
+    )
+    .unwrap();
+    let config = dir.join("pm.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{dir}/pm.db\"\n[plugins]\ndir = \"{dir}/plugins\"\n\
+             cache_dir = \"{dir}/cache\"\n",
+            dir = dir.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir, &["serve", "-c", "pm.toml"]);
+    let client = reqwest::blocking::Client::new();
+    for (name, capacity, output) in [("Over", 100.0, 150.0), ("Small", 10.0, 5.0)] {
+        let created = client
+            .post(format!("http://{}/v1/plants", server.addr))
+            .json(&json!({"name": name, "region": "us-west", "fuel": "wind",
+                          "capacity_mw": capacity, "output_mw": output}))
+            .send()
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let journal: Value = server.get("/v1/changes").json().unwrap();
+        let items = journal["items"].as_array().unwrap();
+        if items.len() == 2 && items.iter().all(|e| !e["outcome"].is_null()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{journal}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    config
+}
+
+#[test]
+fn journal_export_gives_real_events_that_plugin_test_answers_and_checks_against_expected_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = recorded_journal(dir.path());
+    let exported = plant_monitor(dir.path())
+        .args(["journal", "export", "--last", "10", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let events = String::from_utf8(exported.stdout).unwrap();
+    let names: Vec<Value> = (events.lines())
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["after"]["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("Over"), json!("Small")]);
+    let events_file = dir.path().join("events.jsonl");
+    std::fs::write(&events_file, &events).unwrap();
+
+    let answered = plant_monitor(dir.path())
+        .args(["plugin", "test"])
+        .arg(component("output-alert-enricher"))
+        .arg(&events_file)
+        .output()
+        .unwrap();
+    assert!(
+        answered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&answered.stderr)
+    );
+    let answers = String::from_utf8(answered.stdout).unwrap();
+    let first: Value = serde_json::from_str(answers.lines().next().unwrap()).unwrap();
+    assert_eq!(first["enrich"]["event"]["labels"]["alert"], "over-capacity");
+    let expected = dir.path().join("expected.jsonl");
+    std::fs::write(&expected, &answers).unwrap();
+    let checked = plant_monitor(dir.path())
+        .args(["plugin", "test"])
+        .arg(component("output-alert-enricher"))
+        .arg(&events_file)
+        .arg("--expect")
+        .arg(&expected)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    std::fs::write(&expected, answers.replace("over-capacity", "fine")).unwrap();
+    let wrong = plant_monitor(dir.path())
+        .args(["plugin", "test"])
+        .arg(component("output-alert-enricher"))
+        .arg(&events_file)
+        .arg("--expect")
+        .arg(&expected)
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("line 1: seq 1: expected"), "{stderr}");
+    assert!(stderr.contains("1 answers differ"), "{stderr}");
+}
+
+#[test]
+fn a_dry_run_over_the_journal_prints_where_a_candidate_would_change_what_was_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = recorded_journal(dir.path());
+    let dry = plant_monitor(dir.path())
+        .args(["plugin", "run"])
+        .arg(component("min-capacity-filter"))
+        .args(["--journal", "10", "--config", "min_capacity_mw=50", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let lines: Vec<Value> = (String::from_utf8(dry.stdout).unwrap().lines())
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "only the small plant changes: {lines:#?}");
+    assert_eq!(lines[0]["seq"], 2);
+    assert_eq!(lines[0]["recorded"]["result"], "unrouted");
+    assert_eq!(lines[0]["with_candidate"]["result"], "filtered");
+    assert_eq!(lines[0]["with_candidate"]["plugin"], "min-capacity-filter");
+    let summary = String::from_utf8_lossy(&dry.stderr);
+    assert!(
+        summary.contains("2 events: 1 as recorded, 1 different"),
+        "{summary}"
     );
 }

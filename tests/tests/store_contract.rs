@@ -27,6 +27,7 @@ plant_monitor_tests::on_both_backends! {
     a_batch_of_large_rows_is_cut_at_the_read_budget,
     the_sink_figures_stay_equal_to_a_count_of_the_outbox_whoever_changes_it,
     the_pipeline_that_processed_a_change_is_kept_with_its_outcome_and_its_deliveries,
+    the_recorded_journal_gives_the_last_processed_entries_with_their_event_and_sinks,
 }
 
 const TTL: Duration = Duration::from_secs(10);
@@ -885,4 +886,46 @@ async fn the_pipeline_that_processed_a_change_is_kept_with_its_outcome_and_its_d
         .await
         .unwrap();
     assert_eq!(due[0].pipeline.as_deref(), Some(PIPELINE));
+}
+
+async fn the_recorded_journal_gives_the_last_processed_entries_with_their_event_and_sinks(
+    backend: Backend,
+) {
+    let store = backend.store().await;
+    let mut plants = Vec::new();
+    for _ in 0..3 {
+        plants.push(store.create_plant(&plant_in("north")).await.unwrap().id);
+    }
+    let filtered = plants[1].clone();
+    feed(&*store, "north", |change| {
+        if change.plant_id == filtered {
+            Processed {
+                result: OutcomeKind::Filtered,
+                event: None,
+                ..routed(change, &[])
+            }
+        } else {
+            routed(change, &["out", "b"])
+        }
+    })
+    .await;
+    store.create_plant(&plant_in("north")).await.unwrap();
+    let recorded = store.recorded(2).await.unwrap();
+    let seen: Vec<(&str, Option<&str>, Vec<&str>)> = (recorded.iter())
+        .map(|r| {
+            (
+                r.change.plant_id.as_str(),
+                r.event.as_deref(),
+                r.sinks.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (plants[1].as_str(), None, vec![]),
+            (plants[2].as_str(), Some("{}"), vec!["b", "out"]),
+        ],
+        "the last two processed, oldest first; the unprocessed one is left out"
+    );
 }

@@ -3,7 +3,7 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{Delivery, DeliveryRecord, DeliveryStatus, Lease, StoreError};
+use super::{Delivery, DeliveryRecord, DeliveryStatus, Lease, Recorded, StoreError};
 use plant_monitor_core::domain::{Change, ChangeKind, Outcome, OutcomeKind, Plant};
 
 /// The column types a backend's rows must decode for the functions below.
@@ -93,6 +93,25 @@ where
         pipeline: field("outcome_pipeline")?,
         processed_at,
     }))
+}
+
+/// A processed entry from the columns [`decode_change`] reads, `event` and `sinks` (a JSON array).
+pub fn decode_recorded<R: TextRow>(row: &R) -> Result<Recorded, StoreError>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    let change = decode_change(row)?;
+    let mut sinks: Vec<String> =
+        serde_json::from_str(&row.text("sinks")?).map_err(|error| StoreError::Corrupt {
+            what: format!("journal entry {} sinks", change.seq),
+            source: error.into(),
+        })?;
+    sinks.sort();
+    Ok(Recorded {
+        event: row.optional_text("event")?,
+        sinks,
+        change,
+    })
 }
 
 /// A due delivery from the columns id, seq, plant_id, region, attempts, event and outcome_pipeline.

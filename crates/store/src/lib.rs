@@ -25,7 +25,7 @@ use plant_monitor_core::domain::{Change, Plant, PlantDraft};
 
 pub use model::{
     Acquisition, Attempts, Dead, Delivery, DeliveryRecord, DeliveryStatus, Fence, Lease,
-    PlantFilter, Processed, Replay, Retry, SinkStats,
+    PlantFilter, Processed, Recorded, Replay, Retry, SinkStats,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -104,6 +104,10 @@ pub trait JournalStore: Send + Sync + std::fmt::Debug {
         after: u64,
         limit: u32,
     ) -> Result<Vec<Change>, StoreError>;
+
+    /// The last `limit` processed journal entries, oldest first, with what the pipeline made of each:
+    /// the event it kept and the sinks it was routed to (as long as retention keeps those rows).
+    async fn recorded(&self, limit: u32) -> Result<Vec<Recorded>, StoreError>;
 
     /// Waits until a change may have been written, or `at_most` has passed. In-process writes wake it
     /// at once; writes by other processes are found by the caller's next poll.

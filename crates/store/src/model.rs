@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use plant_monitor_core::domain::{Fuel, OutcomeKind, Status};
+use plant_monitor_core::domain::{Change, Fuel, OutcomeKind, Status};
 
 /// The feed's verdict on one change, written together with its deliveries.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +20,16 @@ pub struct Processed {
     pub sinks: Vec<String>,
     /// The id of the pipeline snapshot that processed it.
     pub pipeline: String,
+}
+
+/// A processed journal entry and what the pipeline made of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub change: Change,
+    /// The event's `data` object as JSON, as the enrichers left it (none when filtered).
+    pub event: Option<String>,
+    /// The sinks it was routed to, by name; empty once its delivered rows are pruned.
+    pub sinks: Vec<String>,
 }
 
 /// One event due at one sink.

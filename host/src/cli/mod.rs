@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+mod dry_run;
 mod echo;
+mod journal;
 mod plugin;
 
 use crate::config::Config;
@@ -35,6 +37,9 @@ enum Command {
     /// Inspect or try out a plugin.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Read the recorded journal.
+    #[command(subcommand)]
+    Journal(journal::JournalCommand),
     /// A webhook receiver for development: prints each event it receives.
     SinkEcho(echo::SinkEchoArgs),
 }
@@ -82,6 +87,7 @@ fn one_line(error: &anyhow::Error) -> String {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let args = match cli.command {
         Command::Plugin(command) => return plugin::run(command),
+        Command::Journal(command) => return journal::run(command),
         Command::SinkEcho(args) => return echo::run(args),
         Command::Serve(ref args) | Command::Migrate(ref args) => args,
     };
@@ -100,7 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 store.close().await;
                 tracing::info!(database = %config.database.url, "Migrations applied.");
             }
-            Command::Plugin(_) | Command::SinkEcho(_) => {}
+            Command::Plugin(_) | Command::Journal(_) | Command::SinkEcho(_) => {}
         }
         Ok(())
     })

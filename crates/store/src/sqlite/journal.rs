@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{SqliteStore, check_fences};
-use crate::decode::decode_change;
-use crate::{Fence, JournalStore, Processed, StoreError, shared};
+use crate::decode::{decode_change, decode_recorded};
+use crate::{Fence, JournalStore, Processed, Recorded, StoreError, shared};
 use plant_monitor_core::domain::Change;
 
 /// The columns [`decode_change`] reads.
@@ -32,6 +32,20 @@ impl JournalStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(decode_change).collect()
+    }
+
+    async fn recorded(&self, limit: u32) -> Result<Vec<Recorded>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_COLUMNS}, event, \
+               (SELECT json_group_array(sink) FROM deliveries d \
+                WHERE d.seq = c.seq AND d.sink IS NOT NULL) AS sinks \
+             FROM (SELECT * FROM plant_changes WHERE processed_at IS NOT NULL \
+                   ORDER BY seq DESC LIMIT ?1) c ORDER BY seq"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_recorded).collect()
     }
 
     async fn wait_for_changes(&self, at_most: Duration) {
