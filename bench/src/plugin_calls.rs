@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use plant_monitor::config::{PluginsConfig, RoutingConfig};
 use plant_monitor::domain::{ChangeKind, Event, Fuel, Plant, Status};
-use plant_monitor::pipeline::{Loaded, Pipeline};
+use plant_monitor::pipeline::{Loaded, Pipeline, Shadow};
 use plant_monitor::plugins::{self, Runtime};
 
 pub fn run(calls: u32) -> anyhow::Result<()> {
@@ -58,7 +58,7 @@ pub fn run(calls: u32) -> anyhow::Result<()> {
 
     let pipeline = Pipeline::new(
         Loaded {
-            plugins: vec![filter, enricher, router],
+            plugins: vec![filter, enricher.clone(), router],
             ..Loaded::default()
         },
         &config,
@@ -71,6 +71,34 @@ pub fn run(calls: u32) -> anyhow::Result<()> {
     })?;
     time("  of which cloning the event", calls, || {
         black_box(event.clone());
+        Ok::<_, ()>(())
+    })?;
+
+    // A shadow run: the enricher's candidate called beside it on every event, answers compared.
+    let enrich_only = |shadow: Option<Arc<Shadow>>| {
+        Pipeline::new(
+            Loaded {
+                plugins: vec![enricher.clone()],
+                shadows: shadow
+                    .map(|s| ("output-alert-enricher".to_owned(), s))
+                    .into_iter()
+                    .collect(),
+                ..Loaded::default()
+            },
+            &config,
+            &RoutingConfig::default(),
+            ["green"].map(String::from),
+        )
+    };
+    let alone = enrich_only(None);
+    time("enricher alone", calls, || {
+        black_box(alone.run(event.clone()));
+        Ok::<_, ()>(())
+    })?;
+    let candidate = load("output-alert-enricher")?;
+    let shadowed = enrich_only(Some(Arc::new(Shadow::new(candidate))));
+    time("enricher with a shadow beside it", calls, || {
+        black_box(shadowed.run(event.clone()));
         Ok::<_, ()>(())
     })
 }

@@ -15,8 +15,9 @@ use tokio::time::Instant;
 
 use super::{Folder, LivePipeline, Pipeline};
 
-/// How long events are gathered after a file is closed, renamed or removed: one burst, one reading.
-const SETTLE: Duration = Duration::from_millis(5);
+/// How long events are gathered after a file is closed, renamed or removed: one burst (a manifest and
+/// its component renamed together), one reading.
+const SETTLE: Duration = Duration::from_millis(1);
 
 /// How often an unwatchable folder is read again.
 const POLL: Duration = Duration::from_secs(2);
