@@ -9,8 +9,27 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use plant_monitor::config::Config;
 use plant_monitor_tests::{PluginDir, Receiver, TestApp, WAIT, component, eventually, plant, sink};
 use serde_json::Value;
+
+/// A service whose plugin folder holds `tagger`, the chaos enricher labelling every event
+/// (`chaos=seen`), delivering to one sink at a receiver; `adjust` changes its configuration first.
+async fn with_tagger(adjust: impl FnOnce(&mut Config)) -> (Receiver, PluginDir, TestApp) {
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default().add(
+        "tagger",
+        "test-chaos-enricher",
+        Some("[config]\nmode = \"label\"\n"),
+    );
+    let app = TestApp::start_with(|c| {
+        c.plugins.dir = plugins.path().to_path_buf();
+        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
+        adjust(c);
+    })
+    .await;
+    (receiver, plugins, app)
+}
 
 /// Puts `source`'s component in `dir` as `NAME.wasm` the way deployment tools do: written beside it,
 /// then renamed into place in one step.
@@ -55,17 +74,7 @@ async fn journal_pipelines(app: &TestApp) -> BTreeMap<u64, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enricher_replaced_under_load_hands_over_at_one_seq_and_no_event_is_lost_or_repeated() {
-    let receiver = Receiver::start().await;
-    let plugins = PluginDir::default().add(
-        "tagger",
-        "test-chaos-enricher",
-        Some("[config]\nmode = \"label\"\n"),
-    );
-    let app = TestApp::start_with(|c| {
-        c.plugins.dir = plugins.path().to_path_buf();
-        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
-    })
-    .await;
+    let (receiver, plugins, app) = with_tagger(|_| {}).await;
     let first = app.get_json("/v1/plugins").await;
     let old = first["pipeline"].as_str().unwrap().to_owned();
 
@@ -142,17 +151,7 @@ async fn an_enricher_replaced_under_load_hands_over_at_one_seq_and_no_event_is_l
 
 #[tokio::test]
 async fn a_manifest_edit_applies_and_a_deleted_file_is_unloaded() {
-    let receiver = Receiver::start().await;
-    let plugins = PluginDir::default().add(
-        "tagger",
-        "test-chaos-enricher",
-        Some("[config]\nmode = \"label\"\n"),
-    );
-    let app = TestApp::start_with(|c| {
-        c.plugins.dir = plugins.path().to_path_buf();
-        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
-    })
-    .await;
+    let (receiver, plugins, app) = with_tagger(|_| {}).await;
     let labelled = app.get_json("/v1/plugins").await["pipeline"]
         .as_str()
         .unwrap()
@@ -193,17 +192,7 @@ async fn a_manifest_edit_applies_and_a_deleted_file_is_unloaded() {
 
 #[tokio::test]
 async fn a_file_written_in_chunks_loads_once_and_a_broken_one_leaves_the_running_version() {
-    let receiver = Receiver::start().await;
-    let plugins = PluginDir::default().add(
-        "tagger",
-        "test-chaos-enricher",
-        Some("[config]\nmode = \"label\"\n"),
-    );
-    let app = TestApp::start_with(|c| {
-        c.plugins.dir = plugins.path().to_path_buf();
-        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
-    })
-    .await;
+    let (receiver, plugins, app) = with_tagger(|_| {}).await;
     let first = app.get_json("/v1/plugins").await;
     let old = first["pipeline"].as_str().unwrap().to_owned();
 
@@ -258,17 +247,9 @@ async fn a_file_written_in_chunks_loads_once_and_a_broken_one_leaves_the_running
 
 #[tokio::test]
 async fn a_new_version_that_fails_its_first_events_is_rolled_back_and_nothing_is_lost() {
-    let receiver = Receiver::start().await;
-    let plugins = PluginDir::default().add(
-        "tagger",
-        "test-chaos-enricher",
-        Some("[config]\nmode = \"label\"\n"),
-    );
-    let app = TestApp::start_with(|c| {
-        c.plugins.dir = plugins.path().to_path_buf();
+    let (receiver, plugins, app) = with_tagger(|c| {
         c.plugins.rollback_after = 10;
         c.plugins.rollback_share = 0.5;
-        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
     })
     .await;
     let good = app.get_json("/v1/plugins").await["pipeline"]

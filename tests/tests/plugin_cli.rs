@@ -374,6 +374,21 @@ fn recorded_journal(dir: &std::path::Path) -> std::path::PathBuf {
     config
 }
 
+/// `plugin test` of the output-alert-enricher over `events`, with `extra` arguments.
+fn plugin_test(
+    dir: &std::path::Path,
+    events: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+) -> std::process::Output {
+    plant_monitor(dir)
+        .args(["plugin", "test"])
+        .arg(component("output-alert-enricher"))
+        .arg(events)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn journal_export_gives_real_events_that_plugin_test_answers_and_checks_against_expected_answers() {
     let dir = tempfile::tempdir().unwrap();
@@ -396,12 +411,7 @@ fn journal_export_gives_real_events_that_plugin_test_answers_and_checks_against_
     let events_file = dir.path().join("events.jsonl");
     std::fs::write(&events_file, &events).unwrap();
 
-    let answered = plant_monitor(dir.path())
-        .args(["plugin", "test"])
-        .arg(component("output-alert-enricher"))
-        .arg(&events_file)
-        .output()
-        .unwrap();
+    let answered = plugin_test(dir.path(), &events_file, &[]);
     assert!(
         answered.status.success(),
         "{}",
@@ -412,14 +422,8 @@ fn journal_export_gives_real_events_that_plugin_test_answers_and_checks_against_
     assert_eq!(first["enrich"]["event"]["labels"]["alert"], "over-capacity");
     let expected = dir.path().join("expected.jsonl");
     std::fs::write(&expected, &answers).unwrap();
-    let checked = plant_monitor(dir.path())
-        .args(["plugin", "test"])
-        .arg(component("output-alert-enricher"))
-        .arg(&events_file)
-        .arg("--expect")
-        .arg(&expected)
-        .output()
-        .unwrap();
+    let expect = ["--expect".as_ref(), expected.as_os_str()];
+    let checked = plugin_test(dir.path(), &events_file, &expect);
     assert!(
         checked.status.success(),
         "{}",
@@ -427,14 +431,7 @@ fn journal_export_gives_real_events_that_plugin_test_answers_and_checks_against_
     );
 
     std::fs::write(&expected, answers.replace("over-capacity", "fine")).unwrap();
-    let wrong = plant_monitor(dir.path())
-        .args(["plugin", "test"])
-        .arg(component("output-alert-enricher"))
-        .arg(&events_file)
-        .arg("--expect")
-        .arg(&expected)
-        .output()
-        .unwrap();
+    let wrong = plugin_test(dir.path(), &events_file, &expect);
     assert_eq!(wrong.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert!(stderr.contains("line 1: seq 1: expected"), "{stderr}");

@@ -76,6 +76,19 @@ fn routed(change: &Change, sinks: &[&str]) -> Processed {
     }
 }
 
+/// What the pipeline makes of a change: filtered out when it is about `filtered`, else routed to `sinks`.
+fn filtering(change: &Change, filtered: &str, sinks: &[&str]) -> Processed {
+    if change.plant_id == filtered {
+        Processed {
+            result: OutcomeKind::Filtered,
+            event: None,
+            ..routed(change, &[])
+        }
+    } else {
+        routed(change, sinks)
+    }
+}
+
 /// The pipeline snapshot id the tests' feed records.
 const PIPELINE: &str = "3fa2c1d9e0b4";
 
@@ -679,15 +692,7 @@ async fn pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_
     // The first is delivered, the second still pending, the third dead, the fourth filtered out.
     let filtered = plants[3].clone();
     feed(&*store, "north", |change| {
-        if change.plant_id == filtered {
-            Processed {
-                result: OutcomeKind::Filtered,
-                event: None,
-                ..routed(change, &[])
-            }
-        } else {
-            routed(change, &["out"])
-        }
+        filtering(change, &filtered, &["out"])
     })
     .await;
     let unprocessed = store.create_plant(&plant_in("north")).await.unwrap().id;
@@ -898,15 +903,7 @@ async fn the_recorded_journal_gives_the_last_processed_entries_with_their_event_
     }
     let filtered = plants[1].clone();
     feed(&*store, "north", |change| {
-        if change.plant_id == filtered {
-            Processed {
-                result: OutcomeKind::Filtered,
-                event: None,
-                ..routed(change, &[])
-            }
-        } else {
-            routed(change, &["out", "b"])
-        }
+        filtering(change, &filtered, &["out", "b"])
     })
     .await;
     store.create_plant(&plant_in("north")).await.unwrap();
