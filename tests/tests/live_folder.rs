@@ -398,3 +398,44 @@ async fn a_shadow_version_is_compared_on_live_events_without_reaching_a_receiver
         "the promoted version drops what it dropped as a shadow"
     );
 }
+
+/// A Kubernetes ConfigMap or projected volume updates its folder the way the kubelet's atomic writer
+/// does: the files are symlinks through `..data` to a timestamped folder, and an update writes a new
+/// timestamped folder, points `..data_tmp` at it and renames that over `..data`.
+#[tokio::test]
+async fn a_configmap_style_update_through_a_renamed_symlink_is_picked_up() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let publish = |generation: &str, mode: &str| {
+        let folder = root.join(generation);
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::copy(component("test-chaos-enricher"), folder.join("tagger.wasm")).unwrap();
+        std::fs::write(
+            folder.join("tagger.toml"),
+            format!("[config]\nmode = \"{mode}\"\n"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(generation, root.join("..data_tmp")).unwrap();
+        std::fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+    };
+    publish("..2026_12_01_10_00_00.1", "label");
+    for file in ["tagger.wasm", "tagger.toml"] {
+        std::os::unix::fs::symlink(format!("..data/{file}"), root.join(file)).unwrap();
+    }
+    let app = TestApp::start_with(|c| {
+        c.plugins.dir = root.to_path_buf();
+        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
+    })
+    .await;
+    let first = app.get_json("/v1/plugins").await;
+    assert_eq!(first["items"][0]["name"], "tagger", "{first:#}");
+
+    publish("..2026_12_01_10_05_00.2", "pass");
+    let updated = next_pipeline(&app, first["pipeline"].as_str().unwrap()).await;
+    assert_eq!(updated["items"][0]["state"], "active");
+    app.create(&plant("after the update")).await;
+    let received = receiver.wait_for(1, WAIT).await;
+    assert!(received[0].body["data"]["labels"].get("chaos").is_none());
+    assert_eq!(received[0].body["pipeline"], updated["pipeline"]);
+}
