@@ -468,3 +468,96 @@ fn a_dry_run_over_the_journal_prints_where_a_candidate_would_change_what_was_don
         "{summary}"
     );
 }
+
+/// `plugin new` in Rust, for every role: the project builds with its own `./build.sh`, fits the host
+/// (`plugin check`) and answers the sample event it ships with as its example says.
+#[test]
+fn plugin_new_makes_a_rust_project_per_role_that_builds_fits_and_runs() {
+    // The example plugins' shared target folder, where wit-bindgen is already built.
+    component("fuel-router");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| plant_monitor_tests::repo().join("target"))
+        .join("plugins");
+    let dir = tempfile::tempdir().unwrap();
+    for (role, expected) in [
+        ("filter", json!({"filter": {"keep": true}})),
+        ("enrich", json!("large")),
+        ("route", json!({"route": {"sinks": ["green"]}})),
+    ] {
+        let name = format!("my-{role}");
+        let made = plant_monitor(dir.path())
+            .args(["plugin", "new", &name, "--lang", "rust", "--role", role])
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let project = dir.path().join(&name);
+        let built = std::process::Command::new(project.join("build.sh"))
+            .arg("--quiet")
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap();
+        assert!(
+            built.status.success(),
+            "{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let checked = plant_monitor(&project)
+            .args(["plugin", "check", &format!("{name}.wasm")])
+            .output()
+            .unwrap();
+        assert!(
+            checked.status.success(),
+            "{}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
+        let ran = plant_monitor(&project)
+            .args([
+                "plugin",
+                "run",
+                &format!("{name}.wasm"),
+                "--event",
+                "sample-event.json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        let answer: Value = serde_json::from_slice(&ran.stdout).unwrap();
+        if role == "enrich" {
+            assert_eq!(
+                answer["enrich"]["event"]["labels"]["size"], expected,
+                "{answer}"
+            );
+        } else {
+            assert_eq!(answer, expected);
+        }
+    }
+
+    let again = plant_monitor(dir.path())
+        .args(["plugin", "new", "my-filter"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "an existing folder is refused"
+    );
+    let listed = plant_monitor(dir.path())
+        .args(["plugin", "new", "--list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("rust") && l.contains("installed")),
+        "{list}"
+    );
+}

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 mod dry_run;
 mod echo;
 mod journal;
+mod new;
 mod plugin;
 
 use crate::config::Config;

@@ -27,6 +27,8 @@ pub enum PluginCommand {
     /// Run a plugin over events (JSON lines, e.g. from `journal export`) and print its answers as JSON
     /// lines; with `--expect`, check them against expected answers.
     Test(TestArgs),
+    /// Make a new plugin project from a template, or list the languages.
+    New(super::new::NewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +81,7 @@ pub fn run(command: PluginCommand) -> anyhow::Result<()> {
             None => try_out(args),
         },
         PluginCommand::Test(args) => test(args),
+        PluginCommand::New(args) => super::new::run(args),
     }
 }
 
@@ -209,7 +212,7 @@ fn answers(plugin: &Plugin, event: &Event) -> (Value, bool) {
     (Value::Object(answers), failed)
 }
 
-fn print(text: &str) -> anyhow::Result<()> {
+pub(super) fn print(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{text}")?;
     Ok(())
