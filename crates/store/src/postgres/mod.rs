@@ -38,6 +38,12 @@ const CHANNEL: &str = "plant_changes";
 /// The notification channel a released lease is announced on, so a standby takes it at once.
 const LEASE_CHANNEL: &str = "plant_monitor_leases";
 
+/// A fenced write holds its lease's row until it commits, so that no successor can take the lease
+/// in between. A process paused or cut off inside such a transaction would hold it, and keep the
+/// region from its successor, for as long as it is gone: the server ends a transaction that has
+/// waited on its client this long. Ours never wait on anything but the database between statements.
+const IDLE_IN_TRANSACTION: &str = "SET idle_in_transaction_session_timeout = '2s'";
+
 /// A pool of connections to one PostgreSQL database, and the listener that wakes the feed.
 #[derive(Debug)]
 pub struct PostgresStore {
@@ -58,6 +64,13 @@ impl PostgresStore {
         };
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.get())
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(connection, IDLE_IN_TRANSACTION)
+                        .await
+                        .map(drop)
+                })
+            })
             .connect(config.url.expose())
             .await
             .map_err(open_error)?;
