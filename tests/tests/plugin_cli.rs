@@ -6,6 +6,15 @@ use std::process::Stdio;
 use plant_monitor_tests::{Server, component, plant_monitor};
 use serde_json::{Value, json};
 
+/// Fails the test with the command's stderr unless it exited 0.
+fn succeeded(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn event() -> Value {
     let plant = json!({"id": "p1", "name": "Four Corners", "region": "us-west", "fuel": "coal",
         "capacity_mw": 1540.0, "output_mw": 1610.0, "status": "operational", "latitude": null,
@@ -29,11 +38,7 @@ fn plugin_check_names_the_roles_of_a_component_that_fits() {
             .arg(component(name))
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        succeeded(&output);
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(stdout.contains(&format!("roles: {role};")), "{stdout}");
     }
@@ -75,11 +80,7 @@ fn plugin_run_prints_what_the_plugin_returned_as_json() {
             .unwrap()
     };
     let output = run("output-alert-enricher", &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(
         answer["enrich"]["event"]["labels"],
@@ -398,11 +399,7 @@ fn journal_export_gives_real_events_that_plugin_test_answers_and_checks_against_
         .arg(&config)
         .output()
         .unwrap();
-    assert!(
-        exported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&exported.stderr)
-    );
+    succeeded(&exported);
     let events = String::from_utf8(exported.stdout).unwrap();
     let names: Vec<Value> = (events.lines())
         .map(|line| serde_json::from_str::<Value>(line).unwrap()["after"]["name"].clone())
@@ -412,11 +409,7 @@ fn journal_export_gives_real_events_that_plugin_test_answers_and_checks_against_
     std::fs::write(&events_file, &events).unwrap();
 
     let answered = plugin_test(dir.path(), &events_file, &[]);
-    assert!(
-        answered.status.success(),
-        "{}",
-        String::from_utf8_lossy(&answered.stderr)
-    );
+    succeeded(&answered);
     let answers = String::from_utf8(answered.stdout).unwrap();
     let first: Value = serde_json::from_str(answers.lines().next().unwrap()).unwrap();
     assert_eq!(first["enrich"]["event"]["labels"]["alert"], "over-capacity");
@@ -424,11 +417,7 @@ fn journal_export_gives_real_events_that_plugin_test_answers_and_checks_against_
     std::fs::write(&expected, &answers).unwrap();
     let expect = ["--expect".as_ref(), expected.as_os_str()];
     let checked = plugin_test(dir.path(), &events_file, &expect);
-    assert!(
-        checked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    succeeded(&checked);
 
     std::fs::write(&expected, answers.replace("over-capacity", "fine")).unwrap();
     let wrong = plugin_test(dir.path(), &events_file, &expect);
@@ -449,11 +438,7 @@ fn a_dry_run_over_the_journal_prints_where_a_candidate_would_change_what_was_don
         .arg(&config)
         .output()
         .unwrap();
-    assert!(
-        dry.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dry.stderr)
-    );
+    succeeded(&dry);
     let lines: Vec<Value> = (String::from_utf8(dry.stdout).unwrap().lines())
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
@@ -490,31 +475,19 @@ fn plugin_new_makes_a_rust_project_per_role_that_builds_fits_and_runs() {
             .args(["plugin", "new", &name, "--lang", "rust", "--role", role])
             .output()
             .unwrap();
-        assert!(
-            made.status.success(),
-            "{}",
-            String::from_utf8_lossy(&made.stderr)
-        );
+        succeeded(&made);
         let project = dir.path().join(&name);
         let built = std::process::Command::new(project.join("build.sh"))
             .arg("--quiet")
             .env("CARGO_TARGET_DIR", &target)
             .output()
             .unwrap();
-        assert!(
-            built.status.success(),
-            "{}",
-            String::from_utf8_lossy(&built.stderr)
-        );
+        succeeded(&built);
         let checked = plant_monitor(&project)
             .args(["plugin", "check", &format!("{name}.wasm")])
             .output()
             .unwrap();
-        assert!(
-            checked.status.success(),
-            "{}",
-            String::from_utf8_lossy(&checked.stderr)
-        );
+        succeeded(&checked);
         let ran = plant_monitor(&project)
             .args([
                 "plugin",
@@ -525,11 +498,7 @@ fn plugin_new_makes_a_rust_project_per_role_that_builds_fits_and_runs() {
             ])
             .output()
             .unwrap();
-        assert!(
-            ran.status.success(),
-            "{}",
-            String::from_utf8_lossy(&ran.stderr)
-        );
+        succeeded(&ran);
         let answer: Value = serde_json::from_slice(&ran.stdout).unwrap();
         if role == "enrich" {
             assert_eq!(
