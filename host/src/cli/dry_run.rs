@@ -25,7 +25,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let (mut config, _) = Config::load(config_file)?;
     config.plugins.cache_dir = super::plugin::user_cache();
-    let recorded = super::journal::read_recorded(config_file, last)?;
+    let recorded = super::journal::read_recorded(&config.database, last)?;
     let runtime = Runtime::new(&config.plugins)?;
     let sinks: Vec<String> = config.sinks.keys().cloned().collect();
     let mut folder = Folder::new(
@@ -87,11 +87,7 @@ fn compare(pipeline: &Pipeline, entry: &Recorded) -> Option<Value> {
         Verdict::Deliver { event, sinks } => {
             let mut sinks = sinks.clone();
             sinks.sort();
-            let result = if sinks.is_empty() {
-                OutcomeKind::Unrouted
-            } else {
-                OutcomeKind::Routed
-            };
+            let result = OutcomeKind::delivered_to(&sinks);
             json!({ "result": result.as_str(), "plugin": null, "labels": event.labels, "sinks": sinks })
         }
         Verdict::Filtered { plugin } => {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, DatabaseConfig};
 use crate::domain::Event;
 use crate::store::{self, Recorded};
 
@@ -30,7 +30,8 @@ pub struct ExportArgs {
 pub fn run(command: JournalCommand) -> anyhow::Result<()> {
     match command {
         JournalCommand::Export(args) => {
-            let recorded = read_recorded(args.config.as_deref(), args.last)?;
+            let (config, _) = Config::load(args.config.as_deref())?;
+            let recorded = read_recorded(&config.database, args.last)?;
             let mut out = std::io::stdout().lock();
             for entry in recorded {
                 let event = Event::from(entry.change);
@@ -42,10 +43,9 @@ pub fn run(command: JournalCommand) -> anyhow::Result<()> {
 }
 
 /// The last `last` processed entries of the configured database, oldest first.
-pub fn read_recorded(config: Option<&std::path::Path>, last: u32) -> anyhow::Result<Vec<Recorded>> {
-    let (config, _) = Config::load(config)?;
+pub fn read_recorded(config: &DatabaseConfig, last: u32) -> anyhow::Result<Vec<Recorded>> {
     super::runtime()?.block_on(async {
-        let store = store::connect(&config.database).await?;
+        let store = store::connect(config).await?;
         let recorded = store
             .recorded(last)
             .await

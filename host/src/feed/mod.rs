@@ -247,14 +247,13 @@ fn process(pipeline: &Pipeline, changes: Vec<Change>) -> (Vec<Processed>, Vec<Ha
             pipeline: pipeline.id().to_owned(),
         };
         processed.push(match pipeline.run(Event::from(change)) {
-            Verdict::Deliver { event, sinks } => {
-                let result = if sinks.is_empty() {
-                    OutcomeKind::Unrouted
-                } else {
-                    OutcomeKind::Routed
-                };
-                record(result, None, None, Some(&event), sinks)
-            }
+            Verdict::Deliver { event, sinks } => record(
+                OutcomeKind::delivered_to(&sinks),
+                None,
+                None,
+                Some(&event),
+                sinks,
+            ),
             Verdict::Filtered { plugin } => {
                 record(OutcomeKind::Filtered, Some(plugin), None, None, Vec::new())
             }

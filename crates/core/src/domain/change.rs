@@ -34,6 +34,17 @@ crate::word_enum! {
     }
 }
 
+impl OutcomeKind {
+    /// The outcome of an event the pipeline let through to `sinks`: none is unrouted.
+    pub fn delivered_to(sinks: &[String]) -> OutcomeKind {
+        if sinks.is_empty() {
+            OutcomeKind::Unrouted
+        } else {
+            OutcomeKind::Routed
+        }
+    }
+}
+
 /// A processed change's fate, as the journal shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
