@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::extract::Path;
 use super::{AppState, Problem};
 use crate::pipeline::{SHADOW_SUFFIX, ShadowReport, Swap, SwapResult};
-use crate::plugins::{CacheOutcome, Plugin, Refused, Role};
+use crate::plugins::{CacheOutcome, Plugin, Refused, Role, Stats};
 
 #[derive(Debug, Serialize)]
 pub struct PluginList {
@@ -37,11 +37,8 @@ struct PluginView {
     #[serde(skip_serializing_if = "Option::is_none")]
     quarantined_until: Option<String>,
     cache: CacheOutcome,
-    calls: u64,
-    errors: u64,
-    traps: u64,
-    mean_us: f64,
-    p99_us: f64,
+    #[serde(flatten)]
+    figures: Figures,
     /// The version this one replaced, kept for going back to it.
     previous: Option<Version>,
     /// The last files read under this name (oldest first) and what became of each.
@@ -93,11 +90,7 @@ pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
                 },
                 quarantined_until: quarantined_until.map(timestamp),
                 cache: plugin.cache,
-                calls: plugin.stats.calls(),
-                errors: plugin.stats.errors(),
-                traps: plugin.stats.traps(),
-                mean_us: round(plugin.stats.mean_micros()),
-                p99_us: round(plugin.stats.p99_micros()),
+                figures: figures(&plugin.stats),
                 previous: past.and_then(|p| p.previous.as_ref()).map(version),
                 history: past
                     .map(|p| p.history.iter().cloned().collect())
@@ -111,6 +104,26 @@ pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
         items,
         refused: pipeline.refused().to_vec(),
     })
+}
+
+/// A plugin version's calls and their times.
+#[derive(Debug, Serialize)]
+struct Figures {
+    calls: u64,
+    errors: u64,
+    traps: u64,
+    mean_us: f64,
+    p99_us: f64,
+}
+
+fn figures(stats: &Stats) -> Figures {
+    Figures {
+        calls: stats.calls(),
+        errors: stats.errors(),
+        traps: stats.traps(),
+        mean_us: round(stats.mean_micros()),
+        p99_us: round(stats.p99_micros()),
+    }
 }
 
 fn version(plugin: &std::sync::Arc<Plugin>) -> Version {
@@ -140,13 +153,10 @@ pub struct ShadowView {
 
 #[derive(Debug, Serialize)]
 struct ShadowVersion {
-    sha256: String,
-    loaded_at: String,
-    calls: u64,
-    errors: u64,
-    traps: u64,
-    mean_us: f64,
-    p99_us: f64,
+    #[serde(flatten)]
+    version: Version,
+    #[serde(flatten)]
+    figures: Figures,
 }
 
 pub async fn shadow(
@@ -162,13 +172,8 @@ pub async fn shadow(
             .map(version),
         name,
         shadow: ShadowVersion {
-            sha256: plugin.version.sha256.clone(),
-            loaded_at: timestamp(plugin.loaded_at),
-            calls: plugin.stats.calls(),
-            errors: plugin.stats.errors(),
-            traps: plugin.stats.traps(),
-            mean_us: round(plugin.stats.mean_micros()),
-            p99_us: round(plugin.stats.p99_micros()),
+            version: version(plugin),
+            figures: figures(&plugin.stats),
         },
         report: shadow.report(),
     }))
