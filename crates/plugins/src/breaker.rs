@@ -33,9 +33,7 @@ impl Settings {
 
 #[derive(Debug)]
 pub struct Breaker {
-    failures: usize,
-    window: Duration,
-    backoff: Duration,
+    settings: Settings,
     state: Mutex<State>,
 }
 
@@ -57,9 +55,7 @@ struct Quarantine {
 impl Breaker {
     pub fn new(settings: Settings) -> Breaker {
         Breaker {
-            failures: settings.failures,
-            window: settings.window,
-            backoff: settings.backoff,
+            settings,
             state: Mutex::new(State::default()),
         }
     }
@@ -70,7 +66,7 @@ impl Breaker {
         match state.quarantine {
             Some(quarantine) if now < quarantine.until => Err(format!(
                 "quarantined for {:?} after {} failures within {:?} (plugins.quarantine_failures)",
-                quarantine.length, self.failures, self.window
+                quarantine.length, self.settings.failures, self.settings.window
             )),
             Some(_) => {
                 state.trial = true;
@@ -82,14 +78,15 @@ impl Breaker {
 
     /// Counts the end of a call that was admitted.
     pub fn record(&self, now: Instant, failed: bool) {
-        if self.failures == 0 {
+        if self.settings.failures == 0 {
             return;
         }
         let mut state = self.lock();
         if std::mem::take(&mut state.trial) {
             state.quarantine = match (failed, state.quarantine) {
                 (true, Some(last)) => {
-                    let length = (last.length * 2).min(self.backoff * (1 << MAX_DOUBLINGS));
+                    let length =
+                        (last.length * 2).min(self.settings.backoff * (1 << MAX_DOUBLINGS));
                     tracing::warn!(
                         ?length,
                         "A quarantined plugin failed its trial call; quarantined again."
@@ -107,14 +104,16 @@ impl Breaker {
             return;
         }
         state.recent.push_back(now);
-        while (state.recent.front()).is_some_and(|at| now.duration_since(*at) > self.window) {
+        while (state.recent.front())
+            .is_some_and(|at| now.duration_since(*at) > self.settings.window)
+        {
             state.recent.pop_front();
         }
-        if state.recent.len() >= self.failures {
+        if state.recent.len() >= self.settings.failures {
             state.recent.clear();
             state.quarantine = Some(Quarantine {
-                until: now + self.backoff,
-                length: self.backoff,
+                until: now + self.settings.backoff,
+                length: self.settings.backoff,
             });
         }
     }

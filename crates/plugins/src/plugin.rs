@@ -320,21 +320,22 @@ impl Plugin {
 
     /// Drops the live instance (its memory and its slot in the pool); the next call makes a new one.
     pub fn release_instance(&self) {
-        *self
-            .live
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        *self.slot() = None;
     }
 
     /// Makes the live instance now, so that a component that cannot be instantiated (its memories
     /// over the limit, say) is refused at load instead of failing its first event.
     pub(super) fn instantiate_now(&self) -> Result<(), CallError> {
         let live = self.instantiate()?;
-        *self
-            .live
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(live);
+        *self.slot() = Some(live);
         Ok(())
+    }
+
+    /// The live instance, if any; a call that panicked while holding it left it as it was.
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Live>> {
+        self.live
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// One call with a deadline, on the live instance (made if there is none), with statistics; a trap
@@ -347,10 +348,7 @@ impl Plugin {
         self.breaker
             .admit(started)
             .map_err(CallError::Quarantined)?;
-        let mut slot = self
-            .live
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = self.slot();
         let result = match slot.as_mut() {
             Some(live) => Ok(live),
             None => self.instantiate().map(|live| slot.insert(live)),
