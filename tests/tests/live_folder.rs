@@ -31,18 +31,18 @@ async fn with_tagger(adjust: impl FnOnce(&mut Config)) -> (Receiver, PluginDir, 
     (receiver, plugins, app)
 }
 
-/// Puts `source`'s component in `dir` as `NAME.wasm` the way deployment tools do: written beside it,
-/// then renamed into place in one step.
+/// Puts `source`'s component in `dir` as `NAME.wasm` (see [`write_atomically`]).
 fn replace_atomically(dir: &Path, name: &str, source: &str) {
     let bytes = std::fs::read(component(source)).expect("component read");
-    replace_atomically_with(dir, name, &bytes);
+    write_atomically(dir, &format!("{name}.wasm"), &bytes);
 }
 
-/// [`replace_atomically`] with bytes of the test's own.
-fn replace_atomically_with(dir: &Path, name: &str, bytes: &[u8]) {
-    let staging = dir.join(format!("{name}.wasm.partial"));
+/// Writes `file` in `dir` the way deployment tools do: beside it first, then renamed into place in
+/// one step.
+fn write_atomically(dir: &Path, file: &str, bytes: &[u8]) {
+    let staging = dir.join(format!("{file}.partial"));
     std::fs::write(&staging, bytes).expect("staged");
-    std::fs::rename(&staging, dir.join(format!("{name}.wasm"))).expect("renamed into place");
+    std::fs::rename(&staging, dir.join(file)).expect("renamed into place");
 }
 
 /// The plugin list once its pipeline id is other than `old`.
@@ -159,9 +159,11 @@ async fn a_manifest_edit_applies_and_a_deleted_file_is_unloaded() {
     app.create(&plant("before the edit")).await;
     receiver.wait_for(1, WAIT).await;
 
-    let staging = plugins.path().join("tagger.toml.partial");
-    std::fs::write(&staging, "[config]\nmode = \"pass\"\n").unwrap();
-    std::fs::rename(&staging, plugins.path().join("tagger.toml")).unwrap();
+    write_atomically(
+        plugins.path(),
+        "tagger.toml",
+        b"[config]\nmode = \"pass\"\n",
+    );
     let edited = next_pipeline(&app, &labelled).await;
     let passing = edited["pipeline"].as_str().unwrap().to_owned();
     assert_eq!(edited["items"].as_array().unwrap().len(), 1);
@@ -219,7 +221,11 @@ async fn a_file_written_in_chunks_loads_once_and_a_broken_one_leaves_the_running
     );
     assert!(loaded["refused"].as_array().unwrap().is_empty());
 
-    replace_atomically_with(plugins.path(), "tagger", b"\0asm\x0d\0\x01\0 truncated");
+    write_atomically(
+        plugins.path(),
+        "tagger.wasm",
+        b"\0asm\x0d\0\x01\0 truncated",
+    );
     let broken = eventually(WAIT, || async {
         let list = app.get_json("/v1/plugins").await;
         if list["refused"].as_array().unwrap().is_empty() {
@@ -257,9 +263,11 @@ async fn a_new_version_that_fails_its_first_events_is_rolled_back_and_nothing_is
         .unwrap()
         .to_owned();
 
-    let staging = plugins.path().join("tagger.toml.partial");
-    std::fs::write(&staging, "[config]\nmode = \"trap\"\n").unwrap();
-    std::fs::rename(&staging, plugins.path().join("tagger.toml")).unwrap();
+    write_atomically(
+        plugins.path(),
+        "tagger.toml",
+        b"[config]\nmode = \"trap\"\n",
+    );
     next_pipeline(&app, &good).await;
     let rows: Vec<String> = (0..40)
         .map(|n| format!("('p{n}', 'Plant', 'us-west', 'wind', 10)"))
