@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod dry_run;
 mod echo;
+mod guest;
 mod journal;
 mod new;
 mod plugin;

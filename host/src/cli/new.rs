@@ -8,6 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use include_dir::{Dir, include_dir};
 
 use crate::plugins::Role;
 
@@ -57,75 +58,15 @@ impl NewRole {
 /// The WIT package every plugin implements, as the host was built from it.
 const WIT: &str = include_str!("../../../wit/plugin.wit");
 
-/// One file of a template: its path in the project, its text (with `{{…}}` placeholders), and
-/// whether it is a program to run.
-struct TemplateFile {
-    path: &'static str,
-    text: &'static str,
-    executable: bool,
-}
+/// Every language's project files: `LANG/common/` for every role and `LANG/ROLE/` for one role's
+/// source; `manifest/ROLE` and `shared/` are written for every language. Each file ends in
+/// `.template`, which is dropped; `{{name}}`, `{{ident}}` (the name with `_` for `-`), `{{role}}`,
+/// `{{world}}` and `{{world_ident}}` (e.g. `filter-plugin`, `filter_plugin`) are filled in, in
+/// paths and text.
+static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
-const RUST: &[TemplateFile] = &[
-    TemplateFile {
-        path: "Cargo.toml",
-        text: include_str!("../../templates/rust/Cargo.toml.template"),
-        executable: false,
-    },
-    // The example plugins' lock file, so a new project builds with the same, tested versions.
-    TemplateFile {
-        path: "Cargo.lock",
-        text: include_str!("../../templates/rust/Cargo.lock.template"),
-        executable: false,
-    },
-    TemplateFile {
-        path: "build.sh",
-        text: include_str!("../../templates/rust/build.sh.template"),
-        executable: true,
-    },
-    TemplateFile {
-        path: "README.md",
-        text: include_str!("../../templates/rust/README.md.template"),
-        executable: false,
-    },
-];
-
-/// Each role's source, and the manifest `[config]` its example reads.
-fn rust_source(role: Role) -> (&'static str, &'static str) {
-    match role {
-        Role::Filter => (
-            include_str!("../../templates/rust/src/filter.rs.template"),
-            "[config]\n# Plants below this many megawatts are dropped.\nmin_capacity_mw = \"50\"",
-        ),
-        Role::Enrich => (
-            include_str!("../../templates/rust/src/enrich.rs.template"),
-            "[config]\n# From this many megawatts up a plant is labelled size=large.\nlarge_mw = \"1000\"",
-        ),
-        Role::Route => (
-            include_str!("../../templates/rust/src/route.rs.template"),
-            "[config]\n# A configured sink: events about operational plants go there.\nsink = \"green\"",
-        ),
-    }
-}
-
-/// An event as a plugin receives it: an update of a plant, for `plugin run --event`.
-const SAMPLE_EVENT: &str = r#"{
-  "seq": 1042,
-  "kind": "updated",
-  "plant_id": "7b0c2a52-0d1e-4a7e-9f3b-1d2e3f4a5b6c",
-  "region": "us-west",
-  "before": {"id": "7b0c2a52-0d1e-4a7e-9f3b-1d2e3f4a5b6c", "name": "Grand Coulee", "region": "us-west",
-             "fuel": "hydro", "capacity_mw": 6809.0, "output_mw": 5120.5, "status": "operational",
-             "latitude": 47.96, "longitude": -118.98, "attributes": {"operator": "USBR"}, "version": 2,
-             "created_at": "2026-11-22T10:00:00.000Z", "updated_at": "2026-11-22T10:00:00.000Z"},
-  "after": {"id": "7b0c2a52-0d1e-4a7e-9f3b-1d2e3f4a5b6c", "name": "Grand Coulee", "region": "us-west",
-            "fuel": "hydro", "capacity_mw": 6809.0, "output_mw": 7000.0, "status": "operational",
-            "latitude": 47.96, "longitude": -118.98, "attributes": {"operator": "USBR"}, "version": 3,
-            "created_at": "2026-11-22T10:00:00.000Z", "updated_at": "2026-11-22T10:00:01.123Z"},
-  "changed_fields": ["output_mw"],
-  "committed_at": "2026-11-22T10:00:01.123Z",
-  "labels": {}
-}
-"#;
+/// The toolchain installers, one `LANG.sh` each, run by `plugin toolchain`.
+static TOOLCHAINS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/toolchains");
 
 pub fn run(args: NewArgs) -> anyhow::Result<()> {
     if args.list {
@@ -137,39 +78,63 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
             "{name:?} is not a plugin name: 1 to 64 of a-z, 0-9, - and _, starting with a letter"
         );
     }
-    if args.lang != Lang::Rust {
+    let Some(lang_dir) = TEMPLATES.get_dir(args.lang.key()) else {
         bail!(
             "there is no {} template yet; `plant-monitor plugin new --list` shows the languages",
-            lang_name(args.lang)
+            args.lang.name()
         );
-    }
+    };
+    let role = args.role.role();
     let dir = PathBuf::from(&name);
     // create_dir, not create_dir_all: an existing folder is refused, never written into.
     std::fs::create_dir(&dir)
         .with_context(|| format!("cannot make the project folder {}", dir.display()))?;
-    let role = args.role.role();
-    let (source, config) = rust_source(role);
     let fill = |text: &str| {
         text.replace("{{name}}", &name)
-            .replace("{{crate}}", &name.replace('-', "_"))
+            .replace("{{ident}}", &name.replace('-', "_"))
             .replace("{{role}}", role.as_str())
-            .replace("{{manifest}}", config)
+            .replace("{{world}}", &format!("{}-plugin", role.as_str()))
+            .replace("{{world_ident}}", &format!("{}_plugin", role.as_str()))
     };
-    for file in RUST {
-        write(&dir.join(file.path), &fill(file.text), file.executable)?;
+    for part in [
+        lang_dir.path().join("common"),
+        lang_dir.path().join(role.as_str()),
+        PathBuf::from("shared"),
+    ] {
+        let part = TEMPLATES
+            .get_dir(&part)
+            .with_context(|| format!("the templates lack {}", part.display()))?;
+        for file in files(part) {
+            let relative = file.path().strip_prefix(part.path()).unwrap_or(file.path());
+            let relative = relative.to_string_lossy();
+            let relative = fill(relative.strip_suffix(".template").unwrap_or(&relative));
+            let text = file
+                .contents_utf8()
+                .with_context(|| format!("template {} is not UTF-8", file.path().display()))?;
+            write(&dir.join(&relative), &fill(text), relative.ends_with(".sh"))?;
+        }
     }
-    write(&dir.join("src/lib.rs"), &fill(source), false)?;
+    let manifest = Path::new("manifest").join(format!("{}.toml.template", role.as_str()));
+    let manifest = TEMPLATES
+        .get_file(&manifest)
+        .and_then(|file| file.contents_utf8())
+        .with_context(|| format!("the templates lack {}", manifest.display()))?;
+    write(&dir.join(format!("{name}.toml")), &fill(manifest), false)?;
     write(&dir.join("wit/plugin.wit"), WIT, false)?;
-    write(
-        &dir.join(format!("{name}.toml")),
-        &fill(include_str!("../../templates/rust/plugin.toml.template")),
-        false,
-    )?;
-    write(&dir.join("sample-event.json"), SAMPLE_EVENT, false)?;
     super::plugin::print(&format!(
-        "made {name}/, a {} plugin in Rust: cd {name} && ./build.sh && plant-monitor plugin run {name}.wasm --event sample-event.json",
-        role.as_str()
+        "made {name}/, a {} plugin in {}: cd {name} && ./build.sh && plant-monitor plugin run {name}.wasm --event sample-event.json",
+        role.as_str(),
+        args.lang.name()
     ))
+}
+
+/// The files under `dir`, at any depth.
+fn files<'a>(dir: &'a Dir<'a>) -> Vec<&'a include_dir::File<'a>> {
+    let mut found: Vec<_> = dir.files().collect();
+    for sub in dir.dirs() {
+        found.extend(files(sub));
+    }
+    found
 }
 
 fn write(path: &Path, text: &str, executable: bool) -> anyhow::Result<()> {
@@ -194,31 +159,94 @@ fn is_plugin_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-fn lang_name(lang: Lang) -> &'static str {
-    match lang {
-        Lang::Rust => "Rust",
-        Lang::C => "C",
-        Lang::Js => "JavaScript",
-        Lang::Python => "Python",
-        Lang::Go => "Go",
-        Lang::Zig => "Zig",
+impl Lang {
+    /// The spelling on the command line, and the templates' and toolchain scripts' folder name.
+    fn key(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::C => "c",
+            Lang::Js => "js",
+            Lang::Python => "python",
+            Lang::Go => "go",
+            Lang::Zig => "zig",
+        }
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Lang::Rust => "Rust",
+            Lang::C => "C",
+            Lang::Js => "JavaScript",
+            Lang::Python => "Python",
+            Lang::Go => "Go",
+            Lang::Zig => "Zig",
+        }
+    }
+
+    /// What of the language's toolchain is installed here, or how to install it.
+    fn toolchain(self) -> String {
+        let tools: &[&str] = match self {
+            Lang::Rust => return rust_toolchain(),
+            Lang::C => &["clang-14", "wasm-ld-14"],
+            Lang::Js => &["componentize-js"],
+            Lang::Python => &["componentize-py"],
+            Lang::Go => &["go"],
+            Lang::Zig => &["zig"],
+        };
+        let missing: Vec<_> = tools
+            .iter()
+            .filter(|tool| find_tool(tool).is_none())
+            .collect();
+        if missing.is_empty() {
+            format!("installed ({})", tools.join(", "))
+        } else {
+            format!(
+                "missing {}: plant-monitor plugin toolchain {}",
+                missing
+                    .iter()
+                    .map(|tool| tool.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.key()
+            )
+        }
+    }
+}
+
+/// Where the toolchain scripts put their commands: `$PLANT_MONITOR_TOOLCHAINS/bin`, by default
+/// `~/.cache/plant-monitor/toolchains/bin`. Each project's `build.sh` looks there first too.
+fn toolchains_bin() -> Option<PathBuf> {
+    let root = match std::env::var_os("PLANT_MONITOR_TOOLCHAINS") {
+        Some(root) => PathBuf::from(root),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/plant-monitor/toolchains"),
+    };
+    Some(root.join("bin"))
+}
+
+/// `tool` in the toolchains' folder, else on `PATH`.
+fn find_tool(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    toolchains_bin()
+        .into_iter()
+        .chain(std::env::split_paths(&path))
+        .map(|dir| dir.join(tool))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Each language, whether `plugin new` has its template, and what of its toolchain is installed.
 fn list() -> anyhow::Result<()> {
     for lang in Lang::value_variants() {
-        let (template, toolchain) = match lang {
-            Lang::Rust => ("template", rust_toolchain()),
-            _ => ("no template yet", String::from("-")),
+        let template = if TEMPLATES.get_dir(lang.key()).is_some() {
+            "template"
+        } else {
+            "no template yet"
         };
         super::plugin::print(&format!(
-            "{:<8} {:<11} {:<16} {toolchain}",
-            lang.to_possible_value()
-                .map(|v| v.get_name().to_owned())
-                .unwrap_or_default(),
-            lang_name(*lang),
-            template
+            "{:<8} {:<11} {:<16} {}",
+            lang.key(),
+            lang.name(),
+            template,
+            lang.toolchain()
         ))?;
     }
     Ok(())
@@ -237,7 +265,35 @@ fn rust_toolchain() -> String {
         {
             "installed (cargo, wasm32-wasip2)".into()
         }
-        Ok(_) => "missing the wasm32-wasip2 target: rustup target add wasm32-wasip2".into(),
+        Ok(_) => "missing the wasm32-wasip2 target: plant-monitor plugin toolchain rust".into(),
         Err(_) => "missing: rustup is not on PATH (https://rustup.rs)".into(),
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ToolchainArgs {
+    /// The languages whose toolchain to install.
+    #[arg(value_enum, required = true)]
+    langs: Vec<Lang>,
+}
+
+/// `plugin toolchain LANG…`: runs the installers embedded in this binary (the same scripts as the
+/// repository's `scripts/toolchain`), each idempotent, showing their progress as they go.
+pub fn toolchain(args: ToolchainArgs) -> anyhow::Result<()> {
+    // The scripts may read files beside them (lock files), so they run from a folder of their own.
+    let dir = tempfile::tempdir().context("cannot make a temporary folder")?;
+    TOOLCHAINS
+        .extract(dir.path())
+        .context("cannot unpack the toolchain scripts")?;
+    for lang in args.langs {
+        let script = dir.path().join(format!("{}.sh", lang.key()));
+        let status = Command::new("bash")
+            .arg(&script)
+            .status()
+            .context("cannot run bash")?;
+        if !status.success() {
+            bail!("installing the {} toolchain failed ({status})", lang.name());
+        }
+    }
+    Ok(())
 }

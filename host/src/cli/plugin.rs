@@ -29,6 +29,12 @@ pub enum PluginCommand {
     Test(TestArgs),
     /// Make a new plugin project from a template, or list the languages.
     New(super::new::NewArgs),
+    /// Install the toolchain of one or more plugin languages (pinned, from the package registries).
+    Toolchain(super::new::ToolchainArgs),
+    /// Write the bindings of a plugin world for C (and Zig) or Go; used by their build.sh.
+    Bindings(super::guest::BindingsArgs),
+    /// Turn a core WebAssembly module into a plugin component; used by C, Go and Zig's build.sh.
+    Componentize(super::guest::ComponentizeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +88,9 @@ pub fn run(command: PluginCommand) -> anyhow::Result<()> {
         },
         PluginCommand::Test(args) => test(args),
         PluginCommand::New(args) => super::new::run(args),
+        PluginCommand::Toolchain(args) => super::new::toolchain(args),
+        PluginCommand::Bindings(args) => super::guest::bindings(args),
+        PluginCommand::Componentize(args) => super::guest::componentize(args),
     }
 }
 
