@@ -7,11 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use plant_monitor::config::PluginsConfig;
 use plant_monitor::domain::Event;
 use plant_monitor::plugins::{self, CallError, Manifest, Plugin, Runtime};
-use plant_monitor_tests::{binary, component, plant_monitor, repo};
+use plant_monitor_tests::{
+    PluginDir, Receiver, TestApp, WAIT, binary, component, eventually, plant_monitor, repo, sink,
+};
 use serde_json::{Value, json};
 
 /// Every language `plugin new` has a template for, as `plugins/LANG/` and `--lang` spell it.
@@ -51,7 +54,7 @@ fn builds_of(name: &str) -> Vec<(String, PathBuf)> {
 }
 
 /// A plant image as the journal holds it.
-fn plant(
+fn image(
     id: &str,
     name: &str,
     fuel: &str,
@@ -111,10 +114,10 @@ fn events() -> Vec<Event> {
                 "p-{i}-{}",
                 output.map_or("none".to_owned(), |o| o.to_string())
             );
-            let after = plant(&id, &format!("Plant {i}"), fuel, capacity, output, 2);
+            let after = image(&id, &format!("Plant {i}"), fuel, capacity, output, 2);
             push("created", None, Some(after.clone()), json!({}));
             push("snapshot", None, Some(after.clone()), json!({}));
-            let before = plant(&id, &format!("Plant {i}"), fuel, capacity, Some(1.0), 1);
+            let before = image(&id, &format!("Plant {i}"), fuel, capacity, Some(1.0), 1);
             push(
                 "updated",
                 Some(before),
@@ -124,7 +127,7 @@ fn events() -> Vec<Event> {
             push("deleted", Some(after), None, json!({}));
         }
     }
-    let mut bare = plant(
+    let mut bare = image(
         "bare",
         "Ünïcödé 発電所 ⚡ 🌬️",
         "wind",
@@ -141,7 +144,7 @@ fn events() -> Vec<Event> {
         Some(bare.clone()),
         json!({"alert": "stale", "zone": "Ω"}),
     );
-    let mut crowded = plant("crowded", "Crowded", "gas", 10.0, Some(20.0), 7);
+    let mut crowded = image("crowded", "Crowded", "gas", 10.0, Some(20.0), 7);
     crowded["attributes"] = (0..300)
         .map(|n| (format!("key-{n:03}"), json!(format!("välue {n} ✓"))))
         .collect::<serde_json::Map<_, _>>()
@@ -365,4 +368,72 @@ fn plugin_new_makes_a_project_per_language_and_role_that_builds_fits_and_runs() 
             "{lang} has a template and its toolchain is installed:\n{list}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_compile_shows_as_compiling_and_holds_up_no_other_plugin_and_no_event() {
+    let javascript = built_languages().join("js/output-alert-enricher.wasm");
+    let receiver = Receiver::start().await;
+    let plugins = PluginDir::default();
+    let app = TestApp::start_with(|c| {
+        c.plugins.dir = plugins.path().to_path_buf();
+        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
+    })
+    .await;
+    // The test's own, empty compile cache: the 12 MB JavaScript component takes seconds to compile.
+    std::fs::copy(&javascript, plugins.path().join("alerts.wasm")).expect("copied");
+    let compiling = app
+        .wait_for_json("/v1/plugins", |list| {
+            list["compiling"].as_array().is_some_and(|c| !c.is_empty())
+        })
+        .await;
+    assert_eq!(compiling["compiling"][0]["name"], "alerts", "{compiling}");
+    assert_eq!(
+        compiling["compiling"][0]["state"], "compiling",
+        "{compiling}"
+    );
+
+    // Meanwhile a Rust plugin loads, and events flow through it.
+    std::fs::copy(
+        component("test-chaos-enricher"),
+        plugins.path().join("tagger.wasm"),
+    )
+    .expect("copied");
+    std::fs::write(
+        plugins.path().join("tagger.toml"),
+        "[config]\nmode = \"label\"\n",
+    )
+    .expect("written");
+    let list = app
+        .wait_for_json("/v1/plugins", |list| {
+            list["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|p| p["name"] == "tagger"))
+        })
+        .await;
+    assert_eq!(
+        list["compiling"][0]["name"], "alerts",
+        "still compiling: {list}"
+    );
+    let created = app.create(&plant_monitor_tests::plant("Over")).await;
+    let delivered = receiver.wait_for(1, WAIT).await;
+    assert_eq!(delivered[0].body["data"]["plant_id"], created["id"]);
+    assert_eq!(delivered[0].body["data"]["labels"]["chaos"], "seen");
+    let still = app.get_json("/v1/plugins").await;
+    assert_eq!(
+        still["compiling"][0]["name"], "alerts",
+        "the event did not wait for the compile: {still}"
+    );
+
+    // Compiling 12 MB takes tens of seconds on two cores busy with the other tests.
+    let done = eventually(Duration::from_secs(300), || async {
+        let list = app.get_json("/v1/plugins").await;
+        match list["items"].as_array() {
+            Some(items) if items.iter().any(|p| p["name"] == "alerts") => Ok(list),
+            _ => Err(format!("alerts never loaded: {list}")),
+        }
+    })
+    .await;
+    assert_eq!(done["compiling"], json!([]), "{done}");
+    app.stop().await;
 }

@@ -59,6 +59,9 @@ impl Role {
     }
 }
 
+/// How many call timeouts a new instance may take to start.
+const START_TIMEOUTS: u64 = 20;
+
 /// Why a call did not produce an answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
@@ -385,9 +388,20 @@ impl Plugin {
         let mut store = Store::new(self.runtime.engine(), state);
         store.set_hostcall_fuel(self.runtime.limits().hostcall_fuel());
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(self.runtime.deadline_ticks());
-        let failed =
-            |error: wasmtime::Error| CallError::Trapped(format!("cannot instantiate: {error}"));
+        // Starting runs the guest's initialisers (Go's runtime, a JavaScript or Python snapshot's
+        // memory): more than one call's work, and on a machine busy compiling other plugins slower
+        // still; a start-up that never ends is cut off all the same.
+        store.set_epoch_deadline(self.runtime.deadline_ticks() * START_TIMEOUTS);
+        let failed = |error: wasmtime::Error| {
+            CallError::Trapped(match error.downcast_ref::<wasmtime::Trap>() {
+                Some(wasmtime::Trap::Interrupt) => format!(
+                    "cannot instantiate: starting took longer than {:?} ({START_TIMEOUTS} × \
+                     plugins.call_timeout)",
+                    self.runtime.call_timeout() * START_TIMEOUTS as u32
+                ),
+                _ => format!("cannot instantiate: {error:#}"),
+            })
+        };
         let instance = match self.pre.instantiate(&mut store) {
             Ok(instance) => instance,
             Err(_) if store.data().limits.exceeded => {
@@ -446,7 +460,7 @@ impl Plugin {
                 "exceeded the call timeout of {:?} (plugins.call_timeout)",
                 self.runtime.call_timeout()
             ),
-            _ => trap.to_string(),
+            _ => format!("{trap:#}"),
         }
     }
 }

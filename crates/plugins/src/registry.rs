@@ -42,6 +42,11 @@ pub struct Source {
 }
 
 impl Source {
+    /// The component's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
     /// Reads `path` and the manifest beside it (`NAME.toml`), once each, so what is hashed is what
     /// is loaded.
     pub fn read(path: &Path) -> Result<Source, LoadError> {

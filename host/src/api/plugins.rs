@@ -1,7 +1,7 @@
 //! `/v1/plugins`: the pipeline snapshot in force (its id is the `pipeline` attribute of the events it
 //! produces), each plugin in it with its version, state and statistics and the version it replaced,
-//! and which files in the plugin folder were refused, with the reason; a shadow version's report, and
-//! its promotion.
+//! which files in the plugin folder were refused, with the reason, and which are being compiled; a
+//! shadow version's report, and its promotion.
 
 use std::time::SystemTime;
 
@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::extract::Path;
 use super::{AppState, Problem};
-use crate::pipeline::{SHADOW_SUFFIX, ShadowReport, Swap, SwapResult};
+use crate::pipeline::{Compiling, SHADOW_SUFFIX, ShadowReport, Swap, SwapResult};
 use crate::plugins::{CacheOutcome, Plugin, Refused, Role, Stats};
 
 #[derive(Debug, Serialize)]
@@ -21,6 +21,17 @@ pub struct PluginList {
     pipeline: String,
     items: Vec<PluginView>,
     refused: Vec<Refused>,
+    /// New versions being compiled; the version before each, if any, is in `items` meanwhile.
+    compiling: Vec<CompilingView>,
+}
+
+/// A file being compiled.
+#[derive(Debug, Serialize)]
+struct CompilingView {
+    /// Always `compiling`, for clients that read every entry's state.
+    state: &'static str,
+    #[serde(flatten)]
+    file: Compiling,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,6 +114,12 @@ pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
         pipeline: pipeline.id().to_owned(),
         items,
         refused: pipeline.refused().to_vec(),
+        compiling: (pipeline.compiling().iter())
+            .map(|file| CompilingView {
+                state: "compiling",
+                file: file.clone(),
+            })
+            .collect(),
     })
 }
 

@@ -122,9 +122,9 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
     write(&dir.join(format!("{name}.toml")), &fill(manifest), false)?;
     write(&dir.join("wit/plugin.wit"), WIT, false)?;
     super::plugin::print(&format!(
-        "made {name}/, a {} plugin in {}: cd {name} && ./build.sh && plant-monitor plugin run {name}.wasm --event sample-event.json",
-        role.as_str(),
-        args.lang.name()
+        "made {name}/, a {} {} plugin: cd {name} && ./build.sh && plant-monitor plugin run {name}.wasm --event sample-event.json",
+        args.lang.name(),
+        role.as_str()
     ))
 }
 

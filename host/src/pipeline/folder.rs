@@ -4,17 +4,24 @@
 //! the running one and replaces it only once it has loaded whole (compiled or taken from the cache,
 //! linked, instantiated); one that cannot load is refused with the reason while the version before it
 //! keeps running. A file gone from the folder is unloaded.
+//!
+//! Reading the folder is quick; compiling a new version may take tens of seconds (JavaScript and
+//! Python). So [`Folder::scan`] only hands out [`Job`]s, which are compiled without the folder
+//! (each on a thread of its own, so one slow compile holds up no other plugin and no event), and
+//! [`Folder::install`] puts each result in place when it is done, unless its file changed meanwhile.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
 use super::{
-    HISTORY, Loaded, Past, Pipeline, Probation, ProbationVerdict, SHADOW_SUFFIX, Shadow, Swap,
-    SwapResult,
+    Compiling, HISTORY, Loaded, Past, Pipeline, Probation, ProbationVerdict, SHADOW_SUFFIX, Shadow,
+    Swap, SwapResult,
 };
 use crate::config::{PluginsConfig, RoutingConfig};
-use crate::plugins::{self, FileVersion, Plugin, Refused, Runtime, Source};
+use crate::plugins::{self, FileVersion, LoadError, Plugin, Refused, Runtime, Source};
 
 /// The plugins of one folder and what became of each file in it.
 #[derive(Debug)]
@@ -38,6 +45,52 @@ struct Entry {
     on_probation: bool,
     /// For a shadow version (`NAME.shadow.wasm`): it and what it has shown since it loaded.
     shadow: Option<Arc<Shadow>>,
+    /// The version of `seen` being compiled, if it is.
+    compiling: Option<Compiling>,
+}
+
+/// A new version of a plugin to compile: [`Job::compile`] needs nothing of the folder.
+#[derive(Debug)]
+pub struct Job {
+    source: Source,
+    runtime: Runtime,
+    cache_dir: PathBuf,
+}
+
+impl Job {
+    pub fn name(&self) -> &str {
+        &self.source.name
+    }
+
+    /// Compiles (or takes from the cache), links and instantiates the new version.
+    ///
+    /// wasmtime compiles a component's functions in parallel on rayon's pool; in the shared global
+    /// pool a 12 MB JavaScript component's thousands of tasks would queue every other compile behind
+    /// them, so each job compiles in a pool of its own and the OS shares the cores between them.
+    pub fn compile(self) -> Compiled {
+        let started = Instant::now();
+        let load = || plugins::load(&self.runtime, &self.source, &self.cache_dir, None);
+        let plugin = match rayon::ThreadPoolBuilder::new().build() {
+            Ok(pool) => pool.install(load),
+            Err(error) => {
+                tracing::warn!(%error, "Cannot start a compile thread pool; compiling in the shared one.");
+                load()
+            }
+        };
+        Compiled {
+            source: self.source,
+            plugin,
+            took: started.elapsed(),
+        }
+    }
+}
+
+/// What compiling a [`Job`] gave, for [`Folder::install`].
+#[derive(Debug)]
+pub struct Compiled {
+    source: Source,
+    plugin: Result<Plugin, LoadError>,
+    took: Duration,
 }
 
 impl Entry {
@@ -75,15 +128,42 @@ impl Folder {
         &self.config.dir
     }
 
-    /// Reads the folder and loads what changed in it; the pipeline made of what runs now, or `None`
-    /// when nothing changed. Compiling is CPU-bound: call this off the async threads.
+    /// Reads the folder and loads what changed in it, compiling one file after another; the
+    /// pipeline made of what runs now, or `None` when nothing changed. For the start, when nothing
+    /// runs yet, and the tools; the watcher uses [`Folder::scan`] instead. Compiling is CPU-bound:
+    /// call this off the async threads.
     pub fn reconcile(&mut self) -> Option<Pipeline> {
+        let (changed, jobs) = self.scan();
+        if jobs.is_empty() {
+            return changed;
+        }
+        for job in jobs {
+            self.install(job.compile());
+        }
+        Some(self.pipeline())
+    }
+
+    /// Reads the folder: unloads what is gone, refuses what cannot be read, and returns the new
+    /// versions to compile, with the pipeline (showing them as compiling) when anything changed.
+    pub fn scan(&mut self) -> (Option<Pipeline>, Vec<Job>) {
         let mut changed = false;
+        let mut jobs = Vec::new();
         let mut present = BTreeSet::new();
         for path in plugins::plugin_files(&self.config.dir) {
             let name = plugins::plugin_name(&path);
             present.insert(name.clone());
-            changed |= self.read(name, path);
+            match self.read(name, path) {
+                Reading::Unchanged => {}
+                Reading::Refused => changed = true,
+                Reading::New(source) => {
+                    changed = true;
+                    jobs.push(Job {
+                        source,
+                        runtime: self.runtime.clone(),
+                        cache_dir: self.config.cache_dir.clone(),
+                    });
+                }
+            }
         }
         self.entries.retain(|name, entry| {
             let keep = present.contains(name);
@@ -95,11 +175,11 @@ impl Folder {
             }
             keep
         });
-        changed.then(|| self.pipeline())
+        (changed.then(|| self.pipeline()), jobs)
     }
 
-    /// Brings `name` up to date with its file; whether anything changed.
-    fn read(&mut self, name: String, path: PathBuf) -> bool {
+    /// What `name`'s file holds now, compared with what was last read.
+    fn read(&mut self, name: String, path: PathBuf) -> Reading {
         let entry = self.entries.entry(name.clone()).or_default();
         let source = match Source::read(&path) {
             Ok(source) => source,
@@ -117,20 +197,50 @@ impl Folder {
                 }
                 entry.refused = Some(refused);
                 entry.seen = None;
-                return changed;
+                entry.compiling = None;
+                return if changed {
+                    Reading::Refused
+                } else {
+                    Reading::Unchanged
+                };
             }
         };
         if entry.seen.as_ref() == Some(&source.version) {
-            return false;
+            return Reading::Unchanged;
         }
         entry.seen = Some(source.version.clone());
-        match plugins::load(&self.runtime, &source, &self.config.cache_dir, None) {
+        entry.compiling = Some(Compiling {
+            name,
+            sha256: source.version.sha256.clone(),
+            bytes: source.size(),
+            since: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        });
+        Reading::New(source)
+    }
+
+    /// Puts a compiled version in place, or records why it was refused; the new pipeline, or `None`
+    /// when the file changed or went while it compiled (its newer reading decides).
+    pub fn install(&mut self, compiled: Compiled) -> Option<Pipeline> {
+        let Compiled {
+            source,
+            plugin,
+            took,
+        } = compiled;
+        let name = source.name.clone();
+        let entry = self.entries.get_mut(&name)?;
+        if entry.seen.as_ref() != Some(&source.version) {
+            tracing::debug!(plugin = name, sha256 = %source.version.sha256, "Dropped a compiled plugin version: its file changed meanwhile.");
+            return None;
+        }
+        entry.compiling = None;
+        match plugin {
             Ok(plugin) => {
                 tracing::info!(
                     plugin = name,
                     roles = ?plugin.roles,
                     sha256 = %plugin.version.sha256,
                     cache = ?plugin.cache,
+                    took_ms = took.as_millis() as u64,
                     replaces = entry.active.as_ref().map(|p| p.version.sha256.as_str()),
                     "Loaded a plugin."
                 );
@@ -163,13 +273,13 @@ impl Folder {
                     Some(reason.clone()),
                 );
                 entry.refused = Some(Refused {
-                    path,
+                    path: source.path,
                     sha256: Some(source.version.sha256),
                     reason,
                 });
             }
         }
-        true
+        Some(self.pipeline())
     }
 
     /// Judges the new versions on probation; when one has failed, puts the version it replaced back
@@ -216,6 +326,7 @@ impl Folder {
                     .extend(Probation::new(active.clone(), &self.config));
             }
             loaded.refused.extend(entry.refused.clone());
+            loaded.compiling.extend(entry.compiling.clone());
             if let (Some(shadow), Some(live)) = (&entry.shadow, name.strip_suffix(SHADOW_SUFFIX)) {
                 loaded.shadows.insert(live.to_owned(), shadow.clone());
                 continue;
@@ -230,4 +341,13 @@ impl Folder {
             self.sinks.iter().cloned(),
         )
     }
+}
+
+/// What reading one plugin file found.
+enum Reading {
+    Unchanged,
+    /// It cannot be read, and was not refused for that already.
+    Refused,
+    /// A version not seen before, to compile.
+    New(Source),
 }

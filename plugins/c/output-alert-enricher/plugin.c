@@ -48,7 +48,10 @@ static void set_label(enrich_plugin_list_tuple2_string_string_t *labels, const c
             return;
         }
     }
-    labels->ptr = realloc(labels->ptr, (labels->len + 1) * sizeof *labels->ptr);
+    // An empty list may arrive with a dangling pointer (the canonical ABI allocates nothing for
+    // it), which realloc must not see.
+    size_t size = (labels->len + 1) * sizeof *labels->ptr;
+    labels->ptr = labels->len == 0 ? malloc(size) : realloc(labels->ptr, size);
     enrich_plugin_string_dup(&labels->ptr[labels->len].f0, key);
     enrich_plugin_string_dup(&labels->ptr[labels->len].f1, value);
     labels->len++;

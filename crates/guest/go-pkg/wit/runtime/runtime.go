@@ -102,6 +102,7 @@ func offset(ptr, align uintptr) uintptr {
 var pinner = runtime.Pinner{}
 
 func Unpin() {
+	collectIfDue()
 	pinner.Unpin()
 }
 

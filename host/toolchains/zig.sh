@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs the Zig plugin toolchain: PyPI's ziglang (pinned; the Zig compiler, wheel-packaged) in a
+# virtual environment at $ROOT/zig, with a wrapper $ROOT/bin/zig, where ROOT is
+# ${PLANT_MONITOR_TOOLCHAINS:-$HOME/.cache/plant-monitor/toolchains}. Needs python3 with its venv
+# module. Bindings and componentizing need nothing more: `plant-monitor plugin bindings` and
+# `plugin componentize` do them. Idempotent: a stamp holding the pin makes a second run a no-op; a
+# changed pin reinstalls. Progress goes to stderr, stdout stays empty.
+set -euo pipefail
+
+package=ziglang
+version=0.17.0
+root="${PLANT_MONITOR_TOOLCHAINS:-$HOME/.cache/plant-monitor/toolchains}"
+venv="$root/zig"
+stamp="$venv/.plant-monitor-stamp"
+pin="$package==$version"
+
+# The stamp is written last, so an interrupted install is redone rather than trusted.
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$pin" && -x "$venv/bin/python" && -x "$root/bin/zig" ]]; then
+    echo "toolchain zig: $package $version already installed" >&2
+    exit 0
+fi
+
+command -v python3 >/dev/null || { echo "toolchain zig: python3 not found: install it (apt-get install python3 python3-venv)" >&2; exit 1; }
+echo "toolchain zig: installing $package $version from PyPI into ${venv} (a 101 MB wheel, about 20 s)" >&2
+# --clear: a venv left by another pin or a broken install starts over.
+python3 -m venv --clear "$venv" >&2
+# pip writes its log and progress bar to stdout; both belong on stderr here. The bar is forced on
+# because pip hides it when the output is not a terminal.
+"$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar on "$pin" >&2
+mkdir -p "$root/bin"
+# The wheel ships no `zig` script, only the module; a wrapper (not a symlink) keeps the venv's
+# python, so the command works without activating anything.
+cat >"$root/bin/zig" <<WRAPPER
+#!/bin/sh
+exec "$venv/bin/python" -m ziglang "\$@"
+WRAPPER
+chmod +x "$root/bin/zig"
+echo "toolchain zig: zig $("$root/bin/zig" version)" >&2
+# Zig builds its translate-c tool and wasi-libc on first use, into its global cache (~/.cache/zig):
+# done here, with the flags every build.sh uses, so a project's first build takes seconds.
+echo "toolchain zig: building translate-c and wasi-libc into Zig's cache (once, 1-4 min)" >&2
+warm="$(mktemp -d)"
+trap 'rm -rf "$warm"' EXIT
+printf '#include <stdint.h>\n#include <stdbool.h>\n#include <stddef.h>\n' >"$warm/warm.h"
+"$root/bin/zig" translate-c -target wasm32-wasi -lc "$warm/warm.h" >/dev/null
+echo 'export fn warm() void {}' >"$warm/warm.zig"
+printf 'int warm_c(void) { return 0; }\n' >"$warm/warm.c"
+"$root/bin/zig" build-exe -target wasm32-wasi -mexec-model=reactor -fno-entry -O ReleaseSmall -lc \
+    "$warm/warm.c" -Mroot="$warm/warm.zig" -femit-bin="$warm/warm.wasm" --cache-dir "$warm/cache" >&2
+echo "$pin" >"$stamp"
+echo "toolchain zig: $package $version installed; put $root/bin on PATH" >&2
