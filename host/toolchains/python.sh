@@ -5,6 +5,8 @@
 # its venv module. Idempotent: a stamp holding the pin makes a second run a no-op; a changed pin
 # reinstalls. Progress goes to stderr, stdout stays empty.
 set -euo pipefail
+# shellcheck source=lib/venv.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/venv.sh"
 
 package=componentize-py
 version=0.25.1
@@ -19,13 +21,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$pin" && -x "$venv/bin/$package" && -
     exit 0
 fi
 
-command -v python3 >/dev/null || { echo "toolchain python: python3 not found: install it (apt-get install python3 python3-venv)" >&2; exit 1; }
-echo "toolchain python: installing $package $version from PyPI into ${venv} (a 17 MB wheel, about 10 s)" >&2
-# --clear: a venv left by another pin or a broken install starts over.
-python3 -m venv --clear "$venv" >&2
-# pip writes its log and progress bar to stdout; both belong on stderr here. The bar is forced on
-# because pip hides it when the output is not a terminal.
-"$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar on "$pin" >&2
+venv_install python "$venv" "$pin" "a 17 MB wheel, about 10 s"
 mkdir -p "$root/bin"
 ln -sfn "../python/bin/$package" "$root/bin/$package"
 "$root/bin/$package" --version >&2

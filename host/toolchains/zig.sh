@@ -6,6 +6,8 @@
 # `plugin componentize` do them. Idempotent: a stamp holding the pin makes a second run a no-op; a
 # changed pin reinstalls. Progress goes to stderr, stdout stays empty.
 set -euo pipefail
+# shellcheck source=lib/venv.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/venv.sh"
 
 package=ziglang
 version=0.17.0
@@ -20,13 +22,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$pin" && -x "$venv/bin/python" && -x 
     exit 0
 fi
 
-command -v python3 >/dev/null || { echo "toolchain zig: python3 not found: install it (apt-get install python3 python3-venv)" >&2; exit 1; }
-echo "toolchain zig: installing $package $version from PyPI into ${venv} (a 101 MB wheel, about 20 s)" >&2
-# --clear: a venv left by another pin or a broken install starts over.
-python3 -m venv --clear "$venv" >&2
-# pip writes its log and progress bar to stdout; both belong on stderr here. The bar is forced on
-# because pip hides it when the output is not a terminal.
-"$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar on "$pin" >&2
+venv_install zig "$venv" "$pin" "a 101 MB wheel, about 20 s"
 mkdir -p "$root/bin"
 # The wheel ships no `zig` script, only the module; a wrapper (not a symlink) keeps the venv's
 # python, so the command works without activating anything.
