@@ -4,6 +4,8 @@
 //! plugins/build
 //! cargo run --release -p plant-monitor-bench -- plugins
 //! cargo run --release -p plant-monitor-bench -- swap --runs 10
+//! PLANT_MONITOR=$CARGO_TARGET_DIR/debug/plant-monitor plugins/build-languages
+//! cargo run --release -p plant-monitor-bench -- languages --runs 3
 //! cargo run --release -p plant-monitor-bench -- e2e --events 50000
 //! cargo run --release -p plant-monitor-bench -- e2e --events 50000 --writers 8 \
 //!     --postgres postgres://root@127.0.0.1:5432/postgres
@@ -19,6 +21,7 @@ mod database;
 mod drain;
 mod e2e;
 mod failover;
+mod languages;
 mod plugin_calls;
 mod swap;
 
@@ -39,6 +42,19 @@ enum Command {
     Plugins {
         /// Calls timed per measurement.
         #[arg(long, default_value_t = 200_000)]
+        calls: u32,
+    },
+    /// The example plugins in every language (plugins/dist and plugins/dist-lang): component size,
+    /// uncached compile, cached load, new instance, per-call cost and the chain, against Rust's.
+    Languages {
+        /// Uncached compiles and cached loads timed per language.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// New instances timed per language.
+        #[arg(long, default_value_t = 50)]
+        instances: u32,
+        /// Calls timed per measurement.
+        #[arg(long, default_value_t = 20_000)]
         calls: u32,
     },
     /// Events per second from the journal to an HTTP receiver, through the example plugins, on SQLite.
@@ -109,9 +125,23 @@ fn dist() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist")
 }
 
+/// The folder `plugins/build-languages` writes the other languages' components to, one folder each.
+fn dist_lang() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist-lang")
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Plugins { calls } => plugin_calls::run(calls),
+        Command::Languages {
+            runs,
+            instances,
+            calls,
+        } => languages::run(languages::Setup {
+            runs,
+            instances,
+            calls,
+        }),
         Command::Swap { runs } => tokio::runtime::Runtime::new()?.block_on(swap::run(runs)),
         Command::E2e {
             events,

@@ -121,7 +121,7 @@ fn time<E: std::fmt::Debug>(
 }
 
 /// An update of a realistic plant, as the feed hands it to the pipeline.
-fn sample() -> Event {
+pub fn sample() -> Event {
     let plant = |output: f64, version: u64| Plant {
         id: "01a20217-4381-7146-aa3e-f0b79c9305fb".into(),
         name: "Grand Coulee".into(),

@@ -514,6 +514,43 @@ async fn a_guest_that_allocates_without_bound_is_stopped_at_the_memory_limit() {
     receiver.wait_for(3, WAIT).await;
 }
 
+/// A guest whose memory is never given back (as componentize-js 0.23 keeps part of every event)
+/// would reach the memory limit and trap on an innocent event; its instance is replaced between
+/// calls once it has taken half of the headroom it started with, so no event fails.
+#[tokio::test]
+async fn an_instance_that_keeps_its_memory_is_replaced_before_the_limit_and_no_event_fails() {
+    let receiver = Receiver::start().await;
+    let plugins = chaos_enricher("leaky", "mode = \"leak\"");
+    let app = TestApp::start_with(|c| {
+        examples(c, &plugins, &receiver);
+        c.plugins.memory_limit = 16 << 20;
+    })
+    .await;
+    // 1 MiB kept per event: without replacement the instance traps within 16 events.
+    for n in 0..40 {
+        app.create(&plant(&format!("plant {n}"))).await;
+    }
+    let received = receiver.wait_for(3 * 40, WAIT).await;
+    let green = at(&received, "/green");
+    assert_eq!(green.len(), 40);
+    assert!(
+        green
+            .iter()
+            .all(|r| r.body["data"]["labels"]["chaos"] == "1048576"),
+        "every event went through the plugin"
+    );
+    let leaky = app.get_json("/v1/plugins").await["items"][0].clone();
+    assert_eq!(
+        (
+            leaky["calls"].as_u64(),
+            leaky["errors"].as_u64(),
+            leaky["traps"].as_u64()
+        ),
+        (Some(40), Some(0), Some(0)),
+        "{leaky}"
+    );
+}
+
 #[tokio::test]
 async fn a_guest_finds_no_files_no_environment_no_arguments_and_no_network() {
     let receiver = Receiver::start().await;

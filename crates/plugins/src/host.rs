@@ -131,6 +131,18 @@ impl MemoryCap {
             exceeded: false,
         }
     }
+
+    pub fn in_use(&self) -> usize {
+        self.in_use
+    }
+
+    /// Whether an instance that used `at_start` bytes once started has since taken more than half
+    /// of what the limit left it: memory a guest's allocator or collector does not give back
+    /// (componentize-js 0.23 keeps a few KB of every event) would otherwise reach the limit and trap
+    /// on an event that did nothing wrong. Such an instance is replaced between two calls instead.
+    pub fn worn(&self, at_start: usize) -> bool {
+        self.in_use.saturating_sub(at_start) > self.limit.saturating_sub(at_start) / 2
+    }
 }
 
 impl ResourceLimiter for MemoryCap {

@@ -93,6 +93,8 @@ struct Live {
     filter: Option<filter::Guest>,
     enrich: Option<enrich::Guest>,
     route: Option<route::Guest>,
+    /// Its memories' size once started: what it grows beyond that is judged by `MemoryCap::worn`.
+    memory_at_start: usize,
 }
 
 /// Calls, errors, traps and time spent, for `/v1/plugins`.
@@ -369,8 +371,13 @@ impl Plugin {
             }
         });
         let trapped = matches!(result, Err(CallError::Trapped(_)));
-        if trapped {
+        let worn =
+            (slot.as_ref()).is_some_and(|live| live.store.data().limits.worn(live.memory_at_start));
+        if trapped || worn {
             *slot = None;
+        }
+        if worn {
+            tracing::debug!(plugin = %self.name, "Replaced an instance that kept most of the memory it took since it started.");
         }
         drop(slot);
         (self.stats).record(started.elapsed(), result.is_err(), trapped);
@@ -425,11 +432,13 @@ impl Plugin {
             .map(|e| e.load(&mut store, &instance))
             .transpose()
             .map_err(failed)?;
+        let memory_at_start = store.data().limits.in_use();
         Ok(Live {
             store,
             filter,
             enrich,
             route,
+            memory_at_start,
         })
     }
 

@@ -2,7 +2,8 @@
 //! every `on_error` policy and that the host refuses an event whose identity was tampered with.
 //! The manifest's `mode` picks the behaviour (`pass`, `label`, `error`, `trap`, `tamper-seq`,
 //! `tamper-kind`, `tamper-plant-id`, `tamper-region`, `tamper-after`, `bad-fuel`, and the floods
-//! `many-labels`, `huge-label`, `huge-event`, `giant-label`, `huge-error`, `log-flood`, and `sleep`,
+//! `many-labels`, `huge-label`, `huge-event`, `giant-label`, `huge-error`, `log-flood`, `leak` (keeps
+//! 1 MiB of every event), and `sleep`,
 //! which blocks on a WASI clock for an hour; default `pass`), and
 //! `match_name`, when set, limits it to events about the plant of that name (the `after` image's,
 //! else the `before` image's), passing all others through unchanged.
@@ -32,6 +33,12 @@ impl Guest for ChaosEnricher {
         match config.mode.as_str() {
             "pass" => {}
             "label" => set_label(&mut event.labels, "chaos", "seen"),
+            // Keeps 1 MiB of every event, as a guest whose allocator never gives memory back.
+            "leak" => {
+                // black_box: else the compiler drops an allocation nothing reads.
+                let kept: &'static mut [u8] = std::hint::black_box(Vec::leak(vec![1; 1 << 20]));
+                set_label(&mut event.labels, "chaos", &kept.len().to_string());
+            }
             "error" => return Err("chaos: asked to fail".to_owned()),
             "trap" => core::arch::wasm32::unreachable(),
             "tamper-seq" => event.seq = event.seq.wrapping_add(1),
