@@ -23,6 +23,9 @@ use super::{
 use crate::config::{PluginsConfig, RoutingConfig};
 use crate::plugins::{self, FileVersion, LoadError, Plugin, Refused, Runtime, Source};
 
+/// A component larger than this (JavaScript, Python, Go) takes seconds to compile, and is said so.
+const LARGE: u64 = 1 << 20;
+
 /// The plugins of one folder and what became of each file in it.
 #[derive(Debug)]
 pub struct Folder {
@@ -138,6 +141,13 @@ impl Folder {
             return changed;
         }
         for job in jobs {
+            if job.source.size() > LARGE {
+                tracing::info!(
+                    plugin = job.name(),
+                    bytes = job.source.size(),
+                    "Loading a large plugin: compiling it, unless it is in the cache, takes a while."
+                );
+            }
             self.install(job.compile());
         }
         Some(self.pipeline())
