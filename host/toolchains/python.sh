@@ -12,18 +12,13 @@ package=componentize-py
 version=0.25.1
 root="${PLANT_MONITOR_TOOLCHAINS:-$HOME/.cache/plant-monitor/toolchains}"
 venv="$root/python"
-stamp="$venv/.plant-monitor-stamp"
 pin="$package==$version"
 
-# The stamp is written last, so an interrupted install is redone rather than trusted.
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$pin" && -x "$venv/bin/$package" && -x "$root/bin/$package" ]]; then
-    echo "toolchain python: $package $version already installed" >&2
-    exit 0
-fi
+venv_current python "$venv" "$pin" "$venv/bin/$package" "$root/bin/$package" && exit 0
 
 venv_install python "$venv" "$pin" "a 17 MB wheel, about 10 s"
 mkdir -p "$root/bin"
 ln -sfn "../python/bin/$package" "$root/bin/$package"
 "$root/bin/$package" --version >&2
-echo "$pin" >"$stamp"
+venv_done "$venv" "$pin"
 echo "toolchain python: $package $version installed; put $root/bin on PATH" >&2

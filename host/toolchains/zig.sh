@@ -13,14 +13,9 @@ package=ziglang
 version=0.17.0
 root="${PLANT_MONITOR_TOOLCHAINS:-$HOME/.cache/plant-monitor/toolchains}"
 venv="$root/zig"
-stamp="$venv/.plant-monitor-stamp"
 pin="$package==$version"
 
-# The stamp is written last, so an interrupted install is redone rather than trusted.
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$pin" && -x "$venv/bin/python" && -x "$root/bin/zig" ]]; then
-    echo "toolchain zig: $package $version already installed" >&2
-    exit 0
-fi
+venv_current zig "$venv" "$pin" "$venv/bin/python" "$root/bin/zig" && exit 0
 
 venv_install zig "$venv" "$pin" "a 101 MB wheel, about 20 s"
 mkdir -p "$root/bin"
@@ -43,5 +38,5 @@ echo 'export fn warm() void {}' >"$warm/warm.zig"
 printf 'int warm_c(void) { return 0; }\n' >"$warm/warm.c"
 "$root/bin/zig" build-exe -target wasm32-wasi -mexec-model=reactor -fno-entry -O ReleaseSmall -lc \
     "$warm/warm.c" -Mroot="$warm/warm.zig" -femit-bin="$warm/warm.wasm" --cache-dir "$warm/cache" >&2
-echo "$pin" >"$stamp"
+venv_done "$venv" "$pin"
 echo "toolchain zig: $package $version installed; put $root/bin on PATH" >&2

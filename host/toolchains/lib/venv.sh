@@ -16,3 +16,21 @@ venv_install() {
     # because pip hides it when the output is not a terminal.
     "$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar on "$pin" >&2
 }
+
+# venv_current LANG VENV PIN FILE...: whether VENV holds PIN, per the stamp written by venv_done,
+# and every FILE (its commands) is executable; says so when it is.
+venv_current() {
+    local lang="$1" venv="$2" pin="$3" file
+    shift 3
+    [[ "$(cat "$venv/.plant-monitor-stamp" 2>/dev/null)" == "$pin" ]] || return 1
+    for file in "$@"; do
+        [[ -x "$file" ]] || return 1
+    done
+    echo "toolchain $lang: $pin already installed" >&2
+}
+
+# venv_done VENV PIN: stamps VENV as holding PIN. Written last, so an interrupted install is redone
+# rather than trusted.
+venv_done() {
+    echo "$2" >"$1/.plant-monitor-stamp"
+}
