@@ -73,15 +73,11 @@ fn world(world: &str) -> Result<(Resolve, WorldId), GuestError> {
     Ok((resolve, id))
 }
 
-/// Writes the bindings of `world` for `language` into `out` and returns the files written.
+/// Writes the bindings of `world` for `language` into `out`.
 ///
 /// C gets `WORLD.h`, `WORLD.c` and `WORLD_component_type.o` (which the glue links in). Go gets the
 /// generated packages and, under [`GO_PKG_DIR`], the runtime support they import.
-pub fn bindings(
-    language: Language,
-    world_name: &str,
-    out: &Path,
-) -> Result<Vec<PathBuf>, GuestError> {
+pub fn bindings(language: Language, world_name: &str, out: &Path) -> Result<(), GuestError> {
     let (mut resolve, id) = world(world_name)?;
     let mut generator: Box<dyn WorldGenerator> = match language {
         Language::C => wit_bindgen_c::Opts::default().build(),
@@ -94,40 +90,28 @@ pub fn bindings(
             language,
             source: source.into(),
         })?;
-    let mut written = Vec::new();
     for (name, contents) in files.iter() {
-        written.push(write(&out.join(name), contents)?);
+        write(&out.join(name), contents)?;
     }
     if language == Language::Go {
-        for file in go_pkg_files(&GO_PKG) {
-            written.push(write(
-                &out.join(GO_PKG_DIR).join(file.path()),
-                file.contents(),
-            )?);
-        }
+        let dir = out.join(GO_PKG_DIR);
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| GO_PKG.extract(&dir))
+            .map_err(|source| GuestError::Write { path: dir, source })?;
     }
-    Ok(written)
+    Ok(())
 }
 
-fn go_pkg_files<'a>(dir: &'a Dir<'a>) -> Vec<&'a include_dir::File<'a>> {
-    let mut found: Vec<_> = dir.files().collect();
-    for sub in dir.dirs() {
-        found.extend(go_pkg_files(sub));
-    }
-    found
-}
-
-fn write(path: &Path, contents: &[u8]) -> Result<PathBuf, GuestError> {
-    let result = match path.parent() {
+fn write(path: &Path, contents: &[u8]) -> Result<(), GuestError> {
+    match path.parent() {
         Some(parent) => std::fs::create_dir_all(parent),
         None => Ok(()),
     }
-    .and_then(|()| std::fs::write(path, contents));
-    result.map_err(|source| GuestError::Write {
+    .and_then(|()| std::fs::write(path, contents))
+    .map_err(|source| GuestError::Write {
         path: path.to_owned(),
         source,
-    })?;
-    Ok(path.to_owned())
+    })
 }
 
 /// The plugin component for `module`, a core module exporting `world`'s functions in the canonical

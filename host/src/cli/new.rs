@@ -55,9 +55,6 @@ impl NewRole {
     }
 }
 
-/// The WIT package every plugin implements, as the host was built from it.
-const WIT: &str = include_str!("../../../wit/plugin.wit");
-
 /// Every language's project files: `LANG/common/` for every role and `LANG/ROLE/` for one role's
 /// source; `manifest/ROLE` and `shared/` are written for every language. Each file ends in
 /// `.template`, which is dropped; `{{name}}`, `{{ident}}` (the name with `_` for `-`), `{{role}}`,
@@ -120,7 +117,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
         .and_then(|file| file.contents_utf8())
         .with_context(|| format!("the templates lack {}", manifest.display()))?;
     write(&dir.join(format!("{name}.toml")), &fill(manifest), false)?;
-    write(&dir.join("wit/plugin.wit"), WIT, false)?;
+    write(&dir.join("wit/plugin.wit"), plant_monitor_guest::WIT, false)?;
     super::plugin::print(&format!(
         "made {name}/, a {} {} plugin: cd {name} && ./build.sh && plant-monitor plugin run {name}.wasm --event sample-event.json",
         args.lang.name(),

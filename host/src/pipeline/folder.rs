@@ -13,7 +13,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
 use std::time::{Duration, Instant};
 
 use super::{
@@ -148,7 +147,7 @@ impl Folder {
                     "Loading a large plugin: compiling it, unless it is in the cache, takes a while."
                 );
             }
-            self.install(job.compile());
+            self.put(job.compile());
         }
         Some(self.pipeline())
     }
@@ -231,16 +230,24 @@ impl Folder {
     /// Puts a compiled version in place, or records why it was refused; the new pipeline, or `None`
     /// when the file changed or went while it compiled (its newer reading decides).
     pub fn install(&mut self, compiled: Compiled) -> Option<Pipeline> {
+        self.put(compiled).then(|| self.pipeline())
+    }
+
+    /// [`Folder::install`] without making the pipeline: whether the compiled version was still
+    /// the file's.
+    fn put(&mut self, compiled: Compiled) -> bool {
         let Compiled {
             source,
             plugin,
             took,
         } = compiled;
         let name = source.name.clone();
-        let entry = self.entries.get_mut(&name)?;
+        let Some(entry) = self.entries.get_mut(&name) else {
+            return false;
+        };
         if entry.seen.as_ref() != Some(&source.version) {
             tracing::debug!(plugin = name, sha256 = %source.version.sha256, "Dropped a compiled plugin version: its file changed meanwhile.");
-            return None;
+            return false;
         }
         entry.compiling = None;
         match plugin {
@@ -289,7 +296,7 @@ impl Folder {
                 });
             }
         }
-        Some(self.pipeline())
+        true
     }
 
     /// Judges the new versions on probation; when one has failed, puts the version it replaced back
