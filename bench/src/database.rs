@@ -1,7 +1,11 @@
 //! The database a benchmark runs on: an SQLite file, or a PostgreSQL database created for the run and
 //! dropped with it (the tests' [`TestDatabase`], so creating and dropping one exists once).
 
+use std::time::Duration;
+
 use plant_monitor_tests::TestDatabase;
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
 
 /// The database under test.
 pub enum Database {
@@ -31,6 +35,35 @@ impl Database {
             Database::Sqlite(url) => url,
             Database::Postgres(database) => &database.url,
         }
+    }
+
+    /// A pool of `connections` writers opened as the store opens its own (crates/store/src/sqlite):
+    /// on SQLite write-ahead log, `synchronous = FULL`, foreign keys and a busy timeout that orders
+    /// concurrent writers; so a rate measured through it is the rate the service's writers would get.
+    pub async fn writers(&self, connections: u32) -> anyhow::Result<AnyPool> {
+        sqlx::any::install_default_drivers();
+        let sqlite = matches!(self, Database::Sqlite(_));
+        Ok(AnyPoolOptions::new()
+            .max_connections(connections)
+            .min_connections(connections)
+            .acquire_timeout(Duration::from_secs(60))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA busy_timeout = 10000",
+                        ] {
+                            sqlx::Executor::execute(&mut *connection, pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(self.url())
+            .await?)
     }
 
     pub fn name(&self) -> &'static str {

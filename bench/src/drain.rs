@@ -14,6 +14,7 @@ use sqlx::any::AnyPoolOptions;
 
 use crate::database::Database;
 use crate::e2e::start_receiver;
+use crate::process::peak_rss_kib;
 
 /// What to measure.
 #[derive(Debug)]
@@ -102,14 +103,4 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     // Dropping the database (a PostgreSQL one is dropped from the server) comes last.
     drop(database);
     Ok(())
-}
-
-/// The process's peak resident set size so far, from /proc.
-fn peak_rss_kib() -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no VmHWM in /proc/self/status"))
 }

@@ -29,7 +29,8 @@ pub struct Setup {
 
 const FUELS: [&str; 6] = ["hydro", "wind", "gas", "coal", "solar", "nuclear"];
 
-pub async fn run(setup: Setup) -> anyhow::Result<()> {
+/// Runs the measurement and prints it; returns the events per second.
+pub async fn run(setup: Setup) -> anyhow::Result<f64> {
     sqlx::any::install_default_drivers();
     let received = Arc::new(AtomicU64::new(0));
     let receiver = start_receiver(received.clone()).await?;
@@ -42,24 +43,14 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         super::dist().join("fuel-router.wasm").exists(),
         "the example plugins are not built: run plugins/build first"
     );
-    let mut config = Config::default();
-    config.database.url = database.url().parse().map_err(anyhow::Error::msg)?;
-    config.server.listen = "127.0.0.1:0".parse()?;
-    config.plugins.dir = super::dist();
-    config.plugins.cache_dir = dir.path().join("cache");
-    config.feed.batch_size = setup.batch_size;
-    // The figure is about changes; a snapshot's events would be extra work of another kind.
-    config.feed.snapshot = plant_monitor::config::SnapshotMode::Never;
-    for name in ["green", "grid", "alerts"] {
-        config.sinks.insert(
-            name.into(),
-            serde_json::from_value(serde_json::json!({
-                "url": format!("http://{receiver}/{name}"),
-                "max_in_flight": setup.max_in_flight,
-                "batch_max": setup.batch_max,
-            }))?,
-        );
-    }
+    let config = config(
+        database.url(),
+        dir.path(),
+        receiver,
+        setup.max_in_flight,
+        setup.batch_max,
+        setup.batch_size,
+    )?;
     let service = Service::start(&config).await?;
     let pool = AnyPoolOptions::new()
         .max_connections(setup.writers.max(1))
@@ -153,7 +144,38 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     pool.close().await;
     // Dropping the database (a PostgreSQL one is dropped from the server) comes last.
     drop(database);
-    Ok(())
+    Ok(f64::from(setup.events) / elapsed.as_secs_f64())
+}
+
+/// The service as this benchmark runs it: the example plugins and the sinks `green`, `grid` and
+/// `alerts` on `receiver`, its files in `dir`.
+pub fn config(
+    url: &str,
+    dir: &std::path::Path,
+    receiver: std::net::SocketAddr,
+    max_in_flight: u32,
+    batch_max: u32,
+    batch_size: std::num::NonZeroU32,
+) -> anyhow::Result<Config> {
+    let mut config = Config::default();
+    config.database.url = url.parse().map_err(anyhow::Error::msg)?;
+    config.server.listen = "127.0.0.1:0".parse()?;
+    config.plugins.dir = super::dist();
+    config.plugins.cache_dir = dir.join("cache");
+    config.feed.batch_size = batch_size;
+    // The figure is about changes; a snapshot's events would be extra work of another kind.
+    config.feed.snapshot = plant_monitor::config::SnapshotMode::Never;
+    for name in ["green", "grid", "alerts"] {
+        config.sinks.insert(
+            name.into(),
+            serde_json::from_value(serde_json::json!({
+                "url": format!("http://{receiver}/{name}"),
+                "max_in_flight": max_in_flight,
+                "batch_max": batch_max,
+            }))?,
+        );
+    }
+    Ok(config)
 }
 
 pub async fn start_receiver(received: Arc<AtomicU64>) -> anyhow::Result<std::net::SocketAddr> {

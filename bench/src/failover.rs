@@ -28,7 +28,15 @@ pub struct Setup {
 /// Requests as (receiver path, arrival).
 type Arrivals = Arc<Mutex<Vec<(String, Instant)>>>;
 
-pub async fn run(setup: Setup) -> anyhow::Result<()> {
+/// Medians from the signal: until the lease is taken, and until the first event from the successor.
+#[derive(Debug, Clone, Copy)]
+pub struct Failover {
+    pub lease: Duration,
+    pub first_event: Duration,
+}
+
+/// Measures and prints every run; returns the medians.
+pub async fn run(setup: Setup) -> anyhow::Result<Failover> {
     let binary = binary()?;
     let database = TestDatabase::create_on(&setup.postgres).await?;
     let dir = tempfile::tempdir()?;
@@ -47,9 +55,10 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     pool.close().await;
     drop(database);
     let (to_lease, to_event) = result?;
-    report(&setup, "lease taken", to_lease);
-    report(&setup, "first event delivered", to_event);
-    Ok(())
+    Ok(Failover {
+        lease: report(&setup, "lease taken", to_lease),
+        first_event: report(&setup, "first event delivered", to_event),
+    })
 }
 
 async fn measure(
@@ -94,7 +103,7 @@ async fn measure(
 }
 
 /// The `plant-monitor` binary beside this one (both are built into the same target folder).
-fn binary() -> anyhow::Result<PathBuf> {
+pub fn binary() -> anyhow::Result<PathBuf> {
     let binary = std::env::current_exe()?.with_file_name("plant-monitor");
     anyhow::ensure!(
         binary.exists(),
@@ -262,7 +271,7 @@ async fn start_receiver(arrivals: Arrivals) -> anyhow::Result<std::net::SocketAd
     Ok(address)
 }
 
-fn report(setup: &Setup, what: &str, mut times: Vec<Duration>) {
+fn report(setup: &Setup, what: &str, mut times: Vec<Duration>) -> Duration {
     times.sort();
     let median = times[times.len() / 2];
     println!(
@@ -274,6 +283,7 @@ fn report(setup: &Setup, what: &str, mut times: Vec<Duration>) {
         ms(times[times.len() - 1]),
         times.len()
     );
+    median
 }
 
 fn ms(duration: Duration) -> f64 {

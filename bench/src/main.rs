@@ -1,12 +1,17 @@
-//! The benchmark programs behind BENCHMARKS.md. Run them in release mode on an otherwise idle machine:
+//! The benchmark programs behind BENCHMARKS.md. Run them in release mode on an otherwise idle machine.
+//! `all` measures every figure with its ceiling in one run and prints the table; the others measure
+//! one thing each:
 //!
 //! ```sh
+//! cargo build --release -p plant-monitor -p plant-monitor-bench
+//! $CARGO_TARGET_DIR/release/bench all --postgres postgres://root@127.0.0.1:5432/postgres
 //! plugins/build
 //! cargo run --release -p plant-monitor-bench -- plugins
 //! cargo run --release -p plant-monitor-bench -- swap --runs 10
 //! PLANT_MONITOR=$CARGO_TARGET_DIR/debug/plant-monitor plugins/build-languages
 //! cargo run --release -p plant-monitor-bench -- languages --runs 3
 //! cargo run --release -p plant-monitor-bench -- e2e --events 50000
+//! cargo run --release -p plant-monitor-bench -- crud --connections 16 --seconds 5
 //! cargo run --release -p plant-monitor-bench -- e2e --events 50000 --writers 8 \
 //!     --postgres postgres://root@127.0.0.1:5432/postgres
 //! cargo build --release -p plant-monitor
@@ -17,12 +22,24 @@
 // Printing the figures is this program's job.
 #![allow(clippy::print_stdout)]
 
+mod all;
+mod baseline;
+mod capture;
+mod crud;
 mod database;
 mod drain;
 mod e2e;
 mod failover;
+mod http_ceiling;
 mod languages;
+mod latency;
+mod misses;
+mod paced;
+mod plain_table;
 mod plugin_calls;
+mod process;
+mod recorder;
+mod report;
 mod swap;
 
 use std::path::PathBuf;
@@ -38,6 +55,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Every figure and its ceiling in one run, on SQLite and (with --postgres) PostgreSQL: capture
+    /// cost, end to end at full speed and at fixed rates, the HTTP and insert ceilings, plugin calls,
+    /// hot swaps, failover, and the naive poller beside it all; prints a markdown table.
+    All {
+        /// Small phases: a smoke test of a minute or two; the figures are not for the record.
+        #[arg(long)]
+        quick: bool,
+        /// Also on PostgreSQL: fresh databases are created on the server this admin URL reaches, and
+        /// dropped afterwards (e.g. postgres://root@127.0.0.1:5432/postgres).
+        #[arg(long, value_name = "ADMIN_URL")]
+        postgres: Option<String>,
+        /// Also write the table to this file.
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+    },
     /// Per-call cost of each example plugin's role on a reused instance, and of the 3-plugin chain.
     Plugins {
         /// Calls timed per measurement.
@@ -79,6 +111,25 @@ enum Command {
         /// feed runs; 0 writes them all in one transaction before the clock starts.
         #[arg(long, default_value_t = 0)]
         writers: u32,
+    },
+    /// Requests per second, p50 and p99 of GET by id, list, POST and PATCH through the HTTP API, with N
+    /// concurrent connections, on SQLite (or PostgreSQL).
+    Crud {
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 16)]
+        connections: u32,
+        /// Seconds each operation is driven.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Plants created before the clock starts.
+        #[arg(long, default_value_t = 1000)]
+        plants: u32,
+        /// A run of seconds in all, for smoke tests: overrides the other settings but `postgres`.
+        #[arg(long)]
+        quick: bool,
+        /// Run on PostgreSQL (admin URL; a fresh database is created and dropped).
+        #[arg(long, value_name = "ADMIN_URL")]
+        postgres: Option<String>,
     },
     /// Draining a backlog of pending deliveries to one sink, with the peak resident memory.
     Drain {
@@ -132,7 +183,16 @@ fn dist_lang() -> PathBuf {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Plugins { calls } => plugin_calls::run(calls),
+        Command::All {
+            quick,
+            postgres,
+            markdown,
+        } => tokio::runtime::Runtime::new()?.block_on(all::run(all::Options {
+            quick,
+            postgres,
+            markdown,
+        })),
+        Command::Plugins { calls } => plugin_calls::run(calls).map(drop),
         Command::Languages {
             runs,
             instances,
@@ -150,14 +210,35 @@ fn main() -> anyhow::Result<()> {
             batch_size,
             postgres,
             writers,
-        } => tokio::runtime::Runtime::new()?.block_on(e2e::run(e2e::Setup {
-            events,
-            max_in_flight,
-            batch_max,
-            batch_size,
+        } => tokio::runtime::Runtime::new()?
+            .block_on(e2e::run(e2e::Setup {
+                events,
+                max_in_flight,
+                batch_max,
+                batch_size,
+                postgres,
+                writers,
+            }))
+            .map(drop),
+        Command::Crud {
+            connections,
+            seconds,
+            plants,
+            quick,
             postgres,
-            writers,
-        })),
+        } => {
+            let setup = if quick {
+                crud::Setup::quick(postgres)
+            } else {
+                crud::Setup {
+                    connections,
+                    duration: std::time::Duration::try_from_secs_f64(seconds)?,
+                    plants,
+                    postgres,
+                }
+            };
+            tokio::runtime::Runtime::new()?.block_on(crud::run(setup))
+        }
         Command::Drain {
             deliveries,
             batch_max,
@@ -174,11 +255,13 @@ fn main() -> anyhow::Result<()> {
             signal,
             lease_ttl,
             postgres,
-        } => tokio::runtime::Runtime::new()?.block_on(failover::run(failover::Setup {
-            runs,
-            signal,
-            lease_ttl,
-            postgres,
-        })),
+        } => tokio::runtime::Runtime::new()?
+            .block_on(failover::run(failover::Setup {
+                runs,
+                signal,
+                lease_ttl,
+                postgres,
+            }))
+            .map(drop),
     }
 }

@@ -1,5 +1,6 @@
 //! Per-call cost of each role on a reused instance (host-to-guest conversion, the call, the guest's work
-//! and the way back), and the whole filter → enrich → route chain per event.
+//! and the way back, its Prometheus series included), and the whole filter → enrich → route chain per
+//! event.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -11,7 +12,19 @@ use plant_monitor::domain::{ChangeKind, Event, Fuel, Plant, Status};
 use plant_monitor::pipeline::{Loaded, Pipeline, Shadow};
 use plant_monitor::plugins::{self, Runtime};
 
-pub fn run(calls: u32) -> anyhow::Result<()> {
+/// Microseconds per call: the filter's fixed part (an event without images), each role (filter,
+/// enrich, route) with a full update event, and the three-plugin chain per event.
+#[derive(Debug, Clone, Copy)]
+pub struct Costs {
+    pub bare_filter: f64,
+    pub full: [f64; 3],
+    pub chain: f64,
+}
+
+/// Measures and prints every cost; returns those `bench all` reports.
+pub fn run(calls: u32) -> anyhow::Result<Costs> {
+    // As in the service: each call also records its Prometheus series.
+    plant_monitor::telemetry::metrics::handle();
     let config = PluginsConfig::default();
     let runtime = Runtime::new(&config)?;
     let cache = tempfile::tempdir()?;
@@ -36,7 +49,7 @@ pub fn run(calls: u32) -> anyhow::Result<()> {
     };
 
     println!("per call on a reused instance, {calls} calls each; an event without plant images:");
-    time("filter (min-capacity-filter)", calls, || {
+    let bare_filter = time("filter (min-capacity-filter)", calls, || {
         black_box(filter.keep(&bare).map(drop))
     })?;
     time("enrich (output-alert-enricher)", calls, || {
@@ -46,15 +59,17 @@ pub fn run(calls: u32) -> anyhow::Result<()> {
         black_box(router.route(&bare).map(drop).or(Ok::<_, ()>(())))
     })?;
     println!("the same with a full update event (before and after images):");
-    time("filter (min-capacity-filter)", calls, || {
-        black_box(filter.keep(&event).map(drop))
-    })?;
-    time("enrich (output-alert-enricher)", calls, || {
-        black_box(enricher.enrich(&event).map(drop))
-    })?;
-    time("route (fuel-router)", calls, || {
-        black_box(router.route(&event).map(drop))
-    })?;
+    let full = [
+        time("filter (min-capacity-filter)", calls, || {
+            black_box(filter.keep(&event).map(drop))
+        })?,
+        time("enrich (output-alert-enricher)", calls, || {
+            black_box(enricher.enrich(&event).map(drop))
+        })?,
+        time("route (fuel-router)", calls, || {
+            black_box(router.route(&event).map(drop))
+        })?,
+    ];
 
     let pipeline = Pipeline::new(
         Loaded {
@@ -65,7 +80,7 @@ pub fn run(calls: u32) -> anyhow::Result<()> {
         &RoutingConfig::default(),
         ["green", "grid", "alerts"].map(String::from),
     );
-    time("chain filter → enrich → route", calls, || {
+    let chain = time("chain filter → enrich → route", calls, || {
         black_box(pipeline.run(event.clone()));
         Ok::<_, ()>(())
     })?;
@@ -100,6 +115,11 @@ pub fn run(calls: u32) -> anyhow::Result<()> {
     time("enricher with a shadow beside it", calls, || {
         black_box(shadowed.run(event.clone()));
         Ok::<_, ()>(())
+    })?;
+    Ok(Costs {
+        bare_filter,
+        full,
+        chain,
     })
 }
 
@@ -107,7 +127,7 @@ fn time<E: std::fmt::Debug>(
     what: &str,
     calls: u32,
     mut call: impl FnMut() -> Result<(), E>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<f64> {
     for _ in 0..calls / 10 {
         call().map_err(|e| anyhow::anyhow!("{what}: {e:?}"))?;
     }
@@ -117,7 +137,7 @@ fn time<E: std::fmt::Debug>(
     }
     let per_call = started.elapsed().as_secs_f64() * 1e6 / f64::from(calls);
     println!("  {what:<34} {per_call:>8.3} µs");
-    Ok(())
+    Ok(per_call)
 }
 
 /// An update of a realistic plant, as the feed hands it to the pipeline.

@@ -19,7 +19,7 @@ use plant_monitor::service::Service;
 use sqlx::any::AnyPoolOptions;
 use tokio::sync::watch;
 
-const PLUGIN: &str = "output-alert-enricher";
+pub const PLUGIN: &str = "output-alert-enricher";
 
 pub async fn run(runs: u32) -> anyhow::Result<()> {
     let original = std::fs::read(super::dist().join(format!("{PLUGIN}.wasm")))?;
@@ -49,7 +49,15 @@ fn land(dir: &Path, bytes: &[u8]) -> anyhow::Result<Instant> {
     Ok(landed)
 }
 
-async fn in_process(original: &[u8], runs: u32) -> anyhow::Result<()> {
+/// The medians of file landed → snapshot in force, never compiled and cached.
+#[derive(Debug, Clone, Copy)]
+pub struct Swaps {
+    pub never_compiled: Duration,
+    pub cached: Duration,
+}
+
+/// The swap alone, in process, `runs` times of each kind; prints them and returns the medians.
+pub async fn in_process(original: &[u8], runs: u32) -> anyhow::Result<Swaps> {
     let folder_dir = tempfile::tempdir()?;
     let cache = tempfile::tempdir()?;
     std::fs::write(folder_dir.path().join(format!("{PLUGIN}.wasm")), original)?;
@@ -109,6 +117,7 @@ async fn in_process(original: &[u8], runs: u32) -> anyhow::Result<()> {
     }
     let _ = stop.send(true);
     watcher.await?;
+    let mut medians = Vec::new();
     for (what, mut times) in [
         ("never compiled", compiled),
         ("in the compiled cache", cached),
@@ -124,8 +133,12 @@ async fn in_process(original: &[u8], runs: u32) -> anyhow::Result<()> {
             ms(median.1),
             ms(worst.1)
         );
+        medians.push(median.0);
     }
-    Ok(())
+    Ok(Swaps {
+        never_compiled: medians[0],
+        cached: medians[1],
+    })
 }
 
 async fn under_load(original: &[u8]) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! Retention: delivered outbox rows, and processed journal entries with nothing left to deliver, are
-//! deleted once older than `retention.delivered`, a bounded batch at a time so the writers and the
-//! feed never wait long behind it. Every replica may prune; the deletes are idempotent.
+//! deleted once older than `retention.delivered`, and the statistics' minutes once older than
+//! [`stats::KEPT`] (what the longest `/v1/stats` window needs), a bounded batch at a time so the
+//! writers and the feed never wait long behind it. Every replica may prune; the deletes are idempotent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::RetentionConfig;
-use crate::store::RetentionStore;
+use crate::store::{RetentionStore, stats};
 
 /// Rows deleted per statement.
 const BATCH: u32 = 5_000;
@@ -40,6 +41,22 @@ impl Pruner {
                     }
                     Err(error) => {
                         tracing::warn!(%error, "Cannot prune finished work; trying again later.");
+                        break;
+                    }
+                }
+            }
+            loop {
+                match self.store.prune_stats(stats::KEPT, BATCH).await {
+                    Ok(rows) => {
+                        if rows > 0 {
+                            tracing::debug!(rows, "Pruned old statistics.");
+                        }
+                        if rows < u64::from(BATCH) {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "Cannot prune old statistics; trying again later.");
                         break;
                     }
                 }

@@ -1,5 +1,5 @@
 //! The running service: opens and migrates the database, loads the plugins, starts the lease keeper,
-//! the feed, the sink workers and the API, and on shutdown stops them in the order that loses nothing
+//! the feed, the sink workers, the backfill worker and the API, and on shutdown stops them in the order that loses nothing
 //! and hands over fast: no new requests or changes are taken, the batch in hand and the deliveries in
 //! flight finish within `server.shutdown_grace` (still under the leases), the leases are released so
 //! a standby takes over at once, and the database is closed last.
@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::api::{self, AppState, ServeLimits};
+use crate::backfill::Backfiller;
 use crate::config::Config;
 use crate::feed::Feed;
 use crate::lease::{Keeper, Leadership};
@@ -21,8 +22,10 @@ use crate::plugins::{PluginError, Runtime};
 use crate::retention::Pruner;
 use crate::sinks::{SinkError, Sinks};
 use crate::store::{
-    self, JournalStore, LeaseStore, OutboxStore, RetentionStore, Store, StoreError,
+    self, BackfillStore, JournalStore, LeaseStore, OutboxStore, RetentionStore, Store, StoreError,
 };
+use crate::tail::Tail;
+use crate::telemetry;
 
 /// Why the service could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,8 @@ impl Service {
     /// Connects to the database, applies migrations, loads the plugins, binds `server.listen` and starts
     /// the API, the feed and one delivery worker per sink.
     pub async fn start(config: &Config) -> Result<Service, ServiceError> {
+        // Before any plugin loads: each registers its series with the recorder as it does.
+        telemetry::metrics::handle();
         let store = store::connect(&config.database).await?;
         store.migrate().await?;
         let sinks = Arc::new(Sinks::build(&config.sinks)?);
@@ -99,8 +104,18 @@ impl Service {
             &due,
             &stopping,
         );
+        let (backfills_due, started) = watch::channel(());
+        let backfiller = Backfiller {
+            store: store.clone() as Arc<dyn BackfillStore>,
+            batch_size: config.feed.batch_size,
+            poll_interval: config.feed.poll_interval,
+            started,
+            fed: deliveries_due.subscribe(),
+        };
+        workers.push(tokio::spawn(backfiller.run(stopping.clone())));
         let feed = Feed {
             store: store.clone() as Arc<dyn JournalStore>,
+            backfills: store.clone() as Arc<dyn BackfillStore>,
             pipeline: pipeline.clone(),
             deliveries_due: deliveries_due.clone(),
             leadership: leadership.clone(),
@@ -120,6 +135,12 @@ impl Service {
             };
             workers.push(tokio::spawn(watcher.run(stopping.clone())));
         }
+        let tail = Arc::new(Tail::new(
+            store.clone() as Arc<dyn JournalStore>,
+            config.feed.poll_interval,
+            config.server.max_stream_clients.get() as usize,
+        ));
+        workers.push(tokio::spawn(tail.clone().run(stopping.clone())));
         let addr = config.server.listen;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -136,6 +157,9 @@ impl Service {
             instance_id: Arc::from(leadership.holder()),
             sinks: sinks.clone(),
             deliveries_due,
+            tail,
+            keep_alive: api::KEEP_ALIVE,
+            backfills_due: Arc::new(backfills_due),
         };
         let mut api_stopping = stopping;
         let limits = ServeLimits {

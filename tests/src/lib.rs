@@ -23,6 +23,7 @@ pub use receiver::{Answer, Attempt, Received, Receiver};
 
 use plant_monitor::config::{Config, SinkConfig};
 use plant_monitor::service::Service;
+use plant_monitor::store::{Acquisition, Fence, Store};
 use serde_json::{Value, json};
 use sqlx::AnyPool;
 use tempfile::TempDir;
@@ -331,5 +332,23 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Takes the free lease `feed:<region>` as the holder `leader`, as a region's new leader does, and
+/// returns the fence its feed writes carry; for tests that drive the store as the feed would.
+pub async fn lead(store: &dyn Store, region: &str) -> Fence {
+    let lease = format!("feed:{region}");
+    let Acquisition::Acquired { epoch } = store
+        .acquire_lease(&lease, "leader", Duration::from_secs(10))
+        .await
+        .expect("acquire")
+    else {
+        panic!("the lease {lease} is free");
+    };
+    Fence {
+        lease,
+        holder: "leader".into(),
+        epoch,
     }
 }

@@ -60,6 +60,8 @@ struct Shared {
     attempts: Mutex<Vec<Attempt>>,
     /// Answers to give, in order, before answering 204 again.
     script: Mutex<VecDeque<Answer>>,
+    /// The status of every request once the script is done; 204 and recorded when `None`.
+    otherwise: Mutex<Option<u16>>,
     arrived: Notify,
 }
 
@@ -98,6 +100,11 @@ impl Receiver {
     /// Answers the next requests so, in order, then 204 again.
     pub fn script(&self, answers: &[Answer]) {
         self.shared.script.lock().unwrap().extend(answers);
+    }
+
+    /// Answers every request after the script with `status`, or accepts them again with `None`.
+    pub fn answer_all(&self, status: Option<u16>) {
+        *self.shared.otherwise.lock().unwrap() = status;
     }
 
     /// Every request so far, accepted or not.
@@ -178,7 +185,13 @@ async fn record(
             return (StatusCode::FOUND, [("location", "/elsewhere")]).into_response();
         }
         Some(Answer::Hang(duration)) => tokio::time::sleep(duration).await,
-        None => {}
+        None => {
+            if let Some(status) = *shared.otherwise.lock().unwrap() {
+                return StatusCode::from_u16(status)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                    .into_response();
+            }
+        }
     }
     let mut received = shared.received.lock().unwrap();
     for event in events {

@@ -28,6 +28,10 @@ plant_monitor_tests::on_both_backends! {
     a_slow_sink_does_not_delay_a_fast_one,
     delivered_work_older_than_the_retention_is_pruned,
     a_sinks_health_url_is_probed_and_shown_as_a_time_series,
+    deliveries_wait_without_spending_attempts_while_the_health_probe_fails,
+    when_the_health_probe_recovers_waiting_retries_go_at_once,
+    a_writes_traceparent_is_recorded_with_its_change_and_sent_on_its_delivery,
+    writes_from_other_sql_clients_get_a_trace_of_their_own,
 }
 
 async fn post(app: &TestApp, path: &str) -> (u16, Value) {
@@ -187,10 +191,16 @@ async fn no_answer_shows_a_sinks_credentials_or_query_token(backend: Backend) {
             "hook".into(),
             sink_with(
                 "http://user:url-secret@127.0.0.1:1/hook?token=query-secret",
+                json!({"timeout": "500ms"}),
+            ),
+        );
+        c.sinks.insert(
+            "probed".into(),
+            sink_with(
+                "http://user:url-secret@127.0.0.1:1/probed?token=query-secret",
                 json!({
                     "health_url": "http://127.0.0.1:1/health?token=probe-secret",
                     "probe_interval": "100ms",
-                    "timeout": "500ms",
                 }),
             ),
         );
@@ -200,11 +210,14 @@ async fn no_answer_shows_a_sinks_credentials_or_query_token(backend: Backend) {
     let sinks = app
         .wait_for_json("/v1/sinks", |s| {
             s["items"][0]["failed_attempts"].as_u64() >= Some(2)
-                && s["items"][0]["health"]
+                && s["items"][1]["state"] == "waiting"
+                && s["items"][1]["health"]
                     .as_array()
                     .is_some_and(|h| !h.is_empty())
         })
         .await;
+    let reason = sinks["items"][1]["waiting_reason"].as_str().unwrap();
+    assert!(reason.contains("cannot connect"), "{reason}");
     let hook = &sinks["items"][0];
     assert_eq!(hook["url"], "http://127.0.0.1:1/hook");
     assert!(
@@ -556,4 +569,218 @@ async fn a_sinks_health_url_is_probed_and_shown_as_a_time_series(backend: Backen
     assert_eq!(probe["status"], 204);
     assert!(probe["response_ms"].as_f64().unwrap() >= 0.0);
     assert!(probe["at"].as_str().unwrap().ends_with('Z'));
+}
+
+fn probed(
+    receiver: &Receiver,
+    health: &Receiver,
+    extra: Value,
+) -> plant_monitor::config::SinkConfig {
+    let mut settings = json!({"health_url": health.url("/health"), "probe_interval": "100ms"});
+    settings
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    sink_with(&receiver.url("/out"), settings)
+}
+
+async fn deliveries_wait_without_spending_attempts_while_the_health_probe_fails(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let health = Receiver::start().await;
+    health.answer_all(Some(503));
+    let app = TestApp::start_on(backend, |c| {
+        let gated = probed(
+            &receiver,
+            &health,
+            json!({"backoff_initial": "10ms", "max_attempts": 2}),
+        );
+        c.sinks.insert("gated".into(), gated);
+    })
+    .await;
+    let sinks = app
+        .wait_for_json("/v1/sinks", |s| s["items"][0]["state"] == "waiting")
+        .await;
+    let reason = sinks["items"][0]["waiting_reason"].as_str().unwrap();
+    assert!(reason.contains("HTTP 503 Service Unavailable"), "{reason}");
+    assert!(
+        reason.contains("the health probe fails since 20"),
+        "{reason}"
+    );
+
+    app.create(&plant("Behind a failing probe")).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        receiver.attempts(),
+        Vec::new(),
+        "nothing is sent while the probe fails"
+    );
+    let sinks = app.get_json("/v1/sinks").await;
+    assert_eq!(sinks["items"][0]["pending"], 1, "{sinks}");
+    assert_eq!(sinks["items"][0]["failed_attempts"], 0, "{sinks}");
+    assert_eq!(sinks["items"][0]["dead"], 0, "{sinks}");
+
+    health.answer_all(None);
+    let delivered = receiver.wait_for(1, Duration::from_secs(2)).await;
+    assert_eq!(
+        delivered[0].data()["after"]["name"],
+        "Behind a failing probe"
+    );
+    let sinks = app
+        .wait_for_json("/v1/sinks", |s| s["items"][0]["delivered"] == 1)
+        .await;
+    assert_eq!(sinks["items"][0]["state"], "enabled");
+    assert_eq!(sinks["items"][0]["waiting_reason"], Value::Null);
+}
+
+async fn when_the_health_probe_recovers_waiting_retries_go_at_once(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let health = Receiver::start().await;
+    let app = TestApp::start_on(backend, |c| {
+        let gated = probed(&receiver, &health, json!({"backoff_max": "1h"}));
+        c.sinks.insert("gated".into(), gated);
+    })
+    .await;
+    receiver.script(&[Answer::RetryAfter(503, 3600)]);
+    app.create(&plant("Retried after the outage")).await;
+    app.wait_for_json("/v1/sinks", |s| s["items"][0]["failed_attempts"] == 1)
+        .await;
+
+    health.answer_all(Some(503));
+    app.wait_for_json("/v1/sinks", |s| s["items"][0]["state"] == "waiting")
+        .await;
+    health.answer_all(None);
+    let delivered = receiver.wait_for(1, Duration::from_secs(3)).await;
+    assert_eq!(
+        delivered[0].data()["after"]["name"],
+        "Retried after the outage"
+    );
+    assert_eq!(receiver.attempts().len(), 2, "one refused, one delivered");
+}
+
+/// The example header of the W3C Trace Context recommendation.
+const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// `(trace id, parent id)` of a well-formed version-00 `traceparent`.
+fn trace_of(traceparent: &str) -> (String, String) {
+    let fields: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(fields.len(), 4, "{traceparent}");
+    assert_eq!(fields[0], "00", "{traceparent}");
+    assert_eq!(
+        (fields[1].len(), fields[2].len()),
+        (32, 16),
+        "{traceparent}"
+    );
+    assert!(
+        traceparent
+            .bytes()
+            .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{traceparent}"
+    );
+    (fields[1].to_owned(), fields[2].to_owned())
+}
+
+fn header_trace(received: &plant_monitor_tests::Received) -> String {
+    let header = received.headers["traceparent"].to_str().unwrap().to_owned();
+    assert_eq!(
+        received.body["traceparent"],
+        header.as_str(),
+        "the envelope carries it too"
+    );
+    header
+}
+
+async fn a_writes_traceparent_is_recorded_with_its_change_and_sent_on_its_delivery(
+    backend: Backend,
+) {
+    let receiver = Receiver::start().await;
+    let app = TestApp::start_on(backend, |c| {
+        c.sinks.insert("out".into(), sink(&receiver.url("/out")));
+    })
+    .await;
+    let created: Value = app
+        .request(Method::POST, "/v1/plants")
+        .header("traceparent", CALLER)
+        .json(&plant("Traced"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    app.patch(id, r#"{"output_mw": 1.0}"#).await;
+    let deleted = app
+        .request(Method::DELETE, &format!("/v1/plants/{id}"))
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+
+    let received = receiver.wait_for(3, WAIT).await;
+    let journal = app.get_json(&format!("/v1/plants/{id}/changes")).await;
+    let recorded: Vec<&str> = journal["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| change["traceparent"].as_str().unwrap())
+        .collect();
+    let sent: Vec<String> = received.iter().map(header_trace).collect();
+    assert_eq!(
+        sent, recorded,
+        "each request carries its change's recorded trace"
+    );
+
+    let (created_trace, created_span) = trace_of(&sent[0]);
+    assert_eq!(
+        created_trace, "4bf92f3577b34da6a3ce929d0e0e4736",
+        "the caller's trace"
+    );
+    assert_ne!(
+        created_span, "00f067aa0ba902b7",
+        "the write is a span of its own, the caller's child"
+    );
+    assert!(
+        sent[0].ends_with("-01"),
+        "the caller's sampling decision is kept"
+    );
+    let (patched_trace, _) = trace_of(&sent[1]);
+    assert_ne!(
+        patched_trace, created_trace,
+        "a request without a traceparent starts a trace"
+    );
+    assert_eq!(trace_of(&sent[2]).0, "0af7651916cd43dd8448eb211c80319c");
+    assert!(sent[2].ends_with("-00"));
+}
+
+async fn writes_from_other_sql_clients_get_a_trace_of_their_own(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = TestApp::start_on(backend, |c| {
+        c.sinks.insert("out".into(), sink(&receiver.url("/out")));
+    })
+    .await;
+    let sql = app.sql().await;
+    for name in ["By SQL one", "By SQL two"] {
+        sqlx::query(
+            "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ($1, 'north', 'wind', 5)",
+        )
+        .bind(name)
+        .execute(&sql)
+        .await
+        .unwrap();
+    }
+    let received = receiver.wait_for(2, WAIT).await;
+    let traces: Vec<String> = received
+        .iter()
+        .map(|event| trace_of(&header_trace(event)).0)
+        .collect();
+    assert_ne!(traces[0], traces[1]);
+    let journal = app.journal().await;
+    assert_eq!(
+        journal[0]["traceparent"],
+        received[0].headers["traceparent"].to_str().unwrap()
+    );
 }

@@ -65,3 +65,29 @@ fn the_configmap_holds_a_configuration_the_service_accepts_and_stops_within_the_
         config.server.shutdown_grace
     );
 }
+
+#[test]
+fn the_pods_are_scraped_on_the_port_and_path_the_service_serves_metrics_on() {
+    let dir = repo().join("deploy/kubernetes");
+    let deployment = std::fs::read_to_string(dir.join("deployment.yaml")).unwrap();
+    let value = |key: &str| {
+        deployment
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(key))
+            .unwrap_or_else(|| panic!("the deployment sets {key}"))
+            .trim()
+            .trim_matches('"')
+            .to_owned()
+    };
+    assert_eq!(value("prometheus.io/scrape:"), "true");
+    assert_eq!(value("prometheus.io/path:"), "/metrics");
+    let port = value("prometheus.io/port:");
+    assert!(
+        deployment.contains(&format!("containerPort: {port}}}")),
+        "the scrape port {port} is the container's"
+    );
+    let configmap = std::fs::read_to_string(dir.join("configmap.yaml")).unwrap();
+    let text = literal_block(&configmap, "plant-monitor.toml");
+    let config = Config::from_toml(&text, Path::new("configmap.yaml")).unwrap();
+    assert_eq!(config.server.listen.port().to_string(), port);
+}

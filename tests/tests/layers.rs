@@ -22,6 +22,8 @@ const HOST: &[(&str, u32)] = &[
     ("pipeline", 5),
     ("feed", 6),
     ("sinks", 7),
+    ("backfill", 7),
+    ("tail", 7),
     ("retention", 7),
     ("api", 8),
     ("service", 9),

@@ -12,6 +12,7 @@ plant_monitor_tests::on_both_backends! {
     each_validation_rule_is_enforced_at_its_boundaries,
     required_fields_missing_are_each_named,
     nan_and_infinity_are_refused_without_a_server_error,
+    every_double_reads_back_exactly_from_the_plant_and_its_journal,
     malformed_json_wrong_media_type_and_unknown_fields_are_client_errors,
     a_body_over_one_mebibyte_gets_413,
     unknown_plants_and_paths_get_404_and_wrong_methods_405,
@@ -130,6 +131,7 @@ async fn each_validation_rule_is_enforced_at_its_boundaries(backend: Backend) {
         ("name", json!("")),
         ("name", json!(long(201))),
         ("name", json!(7)),
+        ("name", json!("nul\u{0}byte")),
         ("region", json!("")),
         ("region", json!("US-West")),
         ("region", json!("-west")),
@@ -154,6 +156,8 @@ async fn each_validation_rule_is_enforced_at_its_boundaries(backend: Backend) {
         ("attributes", json!({ long(65): "v" })),
         ("attributes", json!({ "": "v" })),
         ("attributes", json!({ "k": long(1025) })),
+        ("attributes", json!({ "k\u{0}": "v" })),
+        ("attributes", json!({ "k": "\u{0}" })),
     ];
     for (field, value) in refused {
         let mut body = plant("p");
@@ -199,6 +203,42 @@ async fn nan_and_infinity_are_refused_without_a_server_error(backend: Backend) {
         );
         problem(response, 400).await;
     }
+}
+
+/// The extremes of a double and values whose shortest form needs all 17 digits come back as sent,
+/// from the plant and from both images of the journal.
+async fn every_double_reads_back_exactly_from_the_plant_and_its_journal(backend: Backend) {
+    let app = TestApp::start_on(backend, |_| {}).await;
+    let numbers = |plant: &Value| {
+        ["capacity_mw", "output_mw", "latitude", "longitude"].map(|field| plant[field].as_f64())
+    };
+    let mut body = plant("Exact");
+    let sent = [f64::MAX, -f64::MAX, 5e-324, -179.99999999999997];
+    for (field, number) in ["capacity_mw", "output_mw", "latitude", "longitude"]
+        .into_iter()
+        .zip(sent)
+    {
+        body[field] = json!(number);
+    }
+    let sent = sent.map(Some);
+    let created = app.create(&body).await;
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(numbers(&created), sent);
+    assert_eq!(
+        numbers(&app.get_json(&format!("/v1/plants/{id}")).await),
+        sent
+    );
+    let patched = app.patch(id, r#"{"output_mw": 0.30000000000000004}"#).await;
+    let mut now = sent;
+    now[1] = Some(0.1 + 0.2);
+    assert_eq!(numbers(&patched), now);
+    let journal = app.journal().await;
+    let [created, updated] = journal.as_slice() else {
+        panic!("two entries: {journal:#?}")
+    };
+    assert_eq!(numbers(&created["after"]), sent);
+    assert_eq!(numbers(&updated["before"]), sent);
+    assert_eq!(numbers(&updated["after"]), now);
 }
 
 async fn malformed_json_wrong_media_type_and_unknown_fields_are_client_errors(backend: Backend) {

@@ -1,7 +1,8 @@
 //! What only PostgreSQL can do to the feed, against the machine's real server: transactions that commit
 //! out of `seq` order (SQLite has one writer at a time, so its commits are in order) must not make the
-//! feed skip a change, and a commit by any SQL client wakes the feed through LISTEN/NOTIFY. The service
-//! also speaks TLS to the server when the URL asks for it.
+//! feed skip a change, and a commit by any SQL client (a COPY included, whatever its isolation level,
+//! whenever it looked whether a reader waits) wakes the feed through LISTEN/NOTIFY. The service also
+//! speaks TLS to the server when the URL asks for it.
 
 use std::time::Duration;
 
@@ -82,6 +83,119 @@ async fn a_commit_by_another_sql_client_wakes_the_feed_through_notify() {
     assert_eq!(received[0].data()["after"]["name"], "Raw");
     let outcome: Value = app.journal().await[0]["outcome"].clone();
     assert_eq!(outcome["result"], "routed");
+}
+
+/// A feed that polls once a minute, leads region us-west (its first plant delivered) and waits: only a
+/// notification can explain a delivery within [`PROMPT`].
+async fn idle_feed(receiver: &Receiver) -> (TestApp, sqlx::PgPool) {
+    let app = TestApp::start_on(Backend::Postgres, |c| {
+        c.sinks.insert("all".into(), sink(&receiver.url("/all")));
+        c.feed.poll_interval = Duration::from_secs(60);
+    })
+    .await;
+    let db = sqlx::PgPool::connect(app.config.database.url.expose())
+        .await
+        .unwrap();
+    app.create(&plant("first")).await;
+    receiver.wait_for(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (app, db)
+}
+
+const PROMPT: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn rows_copied_in_by_another_sql_client_are_journaled_with_their_images_and_wake_the_feed() {
+    let receiver = Receiver::start().await;
+    let (app, db) = idle_feed(&receiver).await;
+    let mut connection = db.acquire().await.unwrap();
+    let mut copy = connection
+        .copy_in_raw(
+            "COPY power_plants (id, name, region, fuel, capacity_mw, output_mw) FROM STDIN",
+        )
+        .await
+        .unwrap();
+    copy.send(
+        b"copy-1\tCopied\tus-west\tgas\t50\t\\N\ncopy-2\tAlso copied\tus-west\twind\t7.5\t2\n"
+            .as_slice(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(copy.finish().await.unwrap(), 2);
+
+    let received = receiver.wait_for(3, PROMPT).await;
+    assert_eq!(received[1].data()["after"]["name"], "Copied");
+    assert_eq!(received[2].data()["after"]["output_mw"], 2.0);
+    let entries = app.journal().await;
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[1]["kind"], "created");
+    assert_eq!(entries[1]["before"], Value::Null);
+    assert_eq!(entries[1]["after"]["version"], 1);
+    assert_eq!(
+        entries[1]["changed_fields"],
+        serde_json::json!(["name", "region", "fuel", "capacity_mw", "status"])
+    );
+    assert_eq!(
+        entries[2]["changed_fields"],
+        serde_json::json!([
+            "name",
+            "region",
+            "fuel",
+            "capacity_mw",
+            "output_mw",
+            "status"
+        ])
+    );
+}
+
+/// The writer looks whether a reader waits while none does (the deadline is put back to the past in
+/// the same statement), and commits only after the feed went back to waiting: the feed, arming
+/// afresh, must wait for it to end and then look.
+#[tokio::test]
+async fn a_writer_that_saw_no_reader_waiting_still_wakes_the_feed_when_it_commits() {
+    let receiver = Receiver::start().await;
+    let (_app, db) = idle_feed(&receiver).await;
+    let mut writer = db.begin().await.unwrap();
+    sqlx::query(
+        "WITH asleep AS (SELECT setval('plant_changes_awake', 0)) \
+         INSERT INTO power_plants (name, region, fuel, capacity_mw) \
+         SELECT 'Unseen', 'us-west', 'solar', 1 FROM asleep",
+    )
+    .execute(&mut *writer)
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    writer.commit().await.unwrap();
+    let received = receiver.wait_for(2, PROMPT).await;
+    assert_eq!(received[1].data()["after"]["name"], "Unseen");
+}
+
+/// A REPEATABLE READ writer's snapshot is taken before the feed says it waits again: what the writer
+/// reads of that must not come from its snapshot.
+#[tokio::test]
+async fn a_repeatable_read_writer_whose_snapshot_predates_the_wait_still_wakes_the_feed() {
+    let receiver = Receiver::start().await;
+    let (_app, db) = idle_feed(&receiver).await;
+    let mut writer = db.begin().await.unwrap();
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    sqlx::query("SELECT setval('plant_changes_awake', 0)")
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sqlx::query(
+        "INSERT INTO power_plants (name, region, fuel, capacity_mw) \
+         VALUES ('Snapshot', 'us-west', 'hydro', 3)",
+    )
+    .execute(&mut *writer)
+    .await
+    .unwrap();
+    writer.commit().await.unwrap();
+    let received = receiver.wait_for(2, PROMPT).await;
+    assert_eq!(received[1].data()["after"]["name"], "Snapshot");
 }
 
 /// `sslmode=require` must give an encrypted connection (the machine's server has a self-signed

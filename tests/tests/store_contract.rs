@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use plant_monitor::domain::{Change, Fuel, OutcomeKind, PlantDraft, Status};
 use plant_monitor::store::{
-    self, Acquisition, Attempts, Dead, DeliveryStatus, Fence, Processed, Replay, Retry, Store,
-    StoreError,
+    self, Acquisition, Attempts, Dead, DeadLetters, Delivered, DeliveryStatus, Fence, Processed,
+    Replay, Retry, Store, StoreError,
 };
 use plant_monitor_tests::{Backend, TestStore};
 use sqlx::AnyPool;
@@ -28,6 +28,9 @@ plant_monitor_tests::on_both_backends! {
     the_sink_figures_stay_equal_to_a_count_of_the_outbox_whoever_changes_it,
     the_pipeline_that_processed_a_change_is_kept_with_its_outcome_and_its_deliveries,
     the_recorded_journal_gives_the_last_processed_entries_with_their_event_and_sinks,
+    the_journal_tells_its_last_seq_and_which_of_given_entries_are_processed,
+    an_open_transaction_that_wrote_the_journal_is_named_among_its_writers_until_it_ends,
+    every_reader_of_the_journal_is_woken_by_a_write_even_one_made_while_it_was_busy,
 }
 
 const TTL: Duration = Duration::from_secs(10);
@@ -120,6 +123,16 @@ async fn feed(
     changes
 }
 
+/// Deliveries with these ids, acknowledged by their receiver a few milliseconds after their commit.
+fn acknowledged(ids: &[i64]) -> Vec<Delivered> {
+    (ids.iter())
+        .map(|&id| Delivered {
+            id,
+            latency: Some(Duration::from_millis(5)),
+        })
+        .collect()
+}
+
 /// The ids of what is due at `sink` for `regions`.
 async fn due(store: &dyn Store, sink: &str, regions: &[&str]) -> Vec<i64> {
     let regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
@@ -167,7 +180,7 @@ async fn a_stale_fence_refuses_every_write_and_a_fresh_one_succeeds(backend: Bac
     assert!(!store.renew_lease(&fence("a", 1), TTL).await.expect("renew"));
 
     let plant = store
-        .create_plant(&plant_in("north"))
+        .create_plant(&plant_in("north"), None)
         .await
         .expect("create");
     let change = store.unprocessed_changes(&north, 10).await.expect("read");
@@ -256,7 +269,7 @@ async fn a_plant_that_moves_regions_keeps_its_order_across_leaders(backend: Back
     let store = backend.store().await;
     let (north, south) = (["north".to_owned()], ["south".to_owned()]);
     let plant = store
-        .create_plant(&plant_in("north"))
+        .create_plant(&plant_in("north"), None)
         .await
         .expect("create");
     let moved = PlantDraft {
@@ -264,7 +277,7 @@ async fn a_plant_that_moves_regions_keeps_its_order_across_leaders(backend: Back
         ..plant_in("north")
     };
     store
-        .replace_plant(&plant.id, &moved, None)
+        .replace_plant(&plant.id, &moved, None, None)
         .await
         .expect("move");
     assert!(
@@ -303,7 +316,7 @@ async fn a_plant_that_moves_regions_keeps_its_order_across_leaders(backend: Back
     );
     let first = store.due_deliveries("out", &north, 10).await.unwrap();
     let delivered = Attempts {
-        delivered: vec![first[0].id],
+        delivered: acknowledged(&[first[0].id]),
         ..Default::default()
     };
     store
@@ -320,7 +333,7 @@ async fn due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_hol
     backend: Backend,
 ) {
     let store = backend.store().await;
-    let first = store.create_plant(&plant_in("north")).await.unwrap();
+    let first = store.create_plant(&plant_in("north"), None).await.unwrap();
     store
         .replace_plant(
             &first.id,
@@ -329,11 +342,12 @@ async fn due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_hol
                 ..plant_in("north")
             },
             None,
+            None,
         )
         .await
         .unwrap();
-    let second = store.create_plant(&plant_in("north")).await.unwrap();
-    let southern = store.create_plant(&plant_in("south")).await.unwrap();
+    let second = store.create_plant(&plant_in("north"), None).await.unwrap();
+    let southern = store.create_plant(&plant_in("south"), None).await.unwrap();
     feed(&*store, "north", |c| routed(c, &["out"])).await;
     feed(&*store, "south", |c| routed(c, &["out"])).await;
 
@@ -391,13 +405,13 @@ async fn due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_hol
 async fn recorded_attempts_deliver_retry_or_bury_and_the_sink_figures_count_them(backend: Backend) {
     let store = backend.store().await;
     for _ in 0..4 {
-        store.create_plant(&plant_in("north")).await.unwrap();
+        store.create_plant(&plant_in("north"), None).await.unwrap();
     }
     feed(&*store, "north", |c| routed(c, &["out"])).await;
     let ids = due(&*store, "out", &["north"]).await;
     assert_eq!(ids.len(), 4);
     let attempts = Attempts {
-        delivered: vec![ids[0]],
+        delivered: acknowledged(&[ids[0]]),
         retries: vec![
             Retry {
                 id: ids[1],
@@ -472,7 +486,7 @@ async fn recorded_attempts_deliver_retry_or_bury_and_the_sink_figures_count_them
 
     // Only pending deliveries are touched: a late answer for a finished one changes nothing.
     let late = Attempts {
-        delivered: vec![ids[3]],
+        delivered: acknowledged(&[ids[3]]),
         dead: vec![Dead {
             id: ids[0],
             error: "late".into(),
@@ -486,7 +500,7 @@ async fn recorded_attempts_deliver_retry_or_bury_and_the_sink_figures_count_them
 
 async fn a_disabled_sink_has_nothing_due_until_it_is_enabled(backend: Backend) {
     let store = backend.store().await;
-    store.create_plant(&plant_in("north")).await.unwrap();
+    store.create_plant(&plant_in("north"), None).await.unwrap();
     feed(&*store, "north", |c| routed(c, &["out", "other"])).await;
     assert!(
         !store.enable_sink("out").await.unwrap(),
@@ -533,8 +547,8 @@ async fn replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its
     backend: Backend,
 ) {
     let store = backend.store().await;
-    let routed_plant = store.create_plant(&plant_in("north")).await.unwrap();
-    let failed_plant = store.create_plant(&plant_in("north")).await.unwrap();
+    let routed_plant = store.create_plant(&plant_in("north"), None).await.unwrap();
+    let failed_plant = store.create_plant(&plant_in("north"), None).await.unwrap();
     feed(&*store, "north", |change| {
         if change.plant_id == failed_plant.id {
             Processed {
@@ -652,7 +666,7 @@ async fn replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its
 async fn retrying_a_sinks_dead_letters_requeues_every_one_of_that_sink(backend: Backend) {
     let store = backend.store().await;
     for _ in 0..2 {
-        store.create_plant(&plant_in("north")).await.unwrap();
+        store.create_plant(&plant_in("north"), None).await.unwrap();
     }
     feed(&*store, "north", |c| routed(c, &["out", "other"])).await;
     for sink in ["out", "other"] {
@@ -669,8 +683,8 @@ async fn retrying_a_sinks_dead_letters_requeues_every_one_of_that_sink(backend: 
         };
         store.record_attempts(sink, &bury).await.unwrap();
     }
-    assert_eq!(store.retry_dead("out").await.unwrap(), 2);
-    assert_eq!(store.retry_dead("out").await.unwrap(), 0);
+    assert_eq!(store.retry_dead(&of_sink("out")).await.unwrap(), 2);
+    assert_eq!(store.retry_dead(&of_sink("out")).await.unwrap(), 0);
     assert_eq!(due(&*store, "out", &["north"]).await.len(), 2);
     let other = stats(&*store, "other").await;
     assert_eq!(
@@ -678,7 +692,15 @@ async fn retrying_a_sinks_dead_letters_requeues_every_one_of_that_sink(backend: 
         (0, 2),
         "another sink's letters stay"
     );
-    assert_eq!(store.retry_dead("nowhere").await.unwrap(), 0);
+    assert_eq!(store.retry_dead(&of_sink("nowhere")).await.unwrap(), 0);
+}
+
+/// Every dead letter of `sink`.
+fn of_sink(sink: &str) -> DeadLetters {
+    DeadLetters {
+        sink: Some(sink.into()),
+        ..DeadLetters::default()
+    }
 }
 
 async fn pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_nothing_to_deliver(
@@ -687,7 +709,13 @@ async fn pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_
     let store = backend.store().await;
     let mut plants = Vec::new();
     for _ in 0..4 {
-        plants.push(store.create_plant(&plant_in("north")).await.unwrap().id);
+        plants.push(
+            store
+                .create_plant(&plant_in("north"), None)
+                .await
+                .unwrap()
+                .id,
+        );
     }
     // The first is delivered, the second still pending, the third dead, the fourth filtered out.
     let filtered = plants[3].clone();
@@ -695,10 +723,14 @@ async fn pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_
         filtering(change, &filtered, &["out"])
     })
     .await;
-    let unprocessed = store.create_plant(&plant_in("north")).await.unwrap().id;
+    let unprocessed = store
+        .create_plant(&plant_in("north"), None)
+        .await
+        .unwrap()
+        .id;
     let ids = due(&*store, "out", &["north"]).await;
     let attempts = Attempts {
-        delivered: vec![ids[0]],
+        delivered: acknowledged(&[ids[0]]),
         dead: vec![Dead {
             id: ids[2],
             error: "HTTP 500 Internal Server Error".into(),
@@ -741,7 +773,7 @@ async fn a_batch_of_large_rows_is_cut_at_the_read_budget(backend: Backend) {
     let mut large = plant_in("north");
     large.attributes.insert("blob".into(), "x".repeat(700_000));
     for _ in 0..30 {
-        store.create_plant(&large).await.unwrap();
+        store.create_plant(&large, None).await.unwrap();
     }
     let north = ["north".to_owned()];
     let first = store.unprocessed_changes(&north, 100).await.unwrap();
@@ -817,7 +849,7 @@ async fn the_sink_figures_stay_equal_to_a_count_of_the_outbox_whoever_changes_it
     let store = backend.store().await;
     let sql = store.sql().await;
     for _ in 0..6 {
-        store.create_plant(&plant_in("north")).await.unwrap();
+        store.create_plant(&plant_in("north"), None).await.unwrap();
     }
     feed(&*store, "north", |change| routed(change, &["a", "b"])).await;
     let (counted, read) = counted_and_read(&store, &sql).await;
@@ -829,7 +861,7 @@ async fn the_sink_figures_stay_equal_to_a_count_of_the_outbox_whoever_changes_it
 
     let ids = due(&*store, "a", &["north"]).await;
     let attempts = Attempts {
-        delivered: ids[..2].to_vec(),
+        delivered: acknowledged(&ids[..2]),
         retries: vec![Retry {
             id: ids[2],
             after: Duration::from_secs(3600),
@@ -846,7 +878,7 @@ async fn the_sink_figures_stay_equal_to_a_count_of_the_outbox_whoever_changes_it
     assert_eq!(read, counted, "recorded attempts");
 
     store.reschedule_pending("a").await.unwrap();
-    assert_eq!(store.retry_dead("a").await.unwrap(), 1);
+    assert_eq!(store.retry_dead(&of_sink("a")).await.unwrap(), 1);
     let (counted, read) = counted_and_read(&store, &sql).await;
     assert_eq!(counted[0], ("a".into(), 4, 2, 0, 1));
     assert_eq!(read, counted, "a rescheduled and a retried dead letter");
@@ -881,7 +913,7 @@ async fn the_pipeline_that_processed_a_change_is_kept_with_its_outcome_and_its_d
     backend: Backend,
 ) {
     let store = backend.store().await;
-    store.create_plant(&plant_in("north")).await.unwrap();
+    store.create_plant(&plant_in("north"), None).await.unwrap();
     feed(&*store, "north", |change| routed(change, &["out"])).await;
     let journal = store.list_changes(None, 0, 10).await.unwrap();
     let outcome = journal[0].outcome.as_ref().expect("processed");
@@ -899,14 +931,20 @@ async fn the_recorded_journal_gives_the_last_processed_entries_with_their_event_
     let store = backend.store().await;
     let mut plants = Vec::new();
     for _ in 0..3 {
-        plants.push(store.create_plant(&plant_in("north")).await.unwrap().id);
+        plants.push(
+            store
+                .create_plant(&plant_in("north"), None)
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let filtered = plants[1].clone();
     feed(&*store, "north", |change| {
         filtering(change, &filtered, &["out", "b"])
     })
     .await;
-    store.create_plant(&plant_in("north")).await.unwrap();
+    store.create_plant(&plant_in("north"), None).await.unwrap();
     let recorded = store.recorded(2).await.unwrap();
     let seen: Vec<(&str, Option<&str>, Vec<&str>)> = (recorded.iter())
         .map(|r| {
@@ -924,5 +962,91 @@ async fn the_recorded_journal_gives_the_last_processed_entries_with_their_event_
             (plants[2].as_str(), Some("{}"), vec!["b", "out"]),
         ],
         "the last two processed, oldest first; the unprocessed one is left out"
+    );
+}
+
+async fn the_journal_tells_its_last_seq_and_which_of_given_entries_are_processed(backend: Backend) {
+    let store = backend.store().await;
+    assert_eq!(store.last_seq().await.unwrap(), 0);
+    for region in ["north", "south", "north"] {
+        store.create_plant(&plant_in(region), None).await.unwrap();
+    }
+    let seqs: Vec<u64> = (store.list_changes(None, 0, 10).await.unwrap().iter())
+        .map(|change| change.seq)
+        .collect();
+    assert_eq!(store.last_seq().await.unwrap(), seqs[2]);
+    assert!(store.processed_among(&seqs, 10).await.unwrap().is_empty());
+    feed(&*store, "north", |change| routed(change, &["out"])).await;
+    let processed = store.processed_among(&seqs, 10).await.unwrap();
+    assert_eq!(
+        processed.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        [seqs[0], seqs[2]],
+        "the north entries, in seq order"
+    );
+    assert!(processed.iter().all(|change| change.outcome.is_some()));
+    let first = store.processed_among(&seqs, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].seq, seqs[0]);
+    assert!(
+        (store
+            .processed_among(&[seqs[1], 999_999], 10)
+            .await
+            .unwrap())
+        .is_empty(),
+        "neither an unprocessed entry nor a seq that does not exist"
+    );
+}
+
+async fn an_open_transaction_that_wrote_the_journal_is_named_among_its_writers_until_it_ends(
+    backend: Backend,
+) {
+    let store = backend.store().await;
+    assert!(store.journal_writers().await.unwrap().is_empty());
+    let sql = store.sql().await;
+    let mut open = sql.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO power_plants (name, region, fuel, capacity_mw) VALUES ('Open', 'north', 'wind', 1)",
+    )
+    .execute(&mut *open)
+    .await
+    .unwrap();
+    let writers = store.journal_writers().await.unwrap();
+    match backend {
+        // Its seq may be overtaken by a later transaction's until it commits.
+        Backend::Postgres => assert_eq!(writers.len(), 1, "{writers:?}"),
+        // Writers take turns: nothing can overtake it.
+        Backend::Sqlite => assert!(writers.is_empty(), "{writers:?}"),
+    }
+    open.commit().await.unwrap();
+    assert!(store.journal_writers().await.unwrap().is_empty());
+}
+
+async fn every_reader_of_the_journal_is_woken_by_a_write_even_one_made_while_it_was_busy(
+    backend: Backend,
+) {
+    let store = backend.store().await;
+    let (mut first, mut second) = (store.change_signal(), store.change_signal());
+    let waited = std::time::Instant::now();
+    let (_, _, created) = tokio::join!(
+        first.wait(Duration::from_secs(10)),
+        second.wait(Duration::from_secs(10)),
+        async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            store.create_plant(&plant_in("north"), None).await.unwrap()
+        },
+    );
+    assert!(
+        waited.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        waited.elapsed()
+    );
+    store.delete_plant(&created.id, None, None).await.unwrap();
+    // Written before the wait: the wake-up was kept.
+    let waited = std::time::Instant::now();
+    first.wait(Duration::from_secs(10)).await;
+    assert!(
+        waited.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        waited.elapsed()
     );
 }

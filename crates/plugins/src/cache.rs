@@ -23,7 +23,7 @@ use wasmtime::component::Component;
 use super::WasmError;
 
 /// Whether a component came from the cache or had to be compiled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CacheOutcome {
     Hit,

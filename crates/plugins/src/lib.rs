@@ -10,6 +10,7 @@ mod convert;
 mod host;
 mod limits;
 mod manifest;
+pub mod metrics;
 mod plugin;
 mod registry;
 mod runtime;

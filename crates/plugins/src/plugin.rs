@@ -17,13 +17,16 @@ use super::cache::CacheOutcome;
 use super::convert;
 use super::host::HostState;
 use super::manifest::Manifest;
+use super::metrics::{Outcome, RoleSeries};
 use super::registry::FileVersion;
 use super::runtime::Runtime;
 use super::wait::WaitPastDeadline;
 use plant_monitor_core::domain::Event;
 
 /// The three things a plugin can do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Filter,
@@ -56,6 +59,10 @@ impl Role {
             Role::Enrich => "enrich",
             Role::Route => "route",
         }
+    }
+
+    fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -212,6 +219,8 @@ pub struct Plugin {
     config: Arc<BTreeMap<String, String>>,
     live: Mutex<Option<Live>>,
     breaker: Breaker,
+    /// The Prometheus series of each role it takes, by [`Role::index`].
+    series: [Option<RoleSeries>; 3],
 }
 
 impl std::fmt::Debug for Plugin {
@@ -245,8 +254,13 @@ impl Plugin {
         ]
         .into_iter()
         .filter_map(|(role, exported)| exported.then_some(role))
-        .collect();
+        .collect::<Vec<_>>();
+        let mut series = [None, None, None];
+        for role in &roles {
+            series[role.index()] = Some(RoleSeries::register(&parts.name, *role));
+        }
         Plugin {
+            series,
             label: Arc::from(parts.name.as_str()),
             config: Arc::new(parts.manifest.config.clone()),
             name: parts.name,
@@ -272,16 +286,31 @@ impl Plugin {
     /// Runs the filter role: `true` keeps the event.
     pub fn keep(&self, event: &Event) -> Result<bool, CallError> {
         let input = convert::Borrowed::new(event);
-        self.call(|live| match &live.filter {
+        let kept = self.call(Role::Filter, |live| match &live.filter {
             Some(guest) => guest.call_keep(&mut live.store, input.param()),
             None => Ok(Err("this plugin does not export the filter role".into())),
-        })
+        });
+        self.count(
+            Role::Filter,
+            match kept {
+                Ok(true) => Outcome::Processed,
+                Ok(false) => Outcome::Filtered,
+                Err(_) => Outcome::Failed,
+            },
+        );
+        kept
     }
 
     /// Runs the enrich role and checks that the event is still the same event.
     pub fn enrich(&self, event: &Event) -> Result<Event, CallError> {
+        let enriched = self.enrich_checked(event);
+        self.count(Role::Enrich, Outcome::of(&enriched));
+        enriched
+    }
+
+    fn enrich_checked(&self, event: &Event) -> Result<Event, CallError> {
         let input = convert::Borrowed::new(event);
-        let output = self.call(|live| match &live.enrich {
+        let output = self.call(Role::Enrich, |live| match &live.enrich {
             Some(guest) => guest.call_enrich(&mut live.store, input.param()),
             None => Ok(Err("this plugin does not export the enrich role".into())),
         })?;
@@ -302,12 +331,24 @@ impl Plugin {
     /// Runs the route role: the sink names this plugin chose.
     pub fn route(&self, event: &Event) -> Result<Vec<String>, CallError> {
         let input = convert::Borrowed::new(event);
-        let sinks = self.call(|live| match &live.route {
-            Some(guest) => guest.call_route(&mut live.store, input.param()),
-            None => Ok(Err("this plugin does not export the route role".into())),
-        })?;
-        (self.runtime.limits().check_route(&sinks)).map_err(|reason| self.refuse(reason))?;
-        Ok(sinks)
+        let sinks = self
+            .call(Role::Route, |live| match &live.route {
+                Some(guest) => guest.call_route(&mut live.store, input.param()),
+                None => Ok(Err("this plugin does not export the route role".into())),
+            })
+            .and_then(|sinks| {
+                (self.runtime.limits().check_route(&sinks))
+                    .map_err(|reason| self.refuse(reason))?;
+                Ok(sinks)
+            });
+        self.count(Role::Route, Outcome::of(&sinks));
+        sinks
+    }
+
+    fn count(&self, role: Role, outcome: Outcome) {
+        if let Some(series) = &self.series[role.index()] {
+            series.outcome(outcome);
+        }
     }
 
     /// An answer that the call returned but the host refuses, counted as this plugin's error (in
@@ -347,6 +388,7 @@ impl Plugin {
     /// discards the instance.
     fn call<T>(
         &self,
+        role: Role,
         invoke: impl FnOnce(&mut Live) -> wasmtime::Result<Result<T, String>>,
     ) -> Result<T, CallError> {
         let started = Instant::now();
@@ -380,7 +422,11 @@ impl Plugin {
             tracing::debug!(plugin = %self.name, "Replaced an instance that kept most of the memory it took since it started.");
         }
         drop(slot);
-        (self.stats).record(started.elapsed(), result.is_err(), trapped);
+        let elapsed = started.elapsed();
+        (self.stats).record(elapsed, result.is_err(), trapped);
+        if let Some(series) = &self.series[role.index()] {
+            series.call(elapsed);
+        }
         self.breaker.record(Instant::now(), result.is_err());
         result
     }

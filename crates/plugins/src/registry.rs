@@ -13,8 +13,9 @@ use super::plugin::{Exports, Parts, Plugin, Role};
 use super::runtime::Runtime;
 
 /// A file in the plugin folder that did not load, and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Refused {
+    #[schema(value_type = String)]
     pub path: PathBuf,
     /// The component's hash, when the file could be read.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -3,7 +3,10 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{Delivery, DeliveryRecord, DeliveryStatus, Lease, Recorded, StoreError};
+use super::{
+    Backfill, BackfillState, Delivery, DeliveryRecord, DeliveryStatus, Lease, Recorded, RegionLag,
+    StoreError,
+};
 use plant_monitor_core::domain::{Change, ChangeKind, Outcome, OutcomeKind, Plant};
 
 /// The column types a backend's rows must decode for the functions below.
@@ -14,6 +17,8 @@ where
     fn text(&self, column: &str) -> Result<String, sqlx::Error>;
     fn optional_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
     fn integer(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn optional_integer(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
+    fn real(&self, column: &str) -> Result<f64, sqlx::Error>;
 }
 
 impl<R> TextRow for R
@@ -22,6 +27,7 @@ where
     for<'r> &'r str: ColumnIndex<R>,
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> f64: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn text(&self, column: &str) -> Result<String, sqlx::Error> {
         self.try_get(column)
@@ -34,6 +40,26 @@ where
     fn integer(&self, column: &str) -> Result<i64, sqlx::Error> {
         self.try_get(column)
     }
+
+    fn optional_integer(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn real(&self, column: &str) -> Result<f64, sqlx::Error> {
+        self.try_get(column)
+    }
+}
+
+/// A region's lag from the columns region, entries and oldest_seconds.
+pub fn decode_lag<R: TextRow>(row: &R) -> Result<RegionLag, StoreError>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    Ok(RegionLag {
+        region: row.text("region")?,
+        entries: row.integer("entries")? as u64,
+        oldest_seconds: row.real("oldest_seconds")?.max(0.0),
+    })
 }
 
 /// A plant from its `image` column.
@@ -75,6 +101,8 @@ where
         })?,
         committed_at: row.text("committed_at")?,
         outcome: decode_outcome(row).map_err(corrupt)?,
+        traceparent: row.optional_text("traceparent")?,
+        backfill: row.optional_integer("backfill_id")?,
     })
 }
 
@@ -127,6 +155,8 @@ where
         attempts: row.integer("attempts")? as u32,
         event: row.text("event")?,
         pipeline: row.optional_text("outcome_pipeline")?,
+        traceparent: row.optional_text("traceparent")?,
+        committed_at: row.text("committed_at")?,
     })
 }
 
@@ -155,6 +185,36 @@ where
         created_at: row.text("created_at")?,
         next_attempt_at: row.text("next_attempt_at")?,
         delivered_at: row.optional_text("delivered_at")?,
+    })
+}
+
+/// A backfill from the columns id, filter and sinks (JSON), state, total, emitted, done, created_at and
+/// finished_at.
+pub fn decode_backfill<R: TextRow>(row: &R) -> Result<Backfill, StoreError>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    let id = row.integer("id")?;
+    let corrupt =
+        |what: &str, source: Box<dyn std::error::Error + Send + Sync>| StoreError::Corrupt {
+            what: format!("backfill {id} {what}"),
+            source,
+        };
+    let state = row.text("state")?;
+    let count = |column: &str| row.integer(column).map(|n| n.max(0) as u64);
+    Ok(Backfill {
+        id,
+        filter: serde_json::from_str(&row.text("filter")?)
+            .map_err(|error| corrupt("filter", error.into()))?,
+        sinks: serde_json::from_str(&row.text("sinks")?)
+            .map_err(|error| corrupt("sinks", error.into()))?,
+        state: BackfillState::parse(&state)
+            .ok_or_else(|| corrupt("state", format!("unknown state {state:?}").into()))?,
+        total: count("total")?,
+        emitted: count("emitted")?,
+        done: count("done")?,
+        created_at: row.text("created_at")?,
+        finished_at: row.optional_text("finished_at")?,
     })
 }
 

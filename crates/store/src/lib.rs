@@ -1,6 +1,6 @@
-//! The store: plants, the change journal, leases, the outbox and retention, each a trait of its own so
-//! that every consumer names only what it uses (the lease keeper takes [`LeaseStore`], the feed
-//! [`JournalStore`], the sink workers [`OutboxStore`]). [`Store`] is all of them plus the schema, with
+//! The store: plants, the change journal, backfills, leases, the outbox, activity statistics and
+//! retention, each a trait of its own so that every consumer names only what it uses (the lease keeper
+//! takes [`LeaseStore`], the feed [`JournalStore`], the sink workers [`OutboxStore`]). [`Store`] is all of them plus the schema, with
 //! one implementation per database backend, each keeping its SQL together per concern; callers never
 //! see SQL, and a new backend fits beside the others. The journal itself is written by database
 //! triggers (see `migrations/`), so every writer, not only this process, is captured.
@@ -13,7 +13,9 @@ mod migrations;
 mod model;
 mod postgres;
 mod shared;
+mod signal;
 mod sqlite;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,14 +23,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use plant_monitor_core::config::{Backend, DatabaseConfig};
-use plant_monitor_core::domain::{Change, Plant, PlantDraft};
+use plant_monitor_core::domain::{Change, Plant, PlantDraft, TraceParent};
 
 pub use model::{
-    Acquisition, Attempts, Dead, Delivery, DeliveryRecord, DeliveryStatus, Fence, Lease,
-    PlantFilter, Processed, Recorded, Replay, Retry, SinkStats,
+    Acquisition, Attempts, Backfill, BackfillFilter, BackfillState, BackfillStep, Connections,
+    Dead, DeadLetters, Delivered, Delivery, DeliveryRecord, DeliveryStatus, Fence, Lease,
+    PlantFilter, Processed, Recorded, RegionLag, Replay, Retry, SinkStats,
 };
 pub use postgres::PostgresStore;
+pub use signal::ChangeSignal;
 pub use sqlite::SqliteStore;
+pub use stats::{DeliveryOutcome, DeliverySeries, EventSeries, LatencySeries, Stats};
 
 /// About how many bytes of plant images or events one read of the feed or of a sink worker brings
 /// (the first row always comes): large rows make a shorter batch, not a larger one.
@@ -51,6 +56,9 @@ pub enum StoreError {
         url: String,
         source: sqlx::Error,
     },
+    /// A write whose transaction failed (or never ran), and with it every write committed alongside.
+    #[error("the write was not committed: {reason}")]
+    NotCommitted { reason: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -69,7 +77,13 @@ pub enum StoreError {
 /// The registry of plants, as the API reads and writes it.
 #[async_trait]
 pub trait PlantStore: Send + Sync + std::fmt::Debug {
-    async fn create_plant(&self, draft: &PlantDraft) -> Result<Plant, StoreError>;
+    /// Creates a plant. Its journal entry records `trace`, the trace of the request that wrote it;
+    /// without one (as for any other SQL client) the database starts a trace of its own.
+    async fn create_plant(
+        &self,
+        draft: &PlantDraft,
+        trace: Option<&TraceParent>,
+    ) -> Result<Plant, StoreError>;
 
     async fn get_plant(&self, id: &str) -> Result<Option<Plant>, StoreError>;
 
@@ -82,16 +96,23 @@ pub trait PlantStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Plant>, StoreError>;
 
     /// Replaces a plant's writable fields; with `expected_version`, only if the plant is still at it.
+    /// `trace` as for [`PlantStore::create_plant`].
     async fn replace_plant(
         &self,
         id: &str,
         draft: &PlantDraft,
         expected_version: Option<u64>,
+        trace: Option<&TraceParent>,
     ) -> Result<Plant, StoreError>;
 
-    /// Deletes a plant; with `expected_version`, only if the plant is still at it.
-    async fn delete_plant(&self, id: &str, expected_version: Option<u64>)
-    -> Result<(), StoreError>;
+    /// Deletes a plant; with `expected_version`, only if the plant is still at it. `trace` as for
+    /// [`PlantStore::create_plant`].
+    async fn delete_plant(
+        &self,
+        id: &str,
+        expected_version: Option<u64>,
+        trace: Option<&TraceParent>,
+    ) -> Result<(), StoreError>;
 }
 
 /// The change journal: read by the API, fed through the pipeline by the leader of each region.
@@ -109,9 +130,30 @@ pub trait JournalStore: Send + Sync + std::fmt::Debug {
     /// the event it kept and the sinks it was routed to (as long as retention keeps those rows).
     async fn recorded(&self, limit: u32) -> Result<Vec<Recorded>, StoreError>;
 
-    /// Waits until a change may have been written, or `at_most` has passed. In-process writes wake it
-    /// at once; writes by other processes are found by the caller's next poll.
-    async fn wait_for_changes(&self, at_most: Duration);
+    /// A wake-up for one reader of the journal, signalled whenever a change may have been written:
+    /// at once for writes of this process and, on PostgreSQL, for any writer's commit (`NOTIFY`);
+    /// writes of other processes on SQLite are found by the reader's next poll.
+    fn change_signal(&self) -> ChangeSignal;
+
+    /// The highest `seq` in the journal, 0 when it is empty: where a reader that wants only what comes
+    /// next starts.
+    async fn last_seq(&self) -> Result<u64, StoreError>;
+
+    /// The entries among `seqs` that have been processed, in `seq` order, at most `limit`: how a
+    /// reader that saw entries unprocessed learns their outcome.
+    async fn processed_among(&self, seqs: &[u64], limit: u32) -> Result<Vec<Change>, StoreError>;
+
+    /// The transactions that may still commit journal entries, one opaque id each. An entry becomes
+    /// visible when its transaction commits, and on PostgreSQL concurrent transactions commit in any
+    /// order, so an entry can appear after one with a larger `seq`: a reader following the journal by
+    /// `seq` that finds a gap may read the gap as final once every transaction named here when it
+    /// found the gap has ended (a transaction holds the journal for writing from before it takes a
+    /// `seq` until it ends). Empty on SQLite, whose writers take turns, so that an entry is visible
+    /// with every smaller one.
+    async fn journal_writers(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Each region with unprocessed journal entries: how many, and how old the oldest commit is.
+    async fn journal_lag(&self) -> Result<Vec<RegionLag>, StoreError>;
 
     /// The oldest unprocessed journal entries of `regions`, in `seq` order, at most `limit` and about
     /// [`READ_BYTES`] of images. An entry is
@@ -125,7 +167,7 @@ pub trait JournalStore: Send + Sync + std::fmt::Debug {
 
     /// Marks changes processed with their outcome and inserts their deliveries, all in one transaction
     /// that first checks every fence: if one no longer holds, nothing is written and the answer is
-    /// [`StoreError::Fenced`].
+    /// [`StoreError::Fenced`]. The entries marked are counted in the statistics of this minute.
     async fn record_processed(
         &self,
         batch: &[Processed],
@@ -142,6 +184,40 @@ pub trait JournalStore: Send + Sync + std::fmt::Debug {
         only_first: bool,
         fence: &Fence,
     ) -> Result<u64, StoreError>;
+}
+
+/// Backfills: `snapshot` entries journaled again for the plants a filter matches, a batch at a time,
+/// for chosen sinks. Any number of processes may step the same backfill: each step locks its row first,
+/// so steps take turns and none journals a plant another already did.
+#[async_trait]
+pub trait BackfillStore: Send + Sync + std::fmt::Debug {
+    /// Starts a backfill of the plants matching `filter` to `sinks`, counting them as its total.
+    async fn create_backfill(
+        &self,
+        filter: &BackfillFilter,
+        sinks: &[String],
+    ) -> Result<Backfill, StoreError>;
+
+    async fn get_backfill(&self, id: i64) -> Result<Option<Backfill>, StoreError>;
+
+    /// Backfills with an id below `before` (all without it), newest first, at most `limit`.
+    async fn list_backfills(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Backfill>, StoreError>;
+
+    /// The ids of the backfills still running, oldest first.
+    async fn running_backfills(&self) -> Result<Vec<i64>, StoreError>;
+
+    /// Journals a `snapshot` entry for each of the next `limit` matching plants after the last one
+    /// journaled, in id order, and moves the backfill past them, in one transaction; a batch shorter
+    /// than `limit` finishes it. Nothing is journaled while `limit` of its entries still wait for
+    /// the feed, so a large backfill never puts more than about two batches ahead of live changes.
+    async fn step_backfill(&self, id: i64, limit: u32) -> Result<BackfillStep, StoreError>;
+
+    /// The sinks of each of the backfills `ids`, for the feed to deliver their entries to.
+    async fn backfill_sinks(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<String>)>, StoreError>;
 }
 
 /// Leases: which instance leads each region, decided by the database clock.
@@ -186,7 +262,8 @@ pub trait OutboxStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Delivery>, StoreError>;
 
     /// Records what `sink`'s requests came to, delivered, to be retried, or dead, in one set-based
-    /// statement; a failure also becomes the sink's last error.
+    /// statement; a failure also becomes the sink's last error. The results are counted in the
+    /// statistics of this minute, with the latencies of the deliveries, in the same transaction.
     async fn record_attempts(&self, sink: &str, attempts: &Attempts) -> Result<(), StoreError>;
 
     /// Stops `sink` for every replica (a receiver answered 410 Gone), until [`OutboxStore::enable_sink`].
@@ -212,11 +289,25 @@ pub trait OutboxStore: Send + Sync + std::fmt::Debug {
     /// journal entry goes back to unprocessed, so the current pipeline runs it again.
     async fn retry_delivery(&self, id: i64) -> Result<Replay, StoreError>;
 
-    /// Puts every dead letter of `sink` back to pending; returns how many.
-    async fn retry_dead(&self, sink: &str) -> Result<u64, StoreError>;
+    /// How many sinks' dead letters match `filter`.
+    async fn count_dead(&self, filter: &DeadLetters) -> Result<u64, StoreError>;
+
+    /// Puts the sinks' dead letters matching `filter` back to pending with their attempts reset, due
+    /// now; returns how many. They keep their ids, so each plant's go out in `seq` order again.
+    async fn retry_dead(&self, filter: &DeadLetters) -> Result<u64, StoreError>;
 
     /// Makes every pending delivery of `sink` that waits for a later retry due now; returns how many.
     async fn reschedule_pending(&self, sink: &str) -> Result<u64, StoreError>;
+}
+
+/// Activity statistics: the per-minute counts the feed and the sink workers add as they record their
+/// work (see [`stats`]).
+#[async_trait]
+pub trait StatsStore: Send + Sync + std::fmt::Debug {
+    /// The activity of `points` buckets of `step` minutes each, the last holding the current minute
+    /// by the database clock, each starting at a multiple of `step` minutes since the Unix epoch.
+    /// Reads those buckets' rows and nothing else.
+    async fn stats(&self, step: u32, points: u32) -> Result<Stats, StoreError>;
 }
 
 /// Retention: finished work deleted once old enough.
@@ -225,11 +316,17 @@ pub trait RetentionStore: Send + Sync + std::fmt::Debug {
     /// Deletes up to `limit` delivered outbox rows older than `age`, then up to `limit` processed
     /// journal entries older than `age` that nothing is left to deliver; returns how many of each.
     async fn prune(&self, age: Duration, limit: u32) -> Result<(u64, u64), StoreError>;
+
+    /// Deletes up to `limit` rows of each statistics table from minutes that ended `kept` or more
+    /// ago; returns how many in all.
+    async fn prune_stats(&self, kept: Duration, limit: u32) -> Result<u64, StoreError>;
 }
 
 /// The whole database: every concern, and the schema they live in.
 #[async_trait]
-pub trait Store: PlantStore + JournalStore + LeaseStore + OutboxStore + RetentionStore {
+pub trait Store:
+    PlantStore + JournalStore + BackfillStore + LeaseStore + OutboxStore + StatsStore + RetentionStore
+{
     /// Applies every pending migration; safe to call from several processes at once.
     async fn migrate(&self) -> Result<(), StoreError>;
 
@@ -238,6 +335,9 @@ pub trait Store: PlantStore + JournalStore + LeaseStore + OutboxStore + Retentio
 
     /// Closes every connection; pending operations finish first.
     async fn close(&self);
+
+    /// The connections open now, and how many of them are idle.
+    fn connections(&self) -> Connections;
 }
 
 /// Opens the database the configuration names, with the backend its URL chose.

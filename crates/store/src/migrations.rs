@@ -46,6 +46,31 @@ pub const SQLITE: List = &[
         "outcome pipeline",
         include_str!("../../../migrations/sqlite/0007_outcome_pipeline.sql"),
     ),
+    (
+        8,
+        "trace context",
+        include_str!("../../../migrations/sqlite/0008_trace_context.sql"),
+    ),
+    (
+        9,
+        "exact numbers",
+        include_str!("../../../migrations/sqlite/0009_exact_numbers.sql"),
+    ),
+    (
+        10,
+        "stats",
+        include_str!("../../../migrations/sqlite/0010_stats.sql"),
+    ),
+    (
+        11,
+        "backfills",
+        include_str!("../../../migrations/sqlite/0011_backfills.sql"),
+    ),
+    (
+        12,
+        "cheap capture",
+        include_str!("../../../migrations/sqlite/0012_cheap_capture.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -83,6 +108,31 @@ pub const POSTGRES: List = &[
         7,
         "outcome pipeline",
         include_str!("../../../migrations/postgres/0007_outcome_pipeline.sql"),
+    ),
+    (
+        8,
+        "trace context",
+        include_str!("../../../migrations/postgres/0008_trace_context.sql"),
+    ),
+    (
+        9,
+        "exact numbers",
+        include_str!("../../../migrations/postgres/0009_exact_numbers.sql"),
+    ),
+    (
+        10,
+        "stats",
+        include_str!("../../../migrations/postgres/0010_stats.sql"),
+    ),
+    (
+        11,
+        "backfills",
+        include_str!("../../../migrations/postgres/0011_backfills.sql"),
+    ),
+    (
+        12,
+        "cheap capture",
+        include_str!("../../../migrations/postgres/0012_cheap_capture.sql"),
     ),
 ];
 
@@ -222,6 +272,183 @@ mod tests {
         assert_eq!(
             counts,
             [("other".into(), 0, 0, 1, 5), ("out".into(), 1, 1, 0, 4)]
+        );
+    }
+
+    /// Writes by a raw SQL client covering every journal case: server-owned columns set by the writer,
+    /// REALs that 15 digits would change, UPDATEs that change no own field (the same value again, the
+    /// same attributes spelled without spaces: writes 3 and 4), several rows in one statement, deletes.
+    const RAW_WRITES: &[&str] = &[
+        "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
+         VALUES ('{p}a', 'A', 'north', 'wind', 0.30000000000000004)",
+        "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, latitude, longitude, \
+           attributes, version, created_at, updated_at) \
+         VALUES ('{p}b', 'B', 'north', 'gas', 1.7976931348623157e308, -2.5, 5e-324, -180, \
+                 '{ \"k\" : \"v\" }', 7, 'then', 'later')",
+        "UPDATE power_plants SET output_mw = 120.5 WHERE id = '{p}a'",
+        "UPDATE power_plants SET output_mw = 120.5 WHERE id = '{p}a'",
+        "UPDATE power_plants SET attributes = '{\"k\":\"v\"}' WHERE id = '{p}b'",
+        "UPDATE power_plants SET attributes = '{\"k\":\"w\"}', region = 'east', latitude = NULL, \
+           version = 99, created_at = 'never' WHERE id = '{p}b'",
+        "UPDATE power_plants SET name = 'A2', status = 'offline', capacity_mw = 0.1 + 0.2, \
+           longitude = 1e-7 WHERE id = '{p}a'",
+        "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
+         SELECT '{p}m' || value, 'M', 'west', 'oil', value * 1.1 FROM json_each('[1, 2]')",
+        "UPDATE power_plants SET output_mw = 1 WHERE id LIKE '{p}m%'",
+        "DELETE FROM power_plants WHERE id IN ('{p}b', '{p}m1')",
+    ];
+
+    async fn old_database(dir: &tempfile::TempDir, before: usize) -> SqlitePool {
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("old.db"))
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.expect("opened");
+        let list = Migrator::new(Embedded(&SQLITE[..before]))
+            .await
+            .expect("list");
+        list.run(&pool).await.expect("migrated");
+        pool
+    }
+
+    async fn write(pool: &SqlitePool, prefix: &str) {
+        for sql in RAW_WRITES {
+            sqlx::raw_sql(&sql.replace("{p}", prefix))
+                .execute(pool)
+                .await
+                .expect("written");
+        }
+    }
+
+    /// A journal entry as readers see it: kind, before, after, changed_fields.
+    type Entry = (String, Option<String>, Option<String>, String);
+
+    async fn entries(pool: &SqlitePool, source: &str, prefix: &str) -> Vec<Entry> {
+        sqlx::query_as(&format!(
+            "SELECT kind, before, after, changed_fields FROM {source} \
+             WHERE plant_id LIKE ?1 || '%' ORDER BY seq"
+        ))
+        .bind(prefix)
+        .fetch_all(pool)
+        .await
+        .expect("read")
+    }
+
+    /// An entry with its plant ids' prefix and its server-set timestamps left out, which two runs
+    /// of the same writes share.
+    fn comparable(entries: Vec<Entry>, prefix: &str) -> Vec<Entry> {
+        let image = |text: Option<String>| {
+            text.map(|text| {
+                let mut image: serde_json::Value = serde_json::from_str(&text).expect("json");
+                let plant = image.as_object_mut().expect("an object");
+                plant.remove("created_at");
+                plant.remove("updated_at");
+                plant["id"] = plant["id"].as_str().expect("id").replace(prefix, "").into();
+                image.to_string()
+            })
+        };
+        entries
+            .into_iter()
+            .map(|(kind, before, after, fields)| (kind, image(before), image(after), fields))
+            .collect()
+    }
+
+    /// Migration 12 stores changes as rows: what was journaled before it reads the same after it, and
+    /// the same writes journal the same entries either way.
+    #[tokio::test]
+    async fn migration_12_reads_older_entries_unchanged_and_journals_the_same_entries_as_before() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let pool = old_database(&dir, 11).await;
+        write(&pool, "old-").await;
+        let journaled = entries(&pool, "plant_changes", "old-").await;
+        assert_eq!(journaled.len(), 11, "{journaled:#?}");
+        Migrator::new(Embedded(SQLITE))
+            .await
+            .expect("list")
+            .run(&pool)
+            .await
+            .expect("migrated to 12");
+        assert_eq!(
+            entries(&pool, "plant_change_images", "old-").await,
+            journaled
+        );
+        write(&pool, "new-").await;
+        assert_eq!(
+            comparable(entries(&pool, "plant_change_images", "new-").await, "new-"),
+            comparable(journaled, "old-")
+        );
+    }
+
+    /// The journal's images are the plant as any reader saw it just before and just after the write,
+    /// server-owned version and timestamps included, and each entry carries the trace in write_trace
+    /// at the time, or a fresh one.
+    #[tokio::test]
+    async fn every_journal_image_is_the_plant_as_read_around_its_write_with_the_writers_trace() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let pool = old_database(&dir, SQLITE.len()).await;
+        let images = |pool: SqlitePool| async move {
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("SELECT id, image FROM power_plant_images")
+                    .fetch_all(&pool)
+                    .await
+                    .expect("images");
+            rows.into_iter()
+                .collect::<std::collections::HashMap<_, _>>()
+        };
+        let trace = "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01";
+        let mut traces = Vec::new();
+        for (i, sql) in RAW_WRITES.iter().enumerate() {
+            let before = images(pool.clone()).await;
+            let last: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM plant_changes")
+                .fetch_one(&pool)
+                .await
+                .expect("last");
+            let mut tx = pool.begin().await.expect("begun");
+            if i % 2 == 1 {
+                sqlx::query("INSERT INTO write_trace (only, traceparent) VALUES (1, ?1)")
+                    .bind(trace)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("traced");
+            }
+            sqlx::raw_sql(&sql.replace("{p}", ""))
+                .execute(&mut *tx)
+                .await
+                .expect("written");
+            sqlx::query("DELETE FROM write_trace")
+                .execute(&mut *tx)
+                .await
+                .expect("untraced");
+            tx.commit().await.expect("committed");
+            let after = images(pool.clone()).await;
+            let written: Vec<(String, Option<String>, Option<String>, String)> = sqlx::query_as(
+                "SELECT plant_id, before, after, traceparent FROM plant_change_images \
+                 WHERE seq > ?1 ORDER BY seq",
+            )
+            .bind(last)
+            .fetch_all(&pool)
+            .await
+            .expect("entries");
+            assert_eq!(written.is_empty(), i == 3 || i == 4, "{sql}: {written:?}");
+            for (plant, old, new, traceparent) in written {
+                assert_eq!(old.as_ref(), before.get(&plant), "{sql}: before");
+                assert_eq!(new.as_ref(), after.get(&plant), "{sql}: after");
+                if i % 2 == 1 {
+                    assert_eq!(traceparent, trace, "{sql}");
+                } else {
+                    traces.push(traceparent);
+                }
+            }
+        }
+        let fresh: std::collections::HashSet<_> = traces.iter().collect();
+        assert_eq!(
+            fresh.len(),
+            traces.len(),
+            "every untraced entry starts a trace: {traces:?}"
+        );
+        assert!(
+            traces
+                .iter()
+                .all(|t| t.len() == 55 && t.starts_with("00-") && t != trace)
         );
     }
 }

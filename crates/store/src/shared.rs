@@ -1,7 +1,10 @@
 //! What both backends share: SQL that reads the same on each, the JSON arrays the set-based writes
 //! take as one parameter, and the verdicts drawn from what a statement touched.
 
-use super::{Attempts, Fence, Processed, SinkStats, StoreError};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::{Attempts, Fence, Processed, SinkStats, StoreError, stats};
 use plant_monitor_core::domain::{OutcomeKind, PlantDraft};
 
 /// Every region with plants, unprocessed journal entries or pending deliveries; the same SQL on every
@@ -146,11 +149,49 @@ pub fn batch_json(batch: &[Processed]) -> (String, String) {
 
 /// The longest a retry is put off, whatever the caller asks: the configuration holds `backoff_max`
 /// below it, and a longer wait would park the plant's later events behind it for as long.
-pub const LONGEST_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+pub const LONGEST_RETRY_DELAY: Duration = Duration::from_secs(24 * 3600);
+
+/// The ids of a sink's delivered events, nearly every attempt: they go as a plain list of ids, the
+/// cheapest to join on.
+pub fn delivered_ids(attempts: &Attempts) -> Vec<i64> {
+    attempts
+        .delivered
+        .iter()
+        .map(|delivered| delivered.id)
+        .collect()
+}
+
+/// What recording a sink's attempts changed, for the statistics: the deliveries it marked delivered,
+/// and how many it put off for a retry or buried. An attempt whose delivery was no longer pending
+/// (another leader recorded it first) changes nothing and is not counted.
+#[derive(Debug, Default)]
+pub struct Counted {
+    pub delivered: Vec<i64>,
+    pub retried: u64,
+    pub dead: u64,
+}
+
+impl Counted {
+    /// The JSON arrays the statistics' upserts read: the sink's results by outcome, and the
+    /// latencies of what was marked delivered; none for an empty one.
+    pub fn stats_json(&self, attempts: &Attempts) -> (Option<String>, Option<String>) {
+        let latencies: HashMap<i64, Duration> = (attempts.delivered.iter())
+            .filter_map(|delivered| Some((delivered.id, delivered.latency?)))
+            .collect();
+        let results = stats::deliveries_json(
+            self.delivered.len() as u64,
+            self.retried + self.dead,
+            self.dead,
+        );
+        let latency = stats::latency_json(
+            (self.delivered.iter()).filter_map(|id| latencies.get(id).copied()),
+        );
+        (results, latency)
+    }
+}
 
 /// A sink's failed attempts as the JSON arrays the set-based writes read, one statement each and none
-/// for an empty one: one `[id, error, delay_ms]` per retry, one `[id, error]` per dead letter. The
-/// delivered ids, nearly every attempt, go as a plain list of ids, the cheapest to join on.
+/// for an empty one: one `[id, error, delay_ms]` per retry, one `[id, error]` per dead letter.
 pub struct AttemptsJson {
     pub retries: Option<String>,
     pub dead: Option<String>,
@@ -201,4 +242,22 @@ pub fn fenced(fences: &[Fence], touched: &[String]) -> Result<(), StoreError> {
 /// Regions as the JSON array the region filters read.
 pub fn regions_json(regions: &[String]) -> String {
     serde_json::Value::from(regions).to_string()
+}
+
+/// Journal `seq`s as one JSON array parameter.
+pub fn seqs_json(seqs: &[u64]) -> String {
+    serde_json::Value::from(seqs).to_string()
+}
+
+/// Backfills' sink lists from rows of id and JSON array.
+pub fn sink_lists(rows: Vec<(i64, String)>) -> Result<Vec<(i64, Vec<String>)>, StoreError> {
+    rows.into_iter()
+        .map(|(id, sinks)| {
+            let sinks = serde_json::from_str(&sinks).map_err(|error| StoreError::Corrupt {
+                what: format!("backfill {id} sinks"),
+                source: Box::new(error),
+            })?;
+            Ok((id, sinks))
+        })
+        .collect()
 }

@@ -1,8 +1,9 @@
 //! The optional bearer token. When `server.api_token` is set, every request under `/v1` that may change
 //! something (any method but GET and HEAD) must carry it, and so must every read of operational data
-//! (sinks, deliveries, leases, plugins: receiver URLs, errors and topology are an attacker's map).
-//! Plants and the journal stay readable for dashboards unless `server.protect_reads` is set; the
-//! probes `/healthz` and `/readyz` always are.
+//! (sinks, deliveries, leases, plugins, stats, backfills: receiver URLs, errors, topology and traffic
+//! are an attacker's map). Plants and the journal, its live stream (`/v1/events/stream`) included,
+//! stay readable for dashboards unless `server.protect_reads` is set; the probes `/healthz` and
+//! `/readyz` always are.
 
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
@@ -13,7 +14,14 @@ use super::AppState;
 use super::problem::Problem;
 
 /// The resources whose reads need the token whenever there is one.
-const OPERATIONAL: &[&str] = &["/v1/sinks", "/v1/deliveries", "/v1/leases", "/v1/plugins"];
+const OPERATIONAL: &[&str] = &[
+    "/v1/sinks",
+    "/v1/deliveries",
+    "/v1/leases",
+    "/v1/plugins",
+    "/v1/stats",
+    "/v1/backfills",
+];
 
 pub async fn require_token(
     State(state): State<AppState>,

@@ -1,12 +1,14 @@
 //! Reading JSON request bodies: the media type, the size limit and the syntax are checked here, each with
-//! its own 4xx, before any handler sees the value.
+//! its own 4xx, before any handler sees the value; a body read as a type of its own is checked against
+//! that type's shape too.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::problem::Problem;
+use super::problem::{FieldError, Problem};
 
 /// The largest request body accepted; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -32,6 +34,27 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|error| Problem::bad_request(format!("the body is not valid JSON: {error}")))
+    }
+}
+
+/// A request body read as `T`, which names what it accepts (its fields and their types, unknown fields
+/// refused). JSON that does not fit is a 422 naming the place that does not.
+#[derive(Debug)]
+pub struct TypedBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for TypedBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBody(value) = JsonBody::from_request(request, state).await?;
+        serde_path_to_error::deserialize(value)
+            .map(TypedBody)
+            .map_err(|error| {
+                // The root's path reads ".": a missing field or a body of the wrong type.
+                let field = Some(error.path().to_string()).filter(|path| path != ".");
+                let message = error.into_inner().to_string();
+                Problem::invalid(vec![FieldError::new(field.unwrap_or_default(), message)])
+            })
     }
 }
 

@@ -10,13 +10,13 @@ use super::{AppState, Problem};
 use crate::lease::region_of;
 use crate::store::Lease;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LeaseList {
     instance_id: String,
     items: Vec<LeaseView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct LeaseView {
     /// The region the lease leads, for the `feed:<region>` leases.
     region: Option<String>,
@@ -24,6 +24,11 @@ struct LeaseView {
     lease: Lease,
 }
 
+/// Who leads each region, with the answering replica's own name.
+#[utoipa::path(
+    get, path = "/v1/leases", tag = "operations",
+    responses((status = 200, description = "The leases.", body = LeaseList))
+)]
 pub async fn list(State(state): State<AppState>) -> Result<Json<LeaseList>, Problem> {
     let items = state
         .store

@@ -13,10 +13,21 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_PAGE_BYTES: usize = 4 << 20;
 
 /// One page; `next` is what to pass as `after` for the following page, null on the last.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T, C> {
     pub items: Vec<T>,
+    #[schema(schema_with = nullable::<C>)]
     pub next: Option<C>,
+}
+
+/// `C` or null: utoipa does not make a generic `Option` nullable by itself.
+fn nullable<C: utoipa::PartialSchema>() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(C::schema())
+        .item(utoipa::openapi::schema::Object::with_type(
+            utoipa::openapi::schema::Type::Null,
+        ))
+        .into()
 }
 
 impl<T: Serialize, C> Page<T, C> {

@@ -9,32 +9,64 @@ use serde::Deserialize;
 
 use super::body::JsonBody;
 use super::extract::{Path, Query};
+use super::openapi::{PlantInput, PlantPatch};
 use super::paging::{Page, limit};
 use super::preconditions::{IfMatch, etag, if_match};
 use super::problem::Problem;
-use super::{AppState, cursor, merge_patch, validate};
+use super::{AppState, cursor, merge_patch, trace, validate};
 use crate::domain::{Fuel, Plant, Status};
 use crate::store::{PlantFilter, StoreError};
 
 /// How often a PATCH without `If-Match` re-reads and retries when another writer got in between.
 const PATCH_ATTEMPTS: usize = 5;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only plants in this region.
+    #[param(pattern = "^[^\\u0000]*$")]
     region: Option<String>,
+    /// Only plants of this fuel.
+    #[param(value_type = Option<Fuel>)]
     fuel: Option<String>,
+    /// Only plants in this status.
+    #[param(value_type = Option<Status>)]
     status: Option<String>,
+    /// How many plants a page holds (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// The `next` of the page before.
+    #[param(pattern = "^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$")]
     after: Option<String>,
 }
 
+/// Creates a plant; its id, version and timestamps are the server's.
+#[utoipa::path(
+    post, path = "/v1/plants", tag = "plants",
+    params(
+        ("traceparent" = Option<String>, Header, nullable = false, description = "A W3C trace context; the change and its deliveries join this trace."),
+    ),
+    request_body(content = PlantInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created.", body = Plant, headers(
+            ("Location" = String, description = "The new plant's URL."),
+            ("ETag" = String, description = "The plant's version, for `If-Match`."),
+        )),
+        (status = 400, description = "The body is not JSON."),
+        (status = 413, description = "The body is larger than 1 MiB."),
+        (status = 415, description = "The body is not sent as JSON."),
+        (status = 422, description = "The body is not a valid plant; `errors` names each field."),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, Problem> {
     let draft = validate::draft(&body).map_err(Problem::validation)?;
-    let plant = state.store.create_plant(&draft).await?;
+    let trace = trace::of_write(&headers);
+    let plant = state.store.create_plant(&draft, Some(&trace)).await?;
     let location = HeaderValue::from_str(&format!("/v1/plants/{}", plant.id))
         .map_err(|error| Problem::internal(&error))?;
     Ok((
@@ -48,6 +80,17 @@ pub async fn create(
         .into_response())
 }
 
+/// One plant.
+#[utoipa::path(
+    get, path = "/v1/plants/{id}", tag = "plants",
+    params(("id" = String, Path, pattern = "^[^\\u0000]*$", description = "The plant's id.")),
+    responses(
+        (status = 200, description = "The plant.", body = Plant, headers(
+            ("ETag" = String, description = "The plant's version, for `If-Match`."),
+        )),
+        (status = 404, description = "No plant has this id."),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -60,6 +103,15 @@ pub async fn get(
     Ok(with_etag(plant))
 }
 
+/// Plants in id order, a page at a time, optionally filtered.
+#[utoipa::path(
+    get, path = "/v1/plants", tag = "plants",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of plants.", body = Page<Plant, String>),
+        (status = 400, description = "A query parameter is not valid."),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
@@ -88,6 +140,28 @@ pub async fn list(
     })))
 }
 
+/// Replaces a plant's writable fields.
+#[utoipa::path(
+    put, path = "/v1/plants/{id}", tag = "plants",
+    params(
+        ("id" = String, Path, pattern = "^[^\\u0000]*$", description = "The plant's id."),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^[ \t]*(\*|(W/)?"[0-9]{1,19}"([ \t]*,[ \t]*(W/)?"[0-9]{1,19}")*)[ \t]*$"#,
+            description = "Write only if the plant is at one of these versions (its `ETag`s), or exists (`*`)."),
+        ("traceparent" = Option<String>, Header, nullable = false, description = "A W3C trace context; the change and its deliveries join this trace."),
+    ),
+    request_body(content = PlantInput, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The plant as stored.", body = Plant, headers(
+            ("ETag" = String, description = "The plant's new version."),
+        )),
+        (status = 400, description = "The body is not JSON, or `If-Match` cannot be read."),
+        (status = 404, description = "No plant has this id."),
+        (status = 412, description = "The plant is not at a version `If-Match` names."),
+        (status = 413, description = "The body is larger than 1 MiB."),
+        (status = 415, description = "The body is not sent as JSON."),
+        (status = 422, description = "The body is not a valid plant; `errors` names each field."),
+    )
+)]
 pub async fn replace(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -100,10 +174,39 @@ pub async fn replace(
         None => None,
         Some(condition) => Some(resolve(&state, &id, &condition).await?),
     };
-    let plant = state.store.replace_plant(&id, &draft, expected).await?;
+    let trace = trace::of_write(&headers);
+    let plant = state
+        .store
+        .replace_plant(&id, &draft, expected, Some(&trace))
+        .await?;
     Ok(with_etag(plant))
 }
 
+/// Applies a JSON merge patch (RFC 7396) to a plant.
+#[utoipa::path(
+    patch, path = "/v1/plants/{id}", tag = "plants",
+    params(
+        ("id" = String, Path, pattern = "^[^\\u0000]*$", description = "The plant's id."),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^[ \t]*(\*|(W/)?"[0-9]{1,19}"([ \t]*,[ \t]*(W/)?"[0-9]{1,19}")*)[ \t]*$"#,
+            description = "Write only if the plant is at one of these versions (its `ETag`s), or exists (`*`)."),
+        ("traceparent" = Option<String>, Header, nullable = false, description = "A W3C trace context; the change and its deliveries join this trace."),
+    ),
+    request_body(content(
+        (PlantPatch = "application/merge-patch+json"),
+        (PlantPatch = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The plant as stored.", body = Plant, headers(
+            ("ETag" = String, description = "The plant's new version."),
+        )),
+        (status = 400, description = "The body is not JSON, or `If-Match` cannot be read."),
+        (status = 404, description = "No plant has this id."),
+        (status = 412, description = "The plant is not at a version `If-Match` names."),
+        (status = 413, description = "The body is larger than 1 MiB."),
+        (status = 415, description = "The body is not sent as JSON."),
+        (status = 422, description = "The patched plant would not be valid; `errors` names each field."),
+    )
+)]
 pub async fn patch(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -111,6 +214,7 @@ pub async fn patch(
     JsonBody(patch): JsonBody,
 ) -> Result<Response, Problem> {
     let condition = if_match(&headers)?;
+    let trace = trace::of_write(&headers);
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -132,7 +236,7 @@ pub async fn patch(
         let draft = validate::draft(&merged).map_err(Problem::validation)?;
         match state
             .store
-            .replace_plant(&id, &draft, Some(current.version))
+            .replace_plant(&id, &draft, Some(current.version), Some(&trace))
             .await
         {
             Ok(plant) => return Ok(with_etag(plant)),
@@ -145,6 +249,22 @@ pub async fn patch(
     }
 }
 
+/// Deletes a plant; its history stays in the journal.
+#[utoipa::path(
+    delete, path = "/v1/plants/{id}", tag = "plants",
+    params(
+        ("id" = String, Path, pattern = "^[^\\u0000]*$", description = "The plant's id."),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^[ \t]*(\*|(W/)?"[0-9]{1,19}"([ \t]*,[ \t]*(W/)?"[0-9]{1,19}")*)[ \t]*$"#,
+            description = "Write only if the plant is at one of these versions (its `ETag`s), or exists (`*`)."),
+        ("traceparent" = Option<String>, Header, nullable = false, description = "A W3C trace context; the change and its deliveries join this trace."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "`If-Match` cannot be read."),
+        (status = 404, description = "No plant has this id."),
+        (status = 412, description = "The plant is not at a version `If-Match` names."),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -154,7 +274,11 @@ pub async fn delete(
         None => None,
         Some(condition) => Some(resolve(&state, &id, &condition).await?),
     };
-    state.store.delete_plant(&id, expected).await?;
+    let trace = trace::of_write(&headers);
+    state
+        .store
+        .delete_plant(&id, expected, Some(&trace))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -182,7 +306,8 @@ fn with_etag(plant: Plant) -> Response {
     ([(header::ETAG, etag(plant.version))], Json(plant)).into_response()
 }
 
-fn filter_word<T>(
+/// A query parameter that must be one of `all`.
+pub(super) fn filter_word<T>(
     name: &str,
     value: &str,
     parse: fn(&str) -> Option<T>,

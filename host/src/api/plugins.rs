@@ -15,7 +15,7 @@ use super::{AppState, Problem};
 use crate::pipeline::{Compiling, SHADOW_SUFFIX, ShadowReport, Swap, SwapResult};
 use crate::plugins::{CacheOutcome, Plugin, Refused, Role, Stats};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PluginList {
     /// The id of the pipeline snapshot in force.
     pipeline: String,
@@ -26,7 +26,7 @@ pub struct PluginList {
 }
 
 /// A file being compiled.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct CompilingView {
     /// Always `compiling`, for clients that read every entry's state.
     state: &'static str,
@@ -34,7 +34,7 @@ struct CompilingView {
     file: Compiling,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PluginView {
     name: String,
     /// The first of `roles`, for clients that expect one.
@@ -60,7 +60,7 @@ struct PluginView {
 }
 
 /// What a plugin in the list is doing.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum PluginState {
     /// In the pipeline, handling events.
@@ -72,12 +72,18 @@ enum PluginState {
     RolledBack,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Version {
     sha256: String,
     loaded_at: String,
 }
 
+/// The pipeline in force: each plugin with its version, state and figures, refused files, and files
+/// being compiled.
+#[utoipa::path(
+    get, path = "/v1/plugins", tag = "operations",
+    responses((status = 200, description = "The plugins.", body = PluginList))
+)]
 pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
     let pipeline = state.pipeline.load();
     let items = (pipeline.plugins().iter())
@@ -124,7 +130,7 @@ pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
 }
 
 /// A plugin version's calls and their times.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Figures {
     calls: u64,
     errors: u64,
@@ -160,7 +166,7 @@ fn round(micros: f64) -> f64 {
 }
 
 /// `GET /v1/plugins/{name}/shadow`: the shadow version beside `name` and how its answers compared.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ShadowView {
     name: String,
     live: Option<Version>,
@@ -168,7 +174,7 @@ pub struct ShadowView {
     report: ShadowReport,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ShadowVersion {
     #[serde(flatten)]
     version: Version,
@@ -176,6 +182,15 @@ struct ShadowVersion {
     figures: Figures,
 }
 
+/// A shadow version's figures and how its answers compared with the live plugin's.
+#[utoipa::path(
+    get, path = "/v1/plugins/{name}/shadow", tag = "operations",
+    params(("name" = String, Path, pattern = "^[^\\u0000]*$", description = "The plugin's name.")),
+    responses(
+        (status = 200, description = "The shadow version's report.", body = ShadowView),
+        (status = 404, description = "No shadow version runs beside this plugin."),
+    )
+)]
 pub async fn shadow(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -197,7 +212,7 @@ pub async fn shadow(
 }
 
 /// What `POST /v1/plugins/{name}/promote` did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Promoted {
     name: String,
     /// The shadow version's hash, live once the folder has been read again (moments).
@@ -206,6 +221,15 @@ pub struct Promoted {
 
 /// Makes the shadow version of `name` the live one by renaming its files in the plugin folder, as an
 /// operator would; the folder watcher then loads it like any new version (on probation).
+/// Makes the shadow version the live one (it loads on probation, like any new version).
+#[utoipa::path(
+    post, path = "/v1/plugins/{name}/promote", tag = "operations",
+    params(("name" = String, Path, pattern = "^[^\\u0000]*$", description = "The plugin's name.")),
+    responses(
+        (status = 202, description = "Its files are renamed; it is live moments later.", body = Promoted),
+        (status = 404, description = "No shadow version runs beside this plugin."),
+    )
+)]
 pub async fn promote(
     State(state): State<AppState>,
     Path(name): Path<String>,

@@ -27,23 +27,28 @@ impl IfMatch {
     }
 }
 
-/// Parses every `If-Match` header of the request; `None` when there is none.
+/// Parses every `If-Match` header of the request; `None` when there is none. A header with no tag, or
+/// with a tag this server cannot have issued, is a bad request.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, Problem> {
     let mut versions = Vec::new();
+    let mut tagged = 0;
     let mut seen = false;
     for value in headers.get_all(header::IF_MATCH) {
         seen = true;
         let text = value
             .to_str()
             .map_err(|_| Problem::bad_request("If-Match is not ASCII"))?;
-        for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        // Tags are separated by commas and optional whitespace, which HTTP spells SP or HTAB.
+        let tags = text.split(',').map(|tag| tag.trim_matches([' ', '\t']));
+        for tag in tags.filter(|t| !t.is_empty()) {
             if tag == "*" {
                 return Ok(Some(IfMatch::Any));
             }
-            if tag.starts_with("W/") {
-                continue;
-            }
-            let version = tag
+            let (weak, quoted) = match tag.strip_prefix("W/") {
+                Some(quoted) => (true, quoted),
+                None => (false, tag),
+            };
+            let version: u64 = quoted
                 .strip_prefix('"')
                 .and_then(|t| t.strip_suffix('"'))
                 .and_then(|t| t.parse().ok())
@@ -52,10 +57,19 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, Problem> {
                         "If-Match holds {tag:?}; send the ETag exactly as received, e.g. \"3\""
                     ))
                 })?;
-            versions.push(version);
+            tagged += 1;
+            if !weak {
+                versions.push(version);
+            }
         }
     }
-    Ok(seen.then_some(IfMatch::Versions(versions)))
+    match (seen, tagged) {
+        (false, _) => Ok(None),
+        (true, 0) => Err(Problem::bad_request(
+            "If-Match is empty; send the ETag exactly as received, e.g. \"3\", or *",
+        )),
+        (true, _) => Ok(Some(IfMatch::Versions(versions))),
+    }
 }
 
 #[cfg(test)]
@@ -90,6 +104,8 @@ mod tests {
     fn an_unquoted_or_non_numeric_tag_is_a_bad_request() {
         assert!(parse(&["3"]).is_err());
         assert!(parse(&["\"abc\""]).is_err());
+        assert!(parse(&["W/abc"]).is_err());
+        assert!(parse(&[""]).is_err(), "a header without a tag");
         assert_eq!(parse(&[]).expect("valid"), None);
     }
 }

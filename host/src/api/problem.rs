@@ -8,8 +8,11 @@ use serde::Serialize;
 
 use crate::store::StoreError;
 
+/// The media type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
 /// One invalid field of a request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -25,7 +28,7 @@ impl FieldError {
 }
 
 /// An error response with `Content-Type: application/problem+json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     kind: String,
@@ -62,6 +65,18 @@ impl Problem {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
                 "the request body is not a valid plant; see errors",
+            )
+        }
+    }
+
+    /// A request body that is not what the operation takes; `errors` says where and why.
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        Problem {
+            errors,
+            ..Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "the request body is not valid; see errors",
             )
         }
     }
@@ -134,10 +149,7 @@ impl IntoResponse for Problem {
         let status = self.status();
         let mut response = (status, Json(&self)).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

@@ -7,6 +7,12 @@
 //! handled at once, the others waiting their turn within that time, so a burst of heavy reads cannot
 //! hold every database connection (the probes never wait). On shutdown no connection is accepted any
 //! more and those open finish their requests in flight.
+//!
+//! The timeout and the turn last until the answer's head is ready, which for every answer but one
+//! is the whole answer, the request's body read included (handlers read it whole). The exception is
+//! deliberate: the live event stream (`/v1/events/stream`) answers its head at once and then streams
+//! for as long as its client listens, so neither cuts it or is held by it; `server.max_stream_clients`
+//! bounds the streams instead. Each request can also [`HangUp`] its connection.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,12 +22,14 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
+use tower::ServiceExt;
 
 use super::problem::Problem;
 
@@ -32,6 +40,19 @@ pub struct ServeLimits {
     pub max_requests: usize,
     pub header_read_timeout: Duration,
     pub request_timeout: Duration,
+}
+
+/// Closes the connection of the request it is found on (as an extension), at once. hyper writes an
+/// answer only as fast as its client reads, so a streamed answer whose client stopped reading would
+/// keep its connection open for as long as the client's TCP stack acknowledges; its handler calls
+/// this instead when it gives up on the client.
+#[derive(Debug, Clone, Default)]
+pub struct HangUp(Arc<Notify>);
+
+impl HangUp {
+    pub fn now(&self) {
+        self.0.notify_one();
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the open connections finish.
@@ -69,18 +90,27 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let hang_up = HangUp::default();
+        let service = router.clone().map_request({
+            let hang_up = hang_up.clone();
+            move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(hang_up.clone());
+                request
+            }
+        });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
-            .serve_connection(
-                TokioIo::new(stream),
-                TowerToHyperService::new(router.clone()),
-            );
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _slot = slot;
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "A connection ended with an error.");
+            tokio::select! {
+                ended = connection => if let Err(error) = ended {
+                    tracing::debug!(%error, "A connection ended with an error.");
+                },
+                // Dropping the connection closes it.
+                () = hang_up.0.notified() => tracing::debug!("Hung up on a client."),
             }
         });
     }
@@ -89,6 +119,7 @@ pub async fn serve(
 
 /// Runs one request when its turn comes (at once for the probes), answering 503 when waiting and
 /// running take longer than `limit` (a body that trickles in included: it is read inside the handler).
+/// Both end with the answer's head: a streamed body runs on past them (see the module's docs).
 async fn within(limit: Duration, turns: Arc<Semaphore>, request: Request, next: Next) -> Response {
     let waits = request.uri().path().starts_with("/v1");
     let run = async move {

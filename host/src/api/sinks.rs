@@ -11,19 +11,22 @@ use serde::Serialize;
 use super::extract::Path;
 use super::{AppState, Problem};
 use crate::sinks::Probe;
-use crate::store::SinkStats;
+use crate::store::{DeadLetters, SinkStats};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SinkList {
     items: Vec<SinkView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SinkView {
     name: String,
     url: String,
-    /// `enabled`, or `disabled` after a 410 until enabled again.
+    /// `enabled`; `waiting` while its health probe fails (deliveries wait without spending
+    /// attempts); `disabled` after a 410 until enabled again.
     state: &'static str,
+    /// Why deliveries wait for the health probe; null when they do not.
+    waiting_reason: Option<String>,
     in_flight: u64,
     #[serde(flatten)]
     stats: SinkStats,
@@ -32,7 +35,7 @@ struct SinkView {
 }
 
 /// What `POST /v1/sinks/{name}/enable` did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Enabled {
     name: String,
     state: &'static str,
@@ -41,7 +44,7 @@ pub struct Enabled {
 }
 
 /// What `POST /v1/sinks/{name}/retry` did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Retried {
     sink: String,
     /// How many dead letters went back to pending.
@@ -50,6 +53,11 @@ pub struct Retried {
     rescheduled: u64,
 }
 
+/// Each configured sink: its state, outbox figures, last error and health probes.
+#[utoipa::path(
+    get, path = "/v1/sinks", tag = "operations",
+    responses((status = 200, description = "The sinks.", body = SinkList))
+)]
 pub async fn list(State(state): State<AppState>) -> Result<Json<SinkList>, Problem> {
     let mut stats: std::collections::BTreeMap<String, SinkStats> =
         state.store.sink_stats().await?.into_iter().collect();
@@ -58,14 +66,16 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<SinkList>, Probl
         .iter()
         .map(|sink| {
             let stats = stats.remove(&sink.name).unwrap_or_default();
+            let waiting_reason = sink.waiting();
             SinkView {
                 name: sink.name.clone(),
                 url: sink.url().to_string(),
-                state: if stats.disabled_reason.is_some() {
-                    "disabled"
-                } else {
-                    "enabled"
+                state: match (&stats.disabled_reason, &waiting_reason) {
+                    (Some(_), _) => "disabled",
+                    (None, Some(_)) => "waiting",
+                    (None, None) => "enabled",
                 },
+                waiting_reason,
                 in_flight: sink.in_flight(),
                 stats,
                 health: sink.health(),
@@ -75,6 +85,15 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<SinkList>, Probl
     Ok(Json(SinkList { items }))
 }
 
+/// Enables a sink a 410 disabled, on every replica.
+#[utoipa::path(
+    post, path = "/v1/sinks/{name}/enable", tag = "operations",
+    params(("name" = String, Path, pattern = "^[^\\u0000]*$", description = "The sink's name.")),
+    responses(
+        (status = 200, description = "Enabled.", body = Enabled),
+        (status = 404, description = "No sink has this name."),
+    )
+)]
 pub async fn enable(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -89,12 +108,25 @@ pub async fn enable(
     }))
 }
 
+/// Puts a sink's dead letters back in its queue and makes its waiting retries due now.
+#[utoipa::path(
+    post, path = "/v1/sinks/{name}/retry", tag = "operations",
+    params(("name" = String, Path, pattern = "^[^\\u0000]*$", description = "The sink's name.")),
+    responses(
+        (status = 202, description = "Queued again.", body = Retried),
+        (status = 404, description = "No sink has this name."),
+    )
+)]
 pub async fn retry(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<Retried>), Problem> {
     configured(&state, &name)?;
-    let retried = state.store.retry_dead(&name).await?;
+    let dead_letters = DeadLetters {
+        sink: Some(name.clone()),
+        ..DeadLetters::default()
+    };
+    let retried = state.store.retry_dead(&dead_letters).await?;
     let rescheduled = state.store.reschedule_pending(&name).await?;
     state.deliveries_due.send_replace(());
     Ok((
@@ -108,7 +140,7 @@ pub async fn retry(
 }
 
 fn configured(state: &AppState, name: &str) -> Result<(), Problem> {
-    if state.sinks.iter().any(|sink| sink.name == name) {
+    if state.sinks.contains(name) {
         Ok(())
     } else {
         Err(Problem::not_found(format!("no sink is named {name:?}")))

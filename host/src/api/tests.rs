@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -14,6 +15,7 @@ use crate::config::{DatabaseConfig, PluginsConfig, RoutingConfig};
 use crate::pipeline::{LivePipeline, Pipeline};
 use crate::sinks::Sinks;
 use crate::store::{self, Store};
+use crate::tail::Tail;
 
 struct Api {
     state: AppState,
@@ -46,6 +48,9 @@ async fn api() -> Api {
         instance_id: Arc::from("test"),
         sinks: Arc::new(Sinks::build(&BTreeMap::new()).expect("no sinks")),
         deliveries_due: Arc::new(watch::channel(()).0),
+        tail: Arc::new(Tail::new(store.clone(), Duration::from_millis(20), 4)),
+        keep_alive: super::KEEP_ALIVE,
+        backfills_due: Arc::new(watch::channel(()).0),
     };
     Api {
         state,
@@ -119,4 +124,33 @@ async fn a_failure_on_the_server_side_is_a_500_that_says_nothing_of_the_database
     }
     let (status, _) = problem(&api, Method::GET, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn an_idle_event_stream_sends_a_keep_alive_comment_at_each_interval() {
+    use futures_util::StreamExt;
+    let mut api = api().await;
+    api.state.keep_alive = Duration::from_millis(50);
+    let request = Request::builder()
+        .uri("/v1/events/stream")
+        .body(Body::empty())
+        .expect("a request");
+    let response = router(api.state.clone())
+        .oneshot(request)
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body().into_data_stream();
+    for _ in 0..2 {
+        let data = tokio::time::timeout(Duration::from_secs(5), body.next())
+            .await
+            .expect("a keep-alive within the interval")
+            .expect("the stream goes on")
+            .expect("readable");
+        assert_eq!(&data[..], b": keep-alive\n\n");
+    }
 }

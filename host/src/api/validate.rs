@@ -50,9 +50,11 @@ pub fn draft(body: &Value) -> Result<PlantDraft, Vec<FieldError>> {
     };
     let name = fields.required("name", |v| {
         v.as_str()
-            .filter(|s| (1..=NAME_MAX_CHARS).contains(&s.chars().count()))
+            .filter(|s| (1..=NAME_MAX_CHARS).contains(&s.chars().count()) && !s.contains('\0'))
             .map(str::to_owned)
-            .ok_or_else(|| format!("must be a string of 1 to {NAME_MAX_CHARS} characters"))
+            .ok_or_else(|| {
+                format!("must be a string of 1 to {NAME_MAX_CHARS} characters, none of them U+0000")
+            })
     });
     let region = fields.required("region", |v| {
         v.as_str()
@@ -192,6 +194,15 @@ fn attributes(value: &Value) -> Result<BTreeMap<String, String>, String> {
     }) {
         return Err(format!(
             "the value of {key:?} is longer than {ATTRIBUTE_VALUE_MAX_BYTES} bytes"
+        ));
+    }
+    // PostgreSQL text cannot hold U+0000, so neither backend takes it.
+    if let Some((key, _)) = (object.iter())
+        .find(|(key, value)| key.contains('\0') || value.as_str().is_some_and(|v| v.contains('\0')))
+    {
+        return Err(format!(
+            "the entry {:?} holds U+0000, which no key or value may",
+            key.chars().take(20).collect::<String>()
         ));
     }
     object

@@ -71,7 +71,12 @@ pub fn run(
 
 /// Where running `entry` through `pipeline` differs from what was recorded, as a JSON line.
 fn compare(pipeline: &Pipeline, entry: &Recorded) -> Option<Value> {
-    let verdict = pipeline.run(Event::from(entry.change.clone()));
+    let event = Event::from(entry.change.clone());
+    let verdict = match entry.change.backfill {
+        // A backfill's entry went to the backfill's sinks, whatever the routers say.
+        Some(_) => pipeline.run_to(event, &entry.sinks),
+        None => pipeline.run(event),
+    };
     let outcome = entry.change.outcome.as_ref()?;
     let recorded_labels = (entry.event.as_deref())
         .and_then(|event| serde_json::from_str::<Value>(event).ok())

@@ -3,7 +3,9 @@
 //! transaction fenced by those regions' leases, so a change is either wholly processed by its current
 //! leader or not at all. On taking a region's lease it journals the region's snapshot first, as
 //! `feed.snapshot` says. A plugin that halts the feed stops that event's region at it, retried with
-//! backoff until it passes: nothing of that region overtakes it, and the other regions flow on.
+//! backoff until it passes: nothing of that region overtakes it, and the other regions flow on. A
+//! backfill's entries pass the filters and enrichers like any other, and go to the backfill's sinks
+//! instead of where the routers would send them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +17,8 @@ use crate::config::{FeedConfig, SnapshotMode};
 use crate::domain::{Change, Event, OutcomeKind};
 use crate::lease::Leadership;
 use crate::pipeline::{LivePipeline, Pipeline, Verdict};
-use crate::store::{Fence, JournalStore, Processed, StoreError};
+use crate::store::{BackfillStore, Fence, JournalStore, Processed, StoreError};
+use crate::telemetry::metrics as metrics_names;
 
 /// Longest the feed waits for a failed new version to be rolled back before it goes on regardless.
 const ROLLBACK_WAIT: Duration = Duration::from_secs(1);
@@ -43,6 +46,8 @@ struct Halt {
 #[derive(Debug)]
 pub struct Feed {
     pub store: Arc<dyn JournalStore>,
+    /// Where a backfill's entries go.
+    pub backfills: Arc<dyn BackfillStore>,
     /// Read once per batch: every event of a batch is processed by the same snapshot.
     pub pipeline: Arc<LivePipeline>,
     /// Told after every batch that wrote deliveries, so the sink workers look at once rather than at
@@ -59,6 +64,7 @@ impl Feed {
         let mut grants = self.leadership.subscribe();
         // The epoch each region's snapshot was settled under: once per acquisition.
         let mut snapshotted = BTreeMap::new();
+        let mut written = self.store.change_signal();
         while !*shutdown.borrow() {
             let led = self.leadership.led();
             if led.is_empty() {
@@ -87,6 +93,7 @@ impl Feed {
                 self.pause(wait, &mut shutdown).await;
                 continue;
             }
+            let started = std::time::Instant::now();
             let changes = match self
                 .store
                 .unprocessed_changes(&regions, self.config.batch_size.get())
@@ -101,23 +108,34 @@ impl Feed {
             };
             if changes.is_empty() {
                 tokio::select! {
-                    () = self.store.wait_for_changes(wait) => {}
+                    () = written.wait(wait) => {}
                     _ = grants.changed() => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
             }
+            let backfill_sinks = match self.backfill_sinks(&changes).await {
+                Ok(sinks) => sinks,
+                Err(error) => {
+                    tracing::warn!(%error, "Cannot read the sinks of a backfill; retrying.");
+                    self.pause(self.config.poll_interval, &mut shutdown).await;
+                    continue;
+                }
+            };
             let pipeline = self.pipeline.load_full();
             let used = pipeline.clone();
-            let (processed, stopped) =
-                match tokio::task::spawn_blocking(move || process(&pipeline, changes)).await {
-                    Ok(result) => result,
-                    Err(error) => {
-                        tracing::error!(%error, "The pipeline task failed; retrying the batch.");
-                        self.pause(self.config.poll_interval, &mut shutdown).await;
-                        continue;
-                    }
-                };
+            let (processed, stopped) = match tokio::task::spawn_blocking(move || {
+                process(&pipeline, changes, &backfill_sinks)
+            })
+            .await
+            {
+                Ok(result) => result,
+                Err(error) => {
+                    tracing::error!(%error, "The pipeline task failed; retrying the batch.");
+                    self.pause(self.config.poll_interval, &mut shutdown).await;
+                    continue;
+                }
+            };
             if !processed.is_empty() {
                 let fences: Vec<Fence> = led
                     .iter()
@@ -127,6 +145,7 @@ impl Feed {
                 match self.store.record_processed(&processed, &fences).await {
                     Ok(()) => {
                         self.deliveries_due.send_replace(());
+                        count(&processed, started.elapsed());
                     }
                     Err(StoreError::Fenced { lease }) => {
                         self.lost(&led, &lease);
@@ -193,6 +212,25 @@ impl Feed {
         }
     }
 
+    /// The sinks of each backfill whose entries are among `changes`.
+    async fn backfill_sinks(
+        &self,
+        changes: &[Change],
+    ) -> Result<BTreeMap<i64, Vec<String>>, StoreError> {
+        let mut ids: Vec<i64> = changes.iter().filter_map(|c| c.backfill).collect();
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(self
+            .backfills
+            .backfill_sinks(&ids)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
     /// The database refused a write fenced by `lease`: another instance leads that region now.
     fn lost(&self, led: &[(String, Fence)], lease: &str) {
         if let Some((region, fence)) = led.iter().find(|(_, fence)| fence.lease == lease) {
@@ -219,9 +257,28 @@ impl Feed {
     }
 }
 
+/// The recorded batch in the metrics: its duration, and its entries by region and outcome.
+fn count(processed: &[Processed], elapsed: Duration) {
+    metrics::histogram!(metrics_names::FEED_BATCH_SECONDS).record(elapsed.as_secs_f64());
+    let mut counts: BTreeMap<(&str, &'static str), u64> = BTreeMap::new();
+    for done in processed {
+        *counts
+            .entry((&done.region, done.result.as_str()))
+            .or_default() += 1;
+    }
+    for ((region, outcome), events) in counts {
+        metrics::counter!(metrics_names::FEED_EVENTS, "region" => region.to_owned(), "outcome" => outcome)
+            .increment(events);
+    }
+}
+
 /// Runs a batch through the pipeline; a region stops before an event that halts it, and none of its
-/// later events in the batch is run.
-fn process(pipeline: &Pipeline, changes: Vec<Change>) -> (Vec<Processed>, Vec<Halted>) {
+/// later events in the batch is run. A backfill's entries go to its sinks, from `backfill_sinks`.
+fn process(
+    pipeline: &Pipeline,
+    changes: Vec<Change>,
+    backfill_sinks: &BTreeMap<i64, Vec<String>>,
+) -> (Vec<Processed>, Vec<Halted>) {
     let mut processed = Vec::with_capacity(changes.len());
     let mut stopped: Vec<Halted> = Vec::new();
     for change in changes {
@@ -246,7 +303,14 @@ fn process(pipeline: &Pipeline, changes: Vec<Change>) -> (Vec<Processed>, Vec<Ha
             sinks,
             pipeline: pipeline.id().to_owned(),
         };
-        processed.push(match pipeline.run(Event::from(change)) {
+        let verdict = match change.backfill {
+            Some(backfill) => {
+                let sinks = backfill_sinks.get(&backfill).map_or(&[][..], Vec::as_slice);
+                pipeline.run_to(Event::from(change), sinks)
+            }
+            None => pipeline.run(Event::from(change)),
+        };
+        processed.push(match verdict {
             Verdict::Deliver { event, sinks } => record(
                 OutcomeKind::delivered_to(&sinks),
                 None,

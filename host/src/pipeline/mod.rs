@@ -9,6 +9,7 @@ mod shadow;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -42,7 +43,7 @@ pub struct Loaded {
 }
 
 /// A plugin file being compiled (JavaScript and Python components take 10–25 s on two cores).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Compiling {
     pub name: String,
     pub sha256: String,
@@ -64,7 +65,7 @@ pub struct Past {
 pub const HISTORY: usize = 10;
 
 /// One reading of a plugin's file.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Swap {
     /// When it was read, RFC 3339.
     pub at: String,
@@ -76,7 +77,7 @@ pub struct Swap {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SwapResult {
     /// It loaded and runs.
@@ -225,7 +226,31 @@ impl Pipeline {
     }
 
     /// Runs one event through every stage.
-    pub fn run(&self, mut event: Event) -> Verdict {
+    pub fn run(&self, event: Event) -> Verdict {
+        match self.filter_and_enrich(event) {
+            ControlFlow::Continue(event) => self.route(event),
+            ControlFlow::Break(verdict) => verdict,
+        }
+    }
+
+    /// Runs one event through the filters and enrichers, and delivers what is left to `sinks`
+    /// instead of asking the routers (a backfill's events go where it says). A name that is not a
+    /// configured sink (any more) is left out.
+    pub fn run_to(&self, event: Event, sinks: &[String]) -> Verdict {
+        match self.filter_and_enrich(event) {
+            ControlFlow::Continue(event) => Verdict::Deliver {
+                event,
+                sinks: (sinks.iter())
+                    .filter(|sink| self.sinks.contains(*sink))
+                    .cloned()
+                    .collect(),
+            },
+            ControlFlow::Break(verdict) => verdict,
+        }
+    }
+
+    /// The event as the enrichers left it, or the verdict of the stage that ended its way.
+    fn filter_and_enrich(&self, mut event: Event) -> ControlFlow<Verdict, Event> {
         for stage in &self.filters {
             let kept = stage.plugin.keep(&event);
             if let Some(shadow) = &stage.shadow {
@@ -234,13 +259,13 @@ impl Pipeline {
             match kept {
                 Ok(true) => {}
                 Ok(false) => {
-                    return Verdict::Filtered {
+                    return ControlFlow::Break(Verdict::Filtered {
                         plugin: stage.plugin.name.clone(),
-                    };
+                    });
                 }
                 Err(error) => {
                     if let Some(verdict) = fail(stage, &event, error) {
-                        return verdict;
+                        return ControlFlow::Break(verdict);
                     }
                 }
             }
@@ -254,11 +279,16 @@ impl Pipeline {
                 Ok(enriched) => event = enriched,
                 Err(error) => {
                     if let Some(verdict) = fail(stage, &event, error) {
-                        return verdict;
+                        return ControlFlow::Break(verdict);
                     }
                 }
             }
         }
+        ControlFlow::Continue(event)
+    }
+
+    /// Where the routers send the event: the union of their answers.
+    fn route(&self, event: Event) -> Verdict {
         let mut chosen = BTreeSet::new();
         let mut answered = false;
         for stage in &self.routers {

@@ -27,7 +27,7 @@ pub struct Shadow {
 }
 
 /// How a shadow's answers compared with the live plugin's.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// Events both answered.
     pub events: u64,
@@ -39,7 +39,7 @@ pub struct Report {
     pub first: Vec<Difference>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Difference {
     pub seq: u64,
     pub plant_id: String,

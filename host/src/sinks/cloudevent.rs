@@ -1,6 +1,8 @@
 //! The body a sink receives: a CloudEvents 1.0 envelope (structured mode) around the event's `data`
 //! object. `id` is the journal seq, so it is the same on every retry, restart and failover; the
-//! extension attribute `pipeline` names the plugin versions that produced the event.
+//! extension attribute `pipeline` names the plugin versions that produced the event, and `traceparent`
+//! (the CloudEvents distributed tracing extension) the trace of the write that caused it, so each event
+//! of a batch keeps its own.
 
 use std::borrow::Cow;
 
@@ -39,12 +41,18 @@ struct Envelope<'a> {
     datacontenttype: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pipeline: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
     data: &'a RawValue,
 }
 
 /// Wraps the event JSON (as stored in the outbox) in its envelope, with the id of the pipeline
-/// snapshot that produced it.
-pub fn encode(data: &str, pipeline: Option<&str>) -> Result<String, serde_json::Error> {
+/// snapshot that produced it and the trace of the write that caused it.
+pub fn encode(
+    data: &str,
+    pipeline: Option<&str>,
+    traceparent: Option<&str>,
+) -> Result<String, serde_json::Error> {
     let head: Head<'_> = serde_json::from_str(data)?;
     let raw: &RawValue = serde_json::from_str(data)?;
     serde_json::to_string(&Envelope {
@@ -56,6 +64,7 @@ pub fn encode(data: &str, pipeline: Option<&str>) -> Result<String, serde_json::
         time: &head.committed_at,
         datacontenttype: "application/json",
         pipeline,
+        traceparent,
         data: raw,
     })
 }
@@ -66,14 +75,17 @@ mod tests {
 
     use super::encode;
 
+    const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
     #[test]
     fn the_envelope_carries_the_seq_as_id_and_the_data_unchanged() {
         let data = json!({"seq": 1042, "kind": "updated", "plant_id": "7b0c", "region": "us-west",
                           "before": null, "after": null, "changed_fields": ["output_mw"],
                           "committed_at": "2026-11-22T10:00:01.123Z", "labels": {"alert": "over-capacity"}});
-        let body: Value =
-            serde_json::from_str(&encode(&data.to_string(), Some("3fa2c1d9e0b4")).unwrap())
-                .unwrap();
+        let body: Value = serde_json::from_str(
+            &encode(&data.to_string(), Some("3fa2c1d9e0b4"), Some(TRACE)).unwrap(),
+        )
+        .unwrap();
         assert_eq!(body["specversion"], "1.0");
         assert_eq!(body["id"], "1042");
         assert_eq!(body["source"], "/plant-monitor/regions/us-west");
@@ -82,6 +94,7 @@ mod tests {
         assert_eq!(body["time"], "2026-11-22T10:00:01.123Z");
         assert_eq!(body["datacontenttype"], "application/json");
         assert_eq!(body["pipeline"], "3fa2c1d9e0b4");
+        assert_eq!(body["traceparent"], TRACE);
         assert_eq!(body["data"], data);
     }
 }

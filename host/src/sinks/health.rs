@@ -1,6 +1,10 @@
 //! Health probes: a sink with `health_url` is probed with a GET every `probe_interval`, and the last
 //! probes (status or error, response time) are kept in memory for `/v1/sinks`, so an operator sees a
 //! receiver degrading before deliveries start failing.
+//!
+//! The probes also gate the sink: while the latest probe fails (no answer, or anything but a 2xx),
+//! its deliveries wait instead of spending attempts on a receiver that says it is down, and the
+//! moment a probe succeeds again they go.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -13,7 +17,7 @@ use tokio::sync::watch;
 const KEPT: usize = 60;
 
 /// One probe's result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Probe {
     pub at: String,
     /// The HTTP status, when the receiver answered.
@@ -24,10 +28,38 @@ pub struct Probe {
     pub response_ms: f64,
 }
 
-/// The recent probes of one sink, oldest first.
+impl Probe {
+    fn failure(&self) -> Option<String> {
+        match (self.status, &self.error) {
+            (Some(status), _) if (200..300).contains(&status) => None,
+            (Some(status), _) => Some(reqwest::StatusCode::from_u16(status).map_or_else(
+                |_| format!("HTTP {status}"),
+                |status| format!("HTTP {status}"),
+            )),
+            (None, error) => Some(error.clone().unwrap_or_default()),
+        }
+    }
+}
+
+/// Whether deliveries may go: open until a probe fails.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Gate {
+    #[default]
+    Open,
+    /// Probes fail: deliveries wait.
+    Closed {
+        /// When the first of the failing probes ran.
+        since: String,
+        /// The latest probe's failure.
+        reason: String,
+    },
+}
+
+/// The recent probes of one sink, oldest first, and the gate they set.
 #[derive(Debug, Default)]
 pub struct Health {
     probes: Mutex<VecDeque<Probe>>,
+    gate: watch::Sender<Gate>,
 }
 
 impl Health {
@@ -38,13 +70,46 @@ impl Health {
             .unwrap_or_default()
     }
 
+    /// Why deliveries wait, if they do.
+    pub fn closed(&self) -> Option<String> {
+        match &*self.gate.borrow() {
+            Gate::Open => None,
+            Gate::Closed { since, reason } => {
+                Some(format!("the health probe fails since {since}: {reason}"))
+            }
+        }
+    }
+
+    /// Told whenever the gate opens or closes.
+    pub fn watch(&self) -> watch::Receiver<Gate> {
+        self.gate.subscribe()
+    }
+
     fn push(&self, probe: Probe) {
+        let failure = probe.failure();
+        let at = probe.at.clone();
         if let Ok(mut probes) = self.probes.lock() {
             if probes.len() == KEPT {
                 probes.pop_front();
             }
             probes.push_back(probe);
         }
+        self.gate
+            .send_if_modified(|gate| match (failure, &mut *gate) {
+                (None, Gate::Open) => false,
+                (None, Gate::Closed { .. }) => {
+                    *gate = Gate::Open;
+                    true
+                }
+                (Some(failure), Gate::Closed { reason, .. }) => {
+                    *reason = failure;
+                    false
+                }
+                (Some(reason), Gate::Open) => {
+                    *gate = Gate::Closed { since: at, reason };
+                    true
+                }
+            });
     }
 
     /// Probes `url` every `interval` until `shutdown` turns true.

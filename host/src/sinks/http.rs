@@ -11,6 +11,9 @@
 //! batches, if more) ahead of the recorder, so a slow database cannot make that unbounded. Each request is sent only while its region's lease is
 //! still ours, and one in flight is given up when the lease is lost (its grant lapses before another
 //! instance can take it), so a deposed leader stops sending before its successor starts.
+//!
+//! While the sink's health probe fails, no round starts and a lane sends nothing more: deliveries wait
+//! without spending attempts, and go the moment the probe succeeds again, retries included.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
@@ -23,12 +26,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::SinkError;
 use super::cloudevent;
-use super::health::{Health, Probe};
+use super::health::{Gate, Health, Probe};
 use super::response::{Failure, describe, refusal};
 use super::signing::Signer;
 use crate::config::{HttpUrl, SinkConfig};
 use crate::lease::Leadership;
-use crate::store::{Attempts, Dead, Delivery, OutboxStore, Retry, StoreError};
+use crate::store::{Attempts, Dead, Delivered, Delivery, OutboxStore, Retry, StoreError};
+use crate::telemetry::metrics::{DELIVERIES, DELIVERY_LATENCY_SECONDS};
 
 /// Deliveries taken per round.
 const ROUND: u32 = 1024;
@@ -103,6 +107,11 @@ impl HttpSink {
             .map(|_| self.health.recent())
     }
 
+    /// Why deliveries wait for the health probe, if they do.
+    pub fn waiting(&self) -> Option<String> {
+        self.health.closed()
+    }
+
     /// Probes `health_url`, if there is one, until `shutdown` turns true.
     pub async fn probe(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
         if let Some(url) = &self.config.health_url {
@@ -124,7 +133,13 @@ impl HttpSink {
         mut deliveries_due: watch::Receiver<()>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let mut gate = self.health.watch();
         while !*shutdown.borrow() {
+            if *gate.borrow_and_update() != Gate::Open {
+                self.wait_for_health(&*store, &mut gate, &mut shutdown)
+                    .await;
+                continue;
+            }
             let epochs: BTreeMap<String, u64> = leadership
                 .led()
                 .into_iter()
@@ -151,6 +166,29 @@ impl HttpSink {
                     .is_some_and(|epoch| leadership.leads(region, *epoch))
             };
             self.round(&*store, due, &leads, &shutdown).await;
+        }
+    }
+
+    /// Waits while the health probe fails; when it succeeds again, the deliveries waiting for a retry
+    /// are due at once: the receiver's outage, not the deliveries, was the cause.
+    async fn wait_for_health(
+        &self,
+        store: &dyn OutboxStore,
+        gate: &mut watch::Receiver<Gate>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
+        if let Some(reason) = self.health.closed() {
+            tracing::warn!(sink = %self.name, %reason, "Deliveries wait for the health probe.");
+        }
+        tokio::select! {
+            _ = gate.changed() => {}
+            _ = shutdown.changed() => return,
+        }
+        if *gate.borrow() == Gate::Open {
+            tracing::info!(sink = %self.name, "The health probe succeeds again; deliveries resume.");
+            if let Err(error) = store.reschedule_pending(&self.name).await {
+                tracing::warn!(sink = %self.name, %error, "Cannot make waiting retries due now; they go on their schedule.");
+            }
         }
     }
 
@@ -215,7 +253,8 @@ impl HttpSink {
         let batch_max = self.config.batch_max.get() as usize;
         let unrecorded = Arc::new(Semaphore::new(UNRECORDED.max(8 * batch_max)));
         let mut held_back = HashSet::new();
-        while !stop.load(Ordering::Relaxed) && !*shutdown.borrow() {
+        while !stop.load(Ordering::Relaxed) && !*shutdown.borrow() && self.health.closed().is_none()
+        {
             let mut batch = Vec::new();
             while batch.len() < self.config.batch_max.get() as usize {
                 let Some(delivery) = queue.pop_front() else {
@@ -237,17 +276,20 @@ impl HttpSink {
             else {
                 break;
             };
+            // Biased, so the lease is checked again before the request is first polled: waiting for
+            // the recorder above can outlast the lease (a paused or starved process).
             let sent = tokio::select! {
-                sent = self.send(&batch) => sent,
+                biased;
                 () = lost_lease(&batch, leads) => {
                     // The new leader sends these again; a deposed leader records nothing.
                     tracing::warn!(sink = %self.name, events = batch.len(), "Gave up a request in flight: the region's lease was lost.");
                     break;
                 }
+                sent = self.send(&batch) => sent,
             };
             let attempts = match sent {
                 Ok(()) => Attempts {
-                    delivered: batch.iter().map(|d| d.id).collect(),
+                    delivered: self.delivered(&batch),
                     ..Attempts::default()
                 },
                 Err(failure) => {
@@ -263,6 +305,31 @@ impl HttpSink {
         }
     }
 
+    /// Counts a delivered batch, and each event's time from its commit to now: its latency, for the
+    /// metrics and, recorded with it, the statistics.
+    fn delivered(&self, batch: &[Delivery]) -> Vec<Delivered> {
+        let sink = self.name.clone();
+        metrics::counter!(DELIVERIES, "sink" => sink.clone(), "outcome" => "delivered")
+            .increment(batch.len() as u64);
+        let histogram = metrics::histogram!(DELIVERY_LATENCY_SECONDS, "sink" => sink);
+        let now = SystemTime::now();
+        batch
+            .iter()
+            .map(|delivery| {
+                let latency = humantime::parse_rfc3339(&delivery.committed_at)
+                    .ok()
+                    .map(|committed| now.duration_since(committed).unwrap_or_default());
+                if let Some(latency) = latency {
+                    histogram.record(latency.as_secs_f64());
+                }
+                Delivered {
+                    id: delivery.id,
+                    latency,
+                }
+            })
+            .collect()
+    }
+
     /// The retries and dead letters of a failed request.
     fn failed(
         &self,
@@ -271,11 +338,14 @@ impl HttpSink {
         held_back: &mut HashSet<String>,
     ) -> Attempts {
         let mut attempts = Attempts::default();
+        let outcome = |outcome: &'static str| metrics::counter!(DELIVERIES, "sink" => self.name.clone(), "outcome" => outcome);
+        outcome("failed").increment(batch.len() as u64);
         for delivery in batch {
             let attempt = delivery.attempts + 1;
             tracing::debug!(sink = %self.name, seq = delivery.seq, attempt, error = %failure.error, "A delivery failed.");
             if attempt >= self.config.max_attempts.get() && !failure.gone {
                 tracing::warn!(sink = %self.name, seq = delivery.seq, attempts = attempt, error = %failure.error, "A delivery is a dead letter.");
+                outcome("dead").increment(1);
                 attempts.dead.push(Dead {
                     id: delivery.id,
                     error: failure.error.clone(),
@@ -329,7 +399,13 @@ impl HttpSink {
     async fn send(&self, batch: &[Delivery]) -> Result<(), Failure> {
         let events = batch
             .iter()
-            .map(|delivery| cloudevent::encode(&delivery.event, delivery.pipeline.as_deref()))
+            .map(|delivery| {
+                cloudevent::encode(
+                    &delivery.event,
+                    delivery.pipeline.as_deref(),
+                    delivery.traceparent.as_deref(),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| Failure::new(format!("a stored event cannot be encoded: {error}")))?;
         let (body, content_type, id) = match (batch, events.as_slice()) {
@@ -353,6 +429,9 @@ impl HttpSink {
             .header(CONTENT_TYPE, content_type)
             .header("webhook-id", &id)
             .header("webhook-timestamp", timestamp.to_string());
+        if let Some(trace) = shared_trace(batch) {
+            request = request.header("traceparent", trace);
+        }
         if self.signer.is_signing() {
             request = request.header(
                 "webhook-signature",
@@ -378,6 +457,16 @@ impl HttpSink {
             .min(self.config.backoff_max);
         ceiling.mul_f64(fastrand::f64())
     }
+}
+
+/// The `traceparent` header of a request: the trace of its events' write, when they share one (a single
+/// event, or a batch from one write); each event carries its own in the envelope too.
+fn shared_trace(batch: &[Delivery]) -> Option<&str> {
+    let first = batch.first()?.traceparent.as_deref()?;
+    batch
+        .iter()
+        .all(|delivery| delivery.traceparent.as_deref() == Some(first))
+        .then_some(first)
 }
 
 /// Completes once a region of `batch` is no longer led, so that a request in flight ends with its

@@ -56,6 +56,11 @@ impl Sinks {
         self.sinks.iter().map(|sink| sink.name.clone())
     }
 
+    /// Whether a sink of this name is configured.
+    pub fn contains(&self, name: &str) -> bool {
+        self.sinks.iter().any(|sink| sink.name == name)
+    }
+
     /// Every configured sink, by name.
     pub fn iter(&self) -> impl Iterator<Item = &HttpSink> + '_ {
         self.sinks.iter().map(|sink| sink.as_ref())

@@ -26,12 +26,12 @@ pub struct ServerConfig {
     /// Address the API listens on. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
     /// When set, every `/v1` request that may change something, and every read of operational data
-    /// (sinks, deliveries, leases, plugins), needs `Authorization: Bearer <token>`. Default none (an
-    /// empty string means none too).
+    /// (sinks, deliveries, leases, plugins, stats), needs `Authorization: Bearer <token>`. Default
+    /// none (an empty string means none too).
     #[serde(deserialize_with = "super::optional::string")]
     pub api_token: Option<String>,
     /// With `api_token` set, whether reading plants and the journal needs the token too. The
-    /// operational reads (sinks, deliveries, leases, plugins) always do. Default false.
+    /// operational reads (sinks, deliveries, leases, plugins, stats) always do. Default false.
     pub protect_reads: bool,
     /// How long in-flight requests may finish after SIGTERM. Default 20 s.
     #[serde(deserialize_with = "super::duration::deserialize")]
@@ -48,6 +48,10 @@ pub struct ServerConfig {
     /// How long a request may take, its body included, before it is answered 503. Default 30 s.
     #[serde(deserialize_with = "super::duration::deserialize")]
     pub request_timeout: Duration,
+    /// Clients of the live event stream (`/v1/events/stream`) served at once; more are answered 503.
+    /// Each holds a connection for as long as it listens, and the process's one journal follower
+    /// fans every entry out to each. Default 64.
+    pub max_stream_clients: NonZeroU32,
 }
 
 /// Shows whether there is a token, never the token.
@@ -62,6 +66,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_requests", &self.max_requests)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("max_stream_clients", &self.max_stream_clients)
             .finish()
     }
 }
@@ -76,6 +81,7 @@ impl Default for ServerConfig {
             max_requests: count(64),
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            max_stream_clients: count(64),
             shutdown_grace: Duration::from_secs(20),
         }
     }

@@ -60,6 +60,10 @@ fn the_shipped_configuration_file_parses_to_the_defaults() {
         shipped.server.shutdown_grace,
         defaults.server.shutdown_grace
     );
+    assert_eq!(
+        shipped.server.max_stream_clients,
+        defaults.server.max_stream_clients
+    );
     assert_eq!(shipped.log.format, defaults.log.format);
     assert_eq!(shipped.database.url, defaults.database.url);
     assert_eq!(
@@ -222,6 +226,10 @@ fn sinks_are_checked_for_url_name_and_limits() {
         ),
         ("[plugins]\nmax_tables = 65\n", "plugins.max_tables"),
         ("[feed]\nbatch_size = 0\n", "feed.batch_size"),
+        (
+            "[server]\nmax_stream_clients = 0\n",
+            "server.max_stream_clients",
+        ),
         ("[feed]\nregions = []\n", "feed.regions"),
         ("[feed]\nregions = [\"North\"]\n", "feed.regions"),
         ("[feed]\nlease_ttl = \"500ms\"\n", "feed.lease_ttl"),

@@ -13,7 +13,7 @@ crate::word_enum! {
 }
 
 /// One journal entry, written by the database triggers in the writer's transaction.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Change {
     pub seq: u64,
     pub kind: ChangeKind,
@@ -25,6 +25,12 @@ pub struct Change {
     pub committed_at: String,
     /// What the feed did with it; null until it has been processed.
     pub outcome: Option<Outcome>,
+    /// The W3C `traceparent` of the write that caused it, sent on every sink request for it; null for
+    /// entries journaled before traces were recorded.
+    pub traceparent: Option<String>,
+    /// The backfill that journaled this `snapshot` entry, whose sinks its event goes to; null for
+    /// every other entry.
+    pub backfill: Option<i64>,
 }
 
 crate::word_enum! {
@@ -46,7 +52,7 @@ impl OutcomeKind {
 }
 
 /// A processed change's fate, as the journal shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub result: OutcomeKind,
     /// The plugin that filtered or failed the event.

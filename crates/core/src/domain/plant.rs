@@ -39,7 +39,7 @@ pub struct PlantDraft {
 }
 
 /// A plant as stored: the draft plus what the server owns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Plant {
     pub id: String,

@@ -1,19 +1,27 @@
 //! The journal on PostgreSQL: listing, the unprocessed entries of led regions, recording what the feed
-//! made of them with their deliveries, and region snapshots, each write fenced by the region leases.
-
-use std::time::Duration;
+//! made of them with their deliveries (and counting them in the statistics), and region snapshots,
+//! each write fenced by the region leases.
 
 use async_trait::async_trait;
 
-use super::{PostgresStore, check_fences};
-use crate::decode::{decode_change, decode_recorded};
-use crate::{Fence, JournalStore, Processed, Recorded, StoreError, shared};
+use super::{JOURNAL_WRITERS, MINUTE_NOW, PostgresStore, check_fences};
+use crate::decode::{decode_change, decode_lag, decode_recorded};
+use crate::{
+    ChangeSignal, Fence, JournalStore, Processed, Recorded, RegionLag, StoreError, shared, stats,
+};
 use plant_monitor_core::domain::Change;
 
-/// The columns [`decode_change`] reads, as text in the contract's format.
-const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before::text AS before, after::text AS after, \
-     changed_fields::text AS changed_fields, plant_time(committed_at) AS committed_at, \
-     plant_time(processed_at) AS processed_at, outcome, outcome_plugin, outcome_reason, outcome_pipeline";
+/// The columns [`decode_change`] reads, as text in the contract's format. The journal trigger stores
+/// the rows as the writer left them (`before_row`, `after_row`) and their images and changed fields are
+/// made here; entries journaled as JSON (before migration 0012, snapshots, backfills) have no rows.
+const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, \
+     (CASE WHEN before_row IS NULL THEN before ELSE plant_image(before_row) END)::text AS before, \
+     (CASE WHEN after_row IS NULL THEN after ELSE plant_image(after_row) END)::text AS after, \
+     (CASE WHEN before_row IS NULL AND after_row IS NULL THEN changed_fields \
+           ELSE plant_changed_fields(before_row, after_row) END)::text AS changed_fields, \
+     plant_time(committed_at) AS committed_at, \
+     plant_time(processed_at) AS processed_at, outcome, outcome_plugin, outcome_reason, outcome_pipeline, traceparent, \
+     backfill_id";
 
 #[async_trait]
 impl JournalStore for PostgresStore {
@@ -49,8 +57,48 @@ impl JournalStore for PostgresStore {
         rows.iter().map(decode_recorded).collect()
     }
 
-    async fn wait_for_changes(&self, at_most: Duration) {
-        let _ = tokio::time::timeout(at_most, self.written.notified()).await;
+    fn change_signal(&self) -> ChangeSignal {
+        self.written.signal()
+    }
+
+    async fn last_seq(&self) -> Result<u64, StoreError> {
+        let last: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM plant_changes")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(last).unwrap_or(0))
+    }
+
+    async fn processed_among(&self, seqs: &[u64], limit: u32) -> Result<Vec<Change>, StoreError> {
+        let seqs: Vec<i64> = seqs
+            .iter()
+            .filter_map(|&seq| i64::try_from(seq).ok())
+            .collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM plant_changes \
+             WHERE seq = ANY($1) AND processed_at IS NOT NULL ORDER BY seq LIMIT $2"
+        ))
+        .bind(seqs)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_change).collect()
+    }
+
+    async fn journal_writers(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(JOURNAL_WRITERS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn journal_lag(&self) -> Result<Vec<RegionLag>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT region, count(*) AS entries, \
+             extract(epoch FROM now() - min(committed_at))::float8 AS oldest_seconds \
+             FROM plant_changes WHERE processed_at IS NULL GROUP BY region ORDER BY region",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_lag).collect()
     }
 
     async fn unprocessed_changes(
@@ -88,16 +136,30 @@ impl JournalStore for PostgresStore {
         let (outcomes, deliveries) = shared::batch_json(batch);
         let mut tx = self.pool.begin().await?;
         check_fences(&mut tx, fences).await?;
-        sqlx::query(
+        let marked: Vec<(String, String, String)> = sqlx::query_as(
             "UPDATE plant_changes c SET processed_at = now(), outcome = o ->> 1, \
              outcome_plugin = o ->> 2, outcome_reason = o ->> 3, event = o ->> 4, \
              outcome_pipeline = o ->> 5 \
              FROM jsonb_array_elements($1::jsonb) AS o \
-             WHERE c.seq = (o ->> 0)::bigint AND c.processed_at IS NULL",
+             WHERE c.seq = (o ->> 0)::bigint AND c.processed_at IS NULL \
+             RETURNING c.region, c.kind, c.outcome",
         )
         .bind(outcomes)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
+        // In key order, like every writer of these rows, so two transactions cannot deadlock on them.
+        if let Some(counts) = stats::events_json(marked) {
+            sqlx::query(&format!(
+                "INSERT INTO stats_events (minute, region, kind, outcome, count) \
+                 SELECT {MINUTE_NOW}, e ->> 0, e ->> 1, e ->> 2, (e ->> 3)::bigint \
+                 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS r(e, n) ORDER BY n \
+                 ON CONFLICT (minute, region, kind, outcome) \
+                 DO UPDATE SET count = stats_events.count + excluded.count"
+            ))
+            .bind(counts)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO deliveries (seq, sink, plant_id, region, status, last_error) \
              SELECT (d ->> 0)::bigint, d ->> 1, d ->> 2, d ->> 3, d ->> 4, d ->> 5 \
@@ -131,12 +193,14 @@ impl JournalStore for PostgresStore {
         }
         // FOR SHARE waits for writers of these rows and reads what they committed, so no snapshot
         // entry carries an image older than a change journaled before it. A plant with a change
-        // still to be fed is left out: that change brings its state anyway.
+        // still to be fed is left out: that change brings its state anyway (not a backfill's entry,
+        // which goes to the backfill's sinks only).
         let added = sqlx::query(
             "INSERT INTO plant_changes (plant_id, region, kind, before, after, changed_fields) \
              SELECT id, region, 'snapshot', NULL, plant_image(p), '[]' FROM power_plants p \
              WHERE region = $1 AND NOT EXISTS (SELECT 1 FROM plant_changes c \
-                                               WHERE c.plant_id = p.id AND c.processed_at IS NULL) \
+                                               WHERE c.plant_id = p.id AND c.processed_at IS NULL \
+                                                 AND c.backfill_id IS NULL) \
              ORDER BY id FOR SHARE OF p",
         )
         .bind(region)

@@ -1,14 +1,17 @@
 //! The PostgreSQL backend, for replicas sharing one database. Writes are single conditional statements
 //! where possible (`RETURNING` gives the row as the triggers left it). A `LISTEN` on `plant_changes`,
-//! which the journal trigger notifies, wakes the feed when any writer commits; after the listening
-//! connection is lost and re-established the feed is woken too, since notifications may have been
-//! missed in between. The SQL lives in one file per concern.
+//! which the journal trigger notifies while some reader waits (see [`awake`]), wakes the feed when any
+//! writer commits; after the listening connection is lost and re-established the feed is woken too,
+//! since notifications may have been missed in between. The SQL lives in one file per concern.
 
+mod awake;
+mod backfills;
 mod journal;
 mod leases;
 mod outbox;
 mod plants;
 mod retention;
+mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +23,8 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use super::migrations::{self, Embedded};
-use super::{Fence, Store, StoreError, shared};
+use super::signal::Written;
+use super::{Connections, Fence, Store, StoreError, shared};
 use plant_monitor_core::config::DatabaseConfig;
 
 // The per-plant `NOT EXISTS` checks of the journal and the outbox end in `OFFSET 0`, which keeps
@@ -35,6 +39,14 @@ const LEASE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The notification channel the journal trigger signals.
 const CHANNEL: &str = "plant_changes";
 
+/// The transactions that may still add journal entries: an INSERT takes its table lock before it
+/// evaluates the seq's default, and keeps it until its transaction ends; readers take only
+/// AccessShareLock.
+const JOURNAL_WRITERS: &str = "SELECT DISTINCT virtualtransaction FROM pg_locks \
+     WHERE locktype = 'relation' \
+       AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+       AND relation = 'plant_changes'::regclass AND mode <> 'AccessShareLock' AND granted";
+
 /// The notification channel a released lease is announced on, so a standby takes it at once.
 const LEASE_CHANNEL: &str = "plant_monitor_leases";
 
@@ -44,16 +56,22 @@ const LEASE_CHANNEL: &str = "plant_monitor_leases";
 /// waited on its client this long. Ours never wait on anything but the database between statements.
 const IDLE_IN_TRANSACTION: &str = "SET idle_in_transaction_session_timeout = '2s'";
 
-/// A pool of connections to one PostgreSQL database, and the listener that wakes the feed.
+/// The current minute by the database clock (the transaction's start), in minutes since the Unix
+/// epoch: the statistics' bucket of work recorded now.
+const MINUTE_NOW: &str = "floor(extract(epoch FROM now()) / 60)::bigint";
+
+/// A pool of connections to one PostgreSQL database, and the listener that wakes the journal's readers.
 #[derive(Debug)]
 pub struct PostgresStore {
     pool: PgPool,
     /// A connection of the lease keeper's own, so that no load on the others (the API's reads, the
     /// feed, the sinks) can delay a renewal until the lease is lost.
     leases: PgPool,
-    written: Arc<Notify>,
+    /// Announced after every write this process commits and on every `NOTIFY` of the journal trigger.
+    written: Written,
     released: Arc<Notify>,
     listener: AbortHandle,
+    awake: AbortHandle,
 }
 
 impl PostgresStore {
@@ -85,32 +103,34 @@ impl PostgresStore {
             .listen_all([CHANNEL, LEASE_CHANNEL])
             .await
             .map_err(open_error)?;
-        let written = Arc::new(Notify::new());
+        let written = Written::new();
         let released = Arc::new(Notify::new());
         let listener =
             tokio::spawn(listen(listener, written.clone(), released.clone())).abort_handle();
+        let awake = tokio::spawn(awake::keep_awake(pool.clone(), written.clone())).abort_handle();
         Ok(PostgresStore {
             pool,
             leases,
             written,
             released,
             listener,
+            awake,
         })
     }
 }
 
 /// Turns notifications into wake-ups for as long as the store lives.
-async fn listen(mut listener: PgListener, written: Arc<Notify>, released: Arc<Notify>) {
+async fn listen(mut listener: PgListener, written: Written, released: Arc<Notify>) {
     loop {
         match listener.try_recv().await {
             Ok(Some(notification)) if notification.channel() == LEASE_CHANNEL => {
                 released.notify_one()
             }
-            Ok(Some(_)) => written.notify_one(),
+            Ok(Some(_)) => written.announce(),
             // The connection was lost; the next call reconnects. What was committed meanwhile went
             // unannounced, so look now.
             Ok(None) => {
-                written.notify_one();
+                written.announce();
                 released.notify_one();
             }
             Err(error) => {
@@ -140,8 +160,17 @@ impl Store for PostgresStore {
         shared::readiness(applied, migrations::latest(migrations::POSTGRES))
     }
 
+    fn connections(&self) -> Connections {
+        let pools = [&self.pool, &self.leases];
+        Connections {
+            open: pools.iter().map(|pool| pool.size()).sum(),
+            idle: pools.iter().map(|pool| pool.num_idle() as u32).sum(),
+        }
+    }
+
     async fn close(&self) {
         self.listener.abort();
+        self.awake.abort();
         self.pool.close().await;
         self.leases.close().await;
     }

@@ -1,14 +1,36 @@
-//! The outbox on PostgreSQL: due deliveries in per-plant order, their attempts recorded set-based, sink
-//! state, dead letters and their replay.
+//! The outbox on PostgreSQL: due deliveries in per-plant order, their attempts recorded set-based (and
+//! counted in the statistics), sink state, dead letters and their replay.
 
 use async_trait::async_trait;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{Postgres, Row};
 
-use super::PostgresStore;
+use super::{MINUTE_NOW, PostgresStore};
 use crate::decode::{decode_delivery, decode_delivery_record};
 use crate::{
-    Attempts, Delivery, DeliveryRecord, DeliveryStatus, OutboxStore, Replay, SinkStats, StoreError,
-    shared,
+    Attempts, DeadLetters, Delivery, DeliveryRecord, DeliveryStatus, OutboxStore, Replay,
+    SinkStats, StoreError, shared,
 };
+
+/// The sinks' dead letters matching `$1` to `$5` (see [`bind_dead_letters`]).
+const DEAD_LETTERS: &str = "status = 'dead' AND sink IS NOT NULL \
+     AND ($1::text IS NULL OR sink = $1) AND ($2::text IS NULL OR plant_id = $2) \
+     AND ($3::timestamptz IS NULL OR created_at >= $3::timestamptz) \
+     AND ($4::timestamptz IS NULL OR created_at < $4::timestamptz) \
+     AND ($5::text IS NULL OR strpos(last_error, $5) > 0)";
+
+fn bind_dead_letters<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    filter: &'q DeadLetters,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(filter.sink.as_deref())
+        .bind(filter.plant_id.as_deref())
+        .bind(filter.from.as_deref())
+        .bind(filter.to.as_deref())
+        .bind(filter.error.as_deref())
+}
 
 #[async_trait]
 impl OutboxStore for PostgresStore {
@@ -19,7 +41,8 @@ impl OutboxStore for PostgresStore {
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
         let query = "SELECT d.id, d.seq, d.plant_id, d.region, d.attempts::bigint AS attempts, c.event, \
-               c.outcome_pipeline \
+               c.outcome_pipeline, c.traceparent, \
+               plant_time(c.committed_at) AS committed_at \
              FROM deliveries d JOIN plant_changes c ON c.seq = d.seq \
              WHERE d.sink = $1 AND d.status = 'pending' AND d.region = ANY($2) \
                AND NOT EXISTS (SELECT 1 FROM sink_states s \
@@ -47,17 +70,19 @@ impl OutboxStore for PostgresStore {
     async fn record_attempts(&self, sink: &str, attempts: &Attempts) -> Result<(), StoreError> {
         let json = shared::attempts_json(attempts);
         let mut tx = self.pool.begin().await?;
+        let mut counted = shared::Counted::default();
         if !attempts.delivered.is_empty() {
-            sqlx::query(
+            counted.delivered = sqlx::query_scalar(
                 "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
-                   last_error = NULL, delivered_at = now() WHERE id = ANY($1) AND status = 'pending'",
+                   last_error = NULL, delivered_at = now() WHERE id = ANY($1) AND status = 'pending' \
+                 RETURNING id",
             )
-            .bind(&attempts.delivered)
-            .execute(&mut *tx)
+            .bind(shared::delivered_ids(attempts))
+            .fetch_all(&mut *tx)
             .await?;
         }
         if let Some(retries) = json.retries {
-            sqlx::query(
+            counted.retried = sqlx::query(
                 "UPDATE deliveries d SET attempts = d.attempts + 1, last_error = r ->> 1, \
                    next_attempt_at = now() + make_interval(secs => (r ->> 2)::float8 / 1000) \
                  FROM jsonb_array_elements($1::jsonb) AS r \
@@ -65,16 +90,47 @@ impl OutboxStore for PostgresStore {
             )
             .bind(retries)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
         }
         if let Some(dead) = json.dead {
-            sqlx::query(
+            counted.dead = sqlx::query(
                 "UPDATE deliveries d SET status = 'dead', attempts = d.attempts + 1, \
                    last_error = x ->> 1 \
                  FROM jsonb_array_elements($1::jsonb) AS x \
                  WHERE d.id = (x ->> 0)::bigint AND d.status = 'pending'",
             )
             .bind(dead)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        // Replicas delivering for the same sink upsert the same rows: in key order, so they wait for
+        // each other instead of deadlocking.
+        let (results, latencies) = counted.stats_json(attempts);
+        if let Some(results) = results {
+            sqlx::query(&format!(
+                "INSERT INTO stats_deliveries (minute, sink, outcome, count) \
+                 SELECT {MINUTE_NOW}, $1, r ->> 0, (r ->> 1)::bigint \
+                 FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(r, n) ORDER BY n \
+                 ON CONFLICT (minute, sink, outcome) \
+                 DO UPDATE SET count = stats_deliveries.count + excluded.count"
+            ))
+            .bind(sink)
+            .bind(results)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(latencies) = latencies {
+            sqlx::query(&format!(
+                "INSERT INTO stats_latency (minute, sink, bucket, count) \
+                 SELECT {MINUTE_NOW}, $1, (l ->> 0)::smallint, (l ->> 1)::bigint \
+                 FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(l, n) ORDER BY n \
+                 ON CONFLICT (minute, sink, bucket) \
+                 DO UPDATE SET count = stats_latency.count + excluded.count"
+            ))
+            .bind(sink)
+            .bind(latencies)
             .execute(&mut *tx)
             .await?;
         }
@@ -187,18 +243,26 @@ impl OutboxStore for PostgresStore {
             }
         };
         tx.commit().await?;
-        self.written.notify_one();
+        self.written.announce();
         Ok(replay)
     }
 
-    async fn retry_dead(&self, sink: &str) -> Result<u64, StoreError> {
-        let retried = sqlx::query(
+    async fn count_dead(&self, filter: &DeadLetters) -> Result<u64, StoreError> {
+        let sql = format!("SELECT count(*) FROM deliveries WHERE {DEAD_LETTERS}");
+        let row = bind_dead_letters(sqlx::query(&sql), filter)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)?.max(0) as u64)
+    }
+
+    async fn retry_dead(&self, filter: &DeadLetters) -> Result<u64, StoreError> {
+        let sql = format!(
             "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now() \
-             WHERE sink = $1 AND status = 'dead'",
-        )
-        .bind(sink)
-        .execute(&self.pool)
-        .await?;
+             WHERE {DEAD_LETTERS}"
+        );
+        let retried = bind_dead_letters(sqlx::query(&sql), filter)
+            .execute(&self.pool)
+            .await?;
         Ok(retried.rows_affected())
     }
 

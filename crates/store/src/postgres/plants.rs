@@ -1,4 +1,6 @@
-//! Plants on PostgreSQL: each write one statement that returns the row as the triggers left it.
+//! Plants on PostgreSQL: each write one statement that returns the row as the triggers left it. The
+//! write's trace reaches the journal through the transaction-local setting `plant_monitor.traceparent`
+//! (see migration 0008), set by a condition of the same statement so a write stays one round trip.
 
 use async_trait::async_trait;
 use sqlx::postgres::PgArguments;
@@ -8,7 +10,7 @@ use sqlx::{PgConnection, Postgres};
 use super::PostgresStore;
 use crate::decode::decode_plant;
 use crate::{PlantFilter, PlantStore, StoreError, shared};
-use plant_monitor_core::domain::{Plant, PlantDraft};
+use plant_monitor_core::domain::{Plant, PlantDraft, TraceParent};
 
 impl PostgresStore {
     async fn plant_in(conn: &mut PgConnection, id: &str) -> Result<Option<Plant>, StoreError> {
@@ -33,16 +35,25 @@ impl PostgresStore {
 
 #[async_trait]
 impl PlantStore for PostgresStore {
-    async fn create_plant(&self, draft: &PlantDraft) -> Result<Plant, StoreError> {
+    async fn create_plant(
+        &self,
+        draft: &PlantDraft,
+        trace: Option<&TraceParent>,
+    ) -> Result<Plant, StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
         let insert = sqlx::query(
             "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, status, \
-             latitude, longitude, attributes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) \
+             latitude, longitude, attributes) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb FROM (SELECT 1) AS one \
+             WHERE set_config('plant_monitor.traceparent', coalesce($11, ''), true) IS NOT NULL \
              RETURNING plant_image(power_plants)::text AS image",
         )
         .bind(&id);
-        let row = bind_draft(insert, draft).fetch_one(&self.pool).await?;
-        self.written.notify_one();
+        let row = bind_draft(insert, draft)
+            .bind(trace.map(TraceParent::to_string))
+            .fetch_one(&self.pool)
+            .await?;
+        self.written.announce();
         decode_plant(&row)
     }
 
@@ -78,21 +89,24 @@ impl PlantStore for PostgresStore {
         id: &str,
         draft: &PlantDraft,
         expected_version: Option<u64>,
+        trace: Option<&TraceParent>,
     ) -> Result<Plant, StoreError> {
         let update = sqlx::query(
             "UPDATE power_plants SET name = $2, region = $3, fuel = $4, capacity_mw = $5, \
              output_mw = $6, status = $7, latitude = $8, longitude = $9, attributes = $10::jsonb \
              WHERE id = $1 AND ($11::bigint IS NULL OR version = $11) \
+               AND set_config('plant_monitor.traceparent', coalesce($12, ''), true) IS NOT NULL \
              RETURNING plant_image(power_plants)::text AS image",
         )
         .bind(id);
         let row = bind_draft(update, draft)
             .bind(expected_version.map(|v| v as i64))
+            .bind(trace.map(TraceParent::to_string))
             .fetch_optional(&self.pool)
             .await?;
         match row {
             Some(row) => {
-                self.written.notify_one();
+                self.written.announce();
                 decode_plant(&row)
             }
             None => Err(self.missed(id, expected_version).await?),
@@ -103,18 +117,21 @@ impl PlantStore for PostgresStore {
         &self,
         id: &str,
         expected_version: Option<u64>,
+        trace: Option<&TraceParent>,
     ) -> Result<(), StoreError> {
         let deleted = sqlx::query(
-            "DELETE FROM power_plants WHERE id = $1 AND ($2::bigint IS NULL OR version = $2)",
+            "DELETE FROM power_plants WHERE id = $1 AND ($2::bigint IS NULL OR version = $2) \
+               AND set_config('plant_monitor.traceparent', coalesce($3, ''), true) IS NOT NULL",
         )
         .bind(id)
         .bind(expected_version.map(|v| v as i64))
+        .bind(trace.map(TraceParent::to_string))
         .execute(&self.pool)
         .await?;
         if deleted.rows_affected() == 0 {
             return Err(self.missed(id, expected_version).await?);
         }
-        self.written.notify_one();
+        self.written.announce();
         Ok(())
     }
 }

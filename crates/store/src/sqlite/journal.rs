@@ -1,18 +1,22 @@
 //! The journal on SQLite: listing, the unprocessed entries of led regions, recording what the feed made
-//! of them with their deliveries, and region snapshots, each write fenced by the region leases.
-
-use std::time::Duration;
+//! of them with their deliveries (and counting them in the statistics), and region snapshots, each
+//! write fenced by the region leases.
 
 use async_trait::async_trait;
 
-use super::{SqliteStore, check_fences};
-use crate::decode::{decode_change, decode_recorded};
-use crate::{Fence, JournalStore, Processed, Recorded, StoreError, shared};
+use super::{MINUTE_NOW, SqliteStore, check_fences};
+use crate::decode::{decode_change, decode_lag, decode_recorded};
+use crate::{
+    ChangeSignal, Fence, JournalStore, Processed, Recorded, RegionLag, StoreError, shared, stats,
+};
 use plant_monitor_core::domain::Change;
 
-/// The columns [`decode_change`] reads.
+/// The columns [`decode_change`] reads, of the view `plant_change_images`: the triggers journal a
+/// change as plain column values, and the view turns them into the images and changed_fields readers
+/// see (migration 0012).
 const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before, after, changed_fields, committed_at, \
-     processed_at, outcome, outcome_plugin, outcome_reason, outcome_pipeline";
+     processed_at, outcome, outcome_plugin, outcome_reason, outcome_pipeline, \
+     traceparent, backfill_id";
 
 #[async_trait]
 impl JournalStore for SqliteStore {
@@ -23,7 +27,7 @@ impl JournalStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Change>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {CHANGE_COLUMNS} FROM plant_changes \
+            "SELECT {CHANGE_COLUMNS} FROM plant_change_images \
              WHERE seq > ?1 AND (?2 IS NULL OR plant_id = ?2) ORDER BY seq LIMIT ?3"
         ))
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
@@ -39,7 +43,7 @@ impl JournalStore for SqliteStore {
             "SELECT {CHANGE_COLUMNS}, event, \
                (SELECT json_group_array(sink) FROM deliveries d \
                 WHERE d.seq = c.seq AND d.sink IS NOT NULL) AS sinks \
-             FROM (SELECT * FROM plant_changes WHERE processed_at IS NOT NULL \
+             FROM (SELECT * FROM plant_change_images WHERE processed_at IS NOT NULL \
                    ORDER BY seq DESC LIMIT ?1) c ORDER BY seq"
         ))
         .bind(i64::from(limit))
@@ -48,8 +52,44 @@ impl JournalStore for SqliteStore {
         rows.iter().map(decode_recorded).collect()
     }
 
-    async fn wait_for_changes(&self, at_most: Duration) {
-        let _ = tokio::time::timeout(at_most, self.written.notified()).await;
+    fn change_signal(&self) -> ChangeSignal {
+        self.written.signal()
+    }
+
+    async fn last_seq(&self) -> Result<u64, StoreError> {
+        let last: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM plant_changes")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(last).unwrap_or(0))
+    }
+
+    async fn processed_among(&self, seqs: &[u64], limit: u32) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM plant_change_images \
+             WHERE seq IN (SELECT value FROM json_each(?1)) AND processed_at IS NOT NULL ORDER BY seq LIMIT ?2"
+        ))
+        .bind(shared::seqs_json(seqs))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_change).collect()
+    }
+
+    async fn journal_writers(&self) -> Result<Vec<String>, StoreError> {
+        // One writer at a time holds the file, and a seq is taken inside its write: entries become
+        // visible in seq order.
+        Ok(Vec::new())
+    }
+
+    async fn journal_lag(&self) -> Result<Vec<RegionLag>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT region, count(*) AS entries, \
+             (julianday('now') - julianday(min(committed_at))) * 86400.0 AS oldest_seconds \
+             FROM plant_changes WHERE processed_at IS NULL GROUP BY region ORDER BY region",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_lag).collect()
     }
 
     async fn unprocessed_changes(
@@ -58,7 +98,7 @@ impl JournalStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Change>, StoreError> {
         let query = format!(
-            "SELECT {CHANGE_COLUMNS} FROM plant_changes c \
+            "SELECT {CHANGE_COLUMNS} FROM plant_change_images c \
              WHERE c.processed_at IS NULL AND c.region IN (SELECT value FROM json_each(?1)) \
                AND NOT EXISTS (SELECT 1 FROM plant_changes e \
                                WHERE e.plant_id = c.plant_id AND e.seq < c.seq \
@@ -88,15 +128,28 @@ impl JournalStore for SqliteStore {
         let (outcomes, deliveries) = shared::batch_json(batch);
         let mut tx = self.pool.begin().await?;
         check_fences(&mut tx, fences).await?;
-        sqlx::query(
+        let marked: Vec<(String, String, String)> = sqlx::query_as(
             "UPDATE plant_changes SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
              outcome = o.value ->> 1, outcome_plugin = o.value ->> 2, outcome_reason = o.value ->> 3, \
              event = o.value ->> 4, outcome_pipeline = o.value ->> 5 \
-             FROM json_each(?1) AS o WHERE plant_changes.seq = o.value ->> 0 AND processed_at IS NULL",
+             FROM json_each(?1) AS o WHERE plant_changes.seq = o.value ->> 0 AND processed_at IS NULL \
+             RETURNING region, kind, outcome",
         )
         .bind(outcomes)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
+        if let Some(counts) = stats::events_json(marked) {
+            sqlx::query(&format!(
+                "INSERT INTO stats_events (minute, region, kind, outcome, count) \
+                 SELECT {MINUTE_NOW}, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3 \
+                 FROM json_each(?1) AS e WHERE true \
+                 ON CONFLICT (minute, region, kind, outcome) \
+                 DO UPDATE SET count = stats_events.count + excluded.count"
+            ))
+            .bind(counts)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO deliveries (seq, sink, plant_id, region, status, last_error) \
              SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 \
@@ -129,12 +182,14 @@ impl JournalStore for SqliteStore {
         if first.rows_affected() == 0 {
             return Ok(0);
         }
-        // A plant with a change still to be fed is left out: that change brings its state anyway.
+        // A plant with a change still to be fed is left out: that change brings its state anyway (not
+        // a backfill's entry, which goes to the backfill's sinks only).
         let added = sqlx::query(
             "INSERT INTO plant_changes (plant_id, region, kind, before, after, changed_fields) \
              SELECT id, region, 'snapshot', NULL, image, '[]' FROM power_plant_images p \
              WHERE region = ?1 AND NOT EXISTS (SELECT 1 FROM plant_changes c \
-                                               WHERE c.plant_id = p.id AND c.processed_at IS NULL) \
+                                               WHERE c.plant_id = p.id AND c.processed_at IS NULL \
+                                                 AND c.backfill_id IS NULL) \
              ORDER BY id",
         )
         .bind(region)

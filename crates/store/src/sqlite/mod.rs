@@ -1,13 +1,17 @@
 //! The embedded SQLite backend: one database file in WAL mode, shared safely by several processes.
 //! Writes start with the write itself, so a transaction never has to upgrade a read lock (which SQLite
-//! would refuse under contention); the busy timeout then orders concurrent writers. The SQL lives in
+//! would refuse under contention); the busy timeout then orders concurrent writers. The API's plant
+//! writes queue for one writer task that commits them in groups (see `group_commit`). The SQL lives in
 //! one file per concern.
 
+mod backfills;
+mod group_commit;
 mod journal;
 mod leases;
 mod outbox;
 mod plants;
 mod retention;
+mod stats;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -20,8 +24,10 @@ use sqlx::sqlite::{
 };
 use tokio::sync::Notify;
 
+use self::group_commit::GroupCommit;
 use super::migrations::{self, Embedded};
-use super::{Fence, Store, StoreError, shared};
+use super::signal::Written;
+use super::{Connections, Fence, Store, StoreError, shared};
 use plant_monitor_core::config::DatabaseConfig;
 
 /// How long a writer waits for another's lock before giving up.
@@ -37,8 +43,12 @@ pub struct SqliteStore {
     /// A connection of the lease keeper's own, so that no load on the others (the API's reads, the
     /// feed, the sinks) can delay a renewal until the lease is lost.
     leases: SqlitePool,
-    /// Signalled after every write this process commits, so the feed need not wait for its next poll.
-    written: Arc<Notify>,
+    /// The one connection plant writes are group-committed on (see `group_commit`).
+    writes: SqlitePool,
+    writer: GroupCommit,
+    /// Announced after every write this process commits, so the journal's readers need not wait for
+    /// their next poll.
+    written: Written,
     /// Signalled when this process releases a lease. Other processes on the file find out by polling.
     released: Arc<Notify>,
 }
@@ -71,13 +81,21 @@ impl SqliteStore {
         let leases = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(LEASE_ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(open_error)?;
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
             .connect_with(options)
             .await
             .map_err(open_error)?;
+        let written = Written::new();
         Ok(SqliteStore {
             pool,
             leases,
-            written: Arc::new(Notify::new()),
+            writer: GroupCommit::start(writes.clone(), written.clone()),
+            writes,
+            written,
             released: Arc::new(Notify::new()),
         })
     }
@@ -102,9 +120,18 @@ impl Store for SqliteStore {
         shared::readiness(applied, migrations::latest(migrations::SQLITE))
     }
 
+    fn connections(&self) -> Connections {
+        let pools = [&self.pool, &self.leases, &self.writes];
+        Connections {
+            open: pools.iter().map(|pool| pool.size()).sum(),
+            idle: pools.iter().map(|pool| pool.num_idle() as u32).sum(),
+        }
+    }
+
     async fn close(&self) {
         self.pool.close().await;
         self.leases.close().await;
+        self.writes.close().await;
     }
 }
 
@@ -122,6 +149,10 @@ async fn check_fences(tx: &mut SqliteConnection, fences: &[Fence]) -> Result<(),
     .await?;
     shared::fenced(fences, &touched)
 }
+
+/// The current minute by the database clock, in minutes since the Unix epoch: the statistics' bucket
+/// of work recorded now.
+const MINUTE_NOW: &str = "(unixepoch('now') / 60)";
 
 /// A duration as an SQLite date modifier, to the millisecond.
 fn seconds_modifier(duration: Duration) -> String {

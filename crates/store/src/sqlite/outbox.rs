@@ -1,14 +1,35 @@
-//! The outbox on SQLite: due deliveries in per-plant order, their attempts recorded set-based, sink state,
-//! dead letters and their replay.
+//! The outbox on SQLite: due deliveries in per-plant order, their attempts recorded set-based (and
+//! counted in the statistics), sink state, dead letters and their replay.
 
 use async_trait::async_trait;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Row, Sqlite};
 
-use super::SqliteStore;
+use super::{MINUTE_NOW, SqliteStore};
 use crate::decode::{decode_delivery, decode_delivery_record};
 use crate::{
-    Attempts, Delivery, DeliveryRecord, DeliveryStatus, OutboxStore, Replay, SinkStats, StoreError,
-    shared,
+    Attempts, DeadLetters, Delivery, DeliveryRecord, DeliveryStatus, OutboxStore, Replay,
+    SinkStats, StoreError, shared,
 };
+
+/// The sinks' dead letters matching `?1` to `?5` (see [`bind_dead_letters`]). Times are compared as
+/// the text the store writes, which sorts as they do.
+const DEAD_LETTERS: &str = "status = 'dead' AND sink IS NOT NULL AND (?1 IS NULL OR sink = ?1) \
+     AND (?2 IS NULL OR plant_id = ?2) AND (?3 IS NULL OR created_at >= ?3) \
+     AND (?4 IS NULL OR created_at < ?4) AND (?5 IS NULL OR instr(last_error, ?5) > 0)";
+
+fn bind_dead_letters<'q>(
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    filter: &'q DeadLetters,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    query
+        .bind(filter.sink.as_deref())
+        .bind(filter.plant_id.as_deref())
+        .bind(filter.from.as_deref())
+        .bind(filter.to.as_deref())
+        .bind(filter.error.as_deref())
+}
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
@@ -20,7 +41,8 @@ impl OutboxStore for SqliteStore {
     ) -> Result<Vec<Delivery>, StoreError> {
         let query = "WITH now AS (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS at), \
                   led AS (SELECT value AS region FROM json_each(?2)) \
-             SELECT d.id, d.seq, d.plant_id, d.region, d.attempts, c.event, c.outcome_pipeline \
+             SELECT d.id, d.seq, d.plant_id, d.region, d.attempts, c.event, c.outcome_pipeline, \
+                    c.traceparent, c.committed_at \
              FROM deliveries d JOIN plant_changes c ON c.seq = d.seq, now \
              WHERE d.sink = ?1 AND d.status = 'pending' AND d.region IN led \
                AND NOT EXISTS (SELECT 1 FROM sink_states s \
@@ -47,18 +69,20 @@ impl OutboxStore for SqliteStore {
     async fn record_attempts(&self, sink: &str, attempts: &Attempts) -> Result<(), StoreError> {
         let json = shared::attempts_json(attempts);
         let mut tx = self.pool.begin().await?;
+        let mut counted = shared::Counted::default();
         if !attempts.delivered.is_empty() {
-            sqlx::query(
+            let ids = serde_json::Value::from(shared::delivered_ids(attempts)).to_string();
+            counted.delivered = sqlx::query_scalar(
                 "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
                    last_error = NULL, delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-                 WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'",
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' RETURNING id",
             )
-            .bind(serde_json::Value::from(attempts.delivered.as_slice()).to_string())
-            .execute(&mut *tx)
+            .bind(ids)
+            .fetch_all(&mut *tx)
             .await?;
         }
         if let Some(retries) = json.retries {
-            sqlx::query(
+            counted.retried = sqlx::query(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = r.value ->> 1, \
                    next_attempt_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', \
                                               julianday('now') + (r.value ->> 2) / 86400000.0), \
@@ -68,16 +92,43 @@ impl OutboxStore for SqliteStore {
             )
             .bind(retries)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
         }
         if let Some(dead) = json.dead {
-            sqlx::query(
+            counted.dead = sqlx::query(
                 "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, \
                    last_error = x.value ->> 1 \
                  FROM json_each(?1) AS x \
                  WHERE deliveries.id = x.value ->> 0 AND deliveries.status = 'pending'",
             )
             .bind(dead)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        let (results, latencies) = counted.stats_json(attempts);
+        if let Some(results) = results {
+            sqlx::query(&format!(
+                "INSERT INTO stats_deliveries (minute, sink, outcome, count) \
+                 SELECT {MINUTE_NOW}, ?1, r.value ->> 0, r.value ->> 1 FROM json_each(?2) AS r \
+                 WHERE true ON CONFLICT (minute, sink, outcome) \
+                 DO UPDATE SET count = stats_deliveries.count + excluded.count"
+            ))
+            .bind(sink)
+            .bind(results)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(latencies) = latencies {
+            sqlx::query(&format!(
+                "INSERT INTO stats_latency (minute, sink, bucket, count) \
+                 SELECT {MINUTE_NOW}, ?1, l.value ->> 0, l.value ->> 1 FROM json_each(?2) AS l \
+                 WHERE true ON CONFLICT (minute, sink, bucket) \
+                 DO UPDATE SET count = stats_latency.count + excluded.count"
+            ))
+            .bind(sink)
+            .bind(latencies)
             .execute(&mut *tx)
             .await?;
         }
@@ -195,19 +246,26 @@ impl OutboxStore for SqliteStore {
             }
         };
         tx.commit().await?;
-        self.written.notify_one();
+        self.written.announce();
         Ok(replay)
     }
 
-    async fn retry_dead(&self, sink: &str) -> Result<u64, StoreError> {
-        let retried = sqlx::query(
+    async fn count_dead(&self, filter: &DeadLetters) -> Result<u64, StoreError> {
+        let sql = format!("SELECT count(*) FROM deliveries WHERE {DEAD_LETTERS}");
+        let row = bind_dead_letters(sqlx::query(&sql), filter)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)?.max(0) as u64)
+    }
+
+    async fn retry_dead(&self, filter: &DeadLetters) -> Result<u64, StoreError> {
+        let sql = format!(
             "UPDATE deliveries SET status = 'pending', attempts = 0, \
-             next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-             WHERE sink = ?1 AND status = 'dead'",
-        )
-        .bind(sink)
-        .execute(&self.pool)
-        .await?;
+             next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE {DEAD_LETTERS}"
+        );
+        let retried = bind_dead_letters(sqlx::query(&sql), filter)
+            .execute(&self.pool)
+            .await?;
         Ok(retried.rows_affected())
     }
 

@@ -1,5 +1,6 @@
-//! Plants on SQLite. A write and the read of the row the triggers left run in one transaction, so the
-//! answer is the committed row, version and timestamps included.
+//! Plants on SQLite. Reads go to the pool; writes go through the group commit (see `group_commit`),
+//! where a write and the read of the row the triggers left run in one savepoint of a shared
+//! transaction, so the answer is the committed row, version and timestamps included.
 
 use async_trait::async_trait;
 use sqlx::query::Query;
@@ -9,54 +10,127 @@ use sqlx::{Sqlite, SqliteConnection};
 use super::SqliteStore;
 use crate::decode::decode_plant;
 use crate::{PlantFilter, PlantStore, StoreError, shared};
-use plant_monitor_core::domain::{Plant, PlantDraft};
+use plant_monitor_core::domain::{Plant, PlantDraft, TraceParent};
 
-impl SqliteStore {
-    async fn plant_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Plant>, StoreError> {
-        let row = sqlx::query("SELECT image FROM power_plant_images WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
-        row.map(|row| decode_plant(&row)).transpose()
-    }
-
-    /// Explains why a conditional write touched no row.
-    async fn missed(
-        conn: &mut SqliteConnection,
-        id: &str,
+/// One write of a plant, as it waits in the group commit's queue.
+#[derive(Debug)]
+pub(super) enum PlantWrite {
+    Create {
+        id: String,
+        draft: PlantDraft,
+    },
+    Replace {
+        id: String,
+        draft: PlantDraft,
         expected: Option<u64>,
-    ) -> Result<StoreError, StoreError> {
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM power_plants WHERE id = ?1")
+    },
+    Delete {
+        id: String,
+        expected: Option<u64>,
+    },
+}
+
+impl PlantWrite {
+    /// Runs this write inside the group's transaction: the plant as written, none for a delete.
+    pub(super) async fn apply(
+        &self,
+        conn: &mut SqliteConnection,
+    ) -> Result<Option<Plant>, StoreError> {
+        match self {
+            PlantWrite::Create { id, draft } => {
+                let insert = sqlx::query(
+                    "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, \
+                     status, latitude, longitude, attributes) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .bind(id);
+                bind_draft(insert, draft).execute(&mut *conn).await?;
+                Ok(Some(written(conn, id).await?))
+            }
+            PlantWrite::Replace {
+                id,
+                draft,
+                expected,
+            } => {
+                let update = sqlx::query(
+                    "UPDATE power_plants SET name = ?2, region = ?3, fuel = ?4, capacity_mw = ?5, \
+                     output_mw = ?6, status = ?7, latitude = ?8, longitude = ?9, attributes = ?10 \
+                     WHERE id = ?1 AND (?11 IS NULL OR version = ?11)",
+                )
+                .bind(id);
+                let updated = bind_draft(update, draft)
+                    .bind(expected.map(|v| v as i64))
+                    .execute(&mut *conn)
+                    .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(missed(conn, id, *expected).await?);
+                }
+                Ok(Some(written(conn, id).await?))
+            }
+            PlantWrite::Delete { id, expected } => {
+                let deleted = sqlx::query(
+                    "DELETE FROM power_plants WHERE id = ?1 AND (?2 IS NULL OR version = ?2)",
+                )
                 .bind(id)
-                .fetch_optional(conn)
+                .bind(expected.map(|v| v as i64))
+                .execute(&mut *conn)
                 .await?;
-        Ok(shared::missed(id, current, expected))
+                if deleted.rows_affected() == 0 {
+                    return Err(missed(conn, id, *expected).await?);
+                }
+                Ok(None)
+            }
+        }
     }
+}
+
+async fn plant_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Plant>, StoreError> {
+    let row = sqlx::query("SELECT image FROM power_plant_images WHERE id = ?1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| decode_plant(&row)).transpose()
+}
+
+/// The row a write just left, as the triggers completed it.
+async fn written(conn: &mut SqliteConnection, id: &str) -> Result<Plant, StoreError> {
+    plant_in(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })
+}
+
+/// Explains why a conditional write touched no row.
+async fn missed(
+    conn: &mut SqliteConnection,
+    id: &str,
+    expected: Option<u64>,
+) -> Result<StoreError, StoreError> {
+    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM power_plants WHERE id = ?1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(shared::missed(id, current, expected))
 }
 
 #[async_trait]
 impl PlantStore for SqliteStore {
-    async fn create_plant(&self, draft: &PlantDraft) -> Result<Plant, StoreError> {
+    async fn create_plant(
+        &self,
+        draft: &PlantDraft,
+        trace: Option<&TraceParent>,
+    ) -> Result<Plant, StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
-        let mut tx = self.pool.begin().await?;
-        let insert = sqlx::query(
-            "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, status, \
-             latitude, longitude, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .bind(&id);
-        bind_draft(insert, draft).execute(&mut *tx).await?;
-        let plant = Self::plant_in(&mut tx, &id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
-        tx.commit().await?;
-        self.written.notify_one();
-        Ok(plant)
+        let write = PlantWrite::Create {
+            id: id.clone(),
+            draft: draft.clone(),
+        };
+        let written = self.writer.write(write, trace).await?;
+        written.ok_or(StoreError::NotFound { id })
     }
 
     async fn get_plant(&self, id: &str) -> Result<Option<Plant>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        Self::plant_in(&mut conn, id).await
+        plant_in(&mut conn, id).await
     }
 
     async fn list_plants(
@@ -86,46 +160,28 @@ impl PlantStore for SqliteStore {
         id: &str,
         draft: &PlantDraft,
         expected_version: Option<u64>,
+        trace: Option<&TraceParent>,
     ) -> Result<Plant, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let update = sqlx::query(
-            "UPDATE power_plants SET name = ?2, region = ?3, fuel = ?4, capacity_mw = ?5, \
-             output_mw = ?6, status = ?7, latitude = ?8, longitude = ?9, attributes = ?10 \
-             WHERE id = ?1 AND (?11 IS NULL OR version = ?11)",
-        )
-        .bind(id);
-        let updated = bind_draft(update, draft)
-            .bind(expected_version.map(|v| v as i64))
-            .execute(&mut *tx)
-            .await?;
-        if updated.rows_affected() == 0 {
-            return Err(Self::missed(&mut tx, id, expected_version).await?);
-        }
-        let plant = Self::plant_in(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
-        tx.commit().await?;
-        self.written.notify_one();
-        Ok(plant)
+        let write = PlantWrite::Replace {
+            id: id.to_owned(),
+            draft: draft.clone(),
+            expected: expected_version,
+        };
+        let written = self.writer.write(write, trace).await?;
+        written.ok_or_else(|| StoreError::NotFound { id: id.to_owned() })
     }
 
     async fn delete_plant(
         &self,
         id: &str,
         expected_version: Option<u64>,
+        trace: Option<&TraceParent>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let deleted =
-            sqlx::query("DELETE FROM power_plants WHERE id = ?1 AND (?2 IS NULL OR version = ?2)")
-                .bind(id)
-                .bind(expected_version.map(|v| v as i64))
-                .execute(&mut *tx)
-                .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(Self::missed(&mut tx, id, expected_version).await?);
-        }
-        tx.commit().await?;
-        self.written.notify_one();
+        let write = PlantWrite::Delete {
+            id: id.to_owned(),
+            expected: expected_version,
+        };
+        self.writer.write(write, trace).await?;
         Ok(())
     }
 }

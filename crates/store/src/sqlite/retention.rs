@@ -1,10 +1,11 @@
-//! Retention on SQLite: delivered rows and finished journal entries deleted a bounded batch at a time.
+//! Retention on SQLite: delivered rows, finished journal entries and old statistics deleted a bounded
+//! batch at a time.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::SqliteStore;
+use super::{MINUTE_NOW, SqliteStore};
 use crate::{RetentionStore, StoreError};
 
 #[async_trait]
@@ -31,5 +32,25 @@ impl RetentionStore for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok((deliveries.rows_affected(), changes.rows_affected()))
+    }
+
+    async fn prune_stats(&self, kept: Duration, limit: u32) -> Result<u64, StoreError> {
+        let mut pruned = 0;
+        for (table, key) in [
+            ("stats_events", "region, kind, outcome"),
+            ("stats_deliveries", "sink, outcome"),
+            ("stats_latency", "sink, bucket"),
+        ] {
+            pruned += sqlx::query(&format!(
+                "DELETE FROM {table} WHERE (minute, {key}) IN \
+                   (SELECT minute, {key} FROM {table} WHERE minute < {MINUTE_NOW} - ?1 LIMIT ?2)"
+            ))
+            .bind(i64::try_from(kept.as_secs() / 60).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(pruned)
     }
 }

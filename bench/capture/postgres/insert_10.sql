@@ -1,0 +1,12 @@
+BEGIN;
+INSERT INTO :tbl (name, region, fuel, capacity_mw, output_mw) VALUES ('bench', 'r' || (random() * 7)::int, 'solar', 10, random() * 10);
+INSERT INTO :tbl (name, region, fuel, capacity_mw, output_mw) VALUES ('bench', 'r' || (random() * 7)::int, 'solar', 10, random() * 10);
+INSERT INTO :tbl (name, region, fuel, capacity_mw, output_mw) VALUES ('bench', 'r' || (random() * 7)::int, 'solar', 10, random() * 10);
+INSERT INTO :tbl (name, region, fuel, capacity_mw, output_mw) VALUES ('bench', 'r' || (random() * 7)::int, 'solar', 10, random() * 10);
+INSERT INTO :tbl (name, region, fuel, capacity_mw, output_mw) VALUES ('bench', 'r' || (random() * 7)::int, 'solar', 10, random() * 10);
+INSERT INTO :tbl (name, region, fuel, capacity_mw, output_mw) VALUES ('bench', 'r' || (random() * 7)::int, 'solar', 10, random() * 10);
+INSERT INTO :tbl (name, region, fuel, capacity_mw, output_mw) VALUES ('bench', 'r' || (random() * 7)::int, 'solar', 10, random() * 10);
+INSERT INTO :tbl (name, region, fuel, capacity_mw, output_mw) VALUES ('bench', 'r' || (random() * 7)::int, 'solar', 10, random() * 10);
+INSERT INTO :tbl (name, region, fuel, capacity_mw, output_mw) VALUES ('bench', 'r' || (random() * 7)::int, 'solar', 10, random() * 10);
+INSERT INTO :tbl (name, region, fuel, capacity_mw, output_mw) VALUES ('bench', 'r' || (random() * 7)::int, 'solar', 10, random() * 10);
+COMMIT;

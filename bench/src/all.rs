@@ -1,0 +1,443 @@
+//! `bench all`: every figure of issue 15 and its ceiling, measured in one run on SQLite and (given an
+//! admin URL) PostgreSQL, printed as one markdown table for BENCHMARKS.md, headed by the date and the
+//! commit. `--quick` shrinks every phase so the whole run is a smoke test (CI runs it on the debug
+//! build, without timing assertions); its figures are not for the record.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::capture::{self, Scenario};
+use crate::http_ceiling::{self, Posts};
+use crate::paced::{self, Consumer, Workload};
+use crate::report::{Ceiling, Figure, Table, grouped};
+use crate::{e2e, failover, misses, plugin_calls, process, swap};
+
+/// What `bench all` was asked for.
+#[derive(Debug)]
+pub struct Options {
+    pub quick: bool,
+    pub postgres: Option<String>,
+    pub markdown: Option<PathBuf>,
+}
+
+/// How much each phase measures.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    capture: capture::Sizes,
+    events: u32,
+    rate_seconds: Duration,
+    http_seconds: Duration,
+    plugin_calls: u32,
+    swaps: u32,
+    failovers: u32,
+}
+
+impl Sizes {
+    fn new(quick: bool) -> Sizes {
+        if quick {
+            Sizes {
+                capture: capture::Sizes {
+                    seconds: Duration::from_millis(500),
+                    bulk_rows: 2_000,
+                },
+                events: 2_000,
+                rate_seconds: Duration::from_secs(1),
+                http_seconds: Duration::from_millis(500),
+                plugin_calls: 5_000,
+                swaps: 2,
+                failovers: 1,
+            }
+        } else {
+            Sizes {
+                capture: capture::Sizes {
+                    seconds: Duration::from_secs(3),
+                    bulk_rows: 20_000,
+                },
+                events: 20_000,
+                rate_seconds: Duration::from_secs(5),
+                http_seconds: Duration::from_secs(3),
+                plugin_calls: 100_000,
+                swaps: 5,
+                failovers: 3,
+            }
+        }
+    }
+}
+
+/// The fixed write rates the end-to-end latency is measured at.
+const RATES: [u32; 2] = [1_000, 5_000];
+
+const HOST: &str = "host";
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    // From a clean clone the example plugins are not built yet; the tests' helper builds them once.
+    plant_monitor_tests::component("fuel-router");
+    let sizes = Sizes::new(options.quick);
+    let mut table = Table::default();
+
+    let http = [
+        http_ceiling::measure(1, sizes.http_seconds).await?,
+        http_ceiling::measure(8, sizes.http_seconds).await?,
+    ];
+    for posts in &http {
+        table.measured(
+            HOST,
+            format!(
+                "HTTP POSTs, sink's client → minimal receiver, {} in flight",
+                posts.in_flight
+            ),
+            Figure::PerSecond(posts.per_second, "requests"),
+            Ceiling::None("the delivery ceiling".into()),
+        );
+    }
+    plugins(&mut table, sizes).await?;
+
+    for admin in [None]
+        .into_iter()
+        .chain(options.postgres.as_deref().map(Some))
+    {
+        backend(&mut table, admin, sizes, &http[0]).await?;
+    }
+
+    let markdown = table.markdown(&heading(&options)?);
+    println!("\n{markdown}");
+    if let Some(file) = &options.markdown {
+        std::fs::write(file, &markdown)?;
+    }
+    let unmeasured = table.unmeasured();
+    anyhow::ensure!(
+        unmeasured.is_empty(),
+        "figures without a value: {unmeasured:?}"
+    );
+    Ok(())
+}
+
+/// Plugin call costs and hot-swap latency: the same on either backend.
+async fn plugins(table: &mut Table, sizes: Sizes) -> anyhow::Result<()> {
+    let calls = sizes.plugin_calls;
+    let costs = tokio::task::spawn_blocking(move || plugin_calls::run(calls)).await??;
+    table.measured(
+        HOST,
+        "plugin call, fixed part (filter, event without images)",
+        Figure::Micros(costs.bare_filter),
+        Ceiling::None("goal ≤ 1 µs".into()),
+    );
+    for (role, cost) in ["filter", "enrich", "route"].iter().zip(costs.full) {
+        table.measured(
+            HOST,
+            format!("plugin call, {role}, full update event"),
+            Figure::Micros(cost),
+            Ceiling::Measured(Figure::Micros(costs.bare_filter), "the fixed part".into()),
+        );
+    }
+    table.measured(
+        HOST,
+        "three-plugin chain per event",
+        Figure::Micros(costs.chain),
+        Ceiling::Measured(
+            Figure::Micros(costs.full.iter().sum()),
+            "the three calls alone".into(),
+        ),
+    );
+    let original = std::fs::read(super::dist().join(format!("{}.wasm", swap::PLUGIN)))?;
+    let swaps = swap::in_process(&original, sizes.swaps).await?;
+    table.measured(
+        HOST,
+        "hot swap, never compiled: landed → in force (median)",
+        Figure::Time(swaps.never_compiled),
+        Ceiling::None("goal ≤ 150 ms".into()),
+    );
+    table.measured(
+        HOST,
+        "hot swap, cached: landed → in force (median)",
+        Figure::Time(swaps.cached),
+        Ceiling::None("goal ≤ 5 ms".into()),
+    );
+    Ok(())
+}
+
+/// Every figure that depends on the database, on one backend.
+async fn backend(
+    table: &mut Table,
+    admin: Option<&str>,
+    sizes: Sizes,
+    http: &Posts,
+) -> anyhow::Result<()> {
+    let name = if admin.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+
+    let rates = capture::measure(admin, sizes.capture).await?;
+    let mut raw_insert = f64::NAN;
+    for rates in &rates {
+        let unit = match rates.scenario {
+            Scenario::SingleRow { .. } => "commits",
+            _ => "rows",
+        };
+        if rates.scenario == Scenario::OneTransaction {
+            raw_insert = rates.captured;
+        }
+        table.measured(
+            name,
+            format!(
+                "writers into power_plants, capture on: {}",
+                rates.scenario.describe(sizes.capture)
+            ),
+            Figure::PerSecond(rates.captured, unit),
+            Ceiling::Measured(Figure::PerSecond(rates.plain, unit), "capture off".into()),
+        );
+    }
+
+    let (full_speed, usage) = process::usage_of(e2e::run(e2e::Setup {
+        events: sizes.events,
+        max_in_flight: 1,
+        batch_max: 1,
+        batch_size: std::num::NonZeroU32::new(500).expect("500 is not zero"),
+        postgres: admin.map(str::to_owned),
+        writers: 0,
+    }))
+    .await?;
+    let what = format!(
+        "end to end, {} rows in one transaction → 3 plugins → HTTP",
+        grouped(f64::from(sizes.events))
+    );
+    table.measured(
+        name,
+        format!("{what}: throughput"),
+        Figure::PerSecond(full_speed, "events"),
+        Ceiling::Measured(
+            Figure::PerSecond(raw_insert, "rows"),
+            "raw insert rate, the one-transaction write above".into(),
+        ),
+    );
+    usage_rows(table, name, &what, usage);
+
+    let mut ours_paced = Vec::new();
+    for rate in RATES {
+        let outcome = paced::measure(
+            admin,
+            Workload::Rate {
+                per_second: rate,
+                seconds: sizes.rate_seconds,
+            },
+            Consumer::PlantMonitor,
+        )
+        .await?;
+        let what = format!(
+            "end to end at {} rows/s → 3 plugins → HTTP",
+            grouped(f64::from(rate))
+        );
+        table.measured(
+            name,
+            format!("{what}: throughput"),
+            Figure::PerSecond(outcome.per_second, "events"),
+            Ceiling::Measured(Figure::PerSecond(f64::from(rate), "rows"), "offered".into()),
+        );
+        for ((label, latency), (_, round_trip)) in outcome
+            .latency
+            .labelled()
+            .into_iter()
+            .zip(http.round_trip.labelled())
+        {
+            table.measured(
+                name,
+                format!("{what}: commit → receipt {label}"),
+                Figure::Time(latency),
+                Ceiling::Measured(
+                    Figure::Time(round_trip),
+                    format!("one POST's round trip, {label}"),
+                ),
+            );
+        }
+        table.measured(
+            name,
+            format!("{what}: events that never arrived"),
+            Figure::Count(outcome.lost),
+            Ceiling::None("must be 0".into()),
+        );
+        usage_rows(table, name, &what, outcome.usage);
+        ours_paced.push(outcome);
+    }
+
+    baseline(table, admin, sizes, full_speed, ours_paced.first().copied()).await?;
+
+    // `bench crud` (bench/src/crud.rs) measures these on its own; folding its figures in here is still to do.
+    table.not_measured(
+        name,
+        "CRUD, N connections: GET by id, list, POST, PATCH (req/s, p50, p99)",
+        "see `bench crud` (run separately)",
+    );
+
+    match (admin, failover::binary()) {
+        (None, _) => table.not_measured(
+            name,
+            "failover: signal → lease taken, → first event",
+            "PostgreSQL only: SQLite allows one process",
+        ),
+        (Some(_), Err(missing)) => table.not_measured(
+            name,
+            "failover: signal → lease taken, → first event",
+            format!("skipped: {missing}"),
+        ),
+        (Some(admin), Ok(_)) => {
+            for (signal, runs) in [("TERM", sizes.failovers), ("KILL", sizes.failovers)] {
+                let medians = failover::run(failover::Setup {
+                    runs,
+                    signal: signal.into(),
+                    lease_ttl: "2s".into(),
+                    postgres: admin.into(),
+                })
+                .await?;
+                table.measured(
+                    name,
+                    format!("failover, kill -{signal}, lease_ttl 2s: lease taken (median)"),
+                    Figure::Time(medians.lease),
+                    Ceiling::None(format!("{runs} runs")),
+                );
+                table.measured(
+                    name,
+                    format!("failover, kill -{signal}, lease_ttl 2s: first event (median)"),
+                    Figure::Time(medians.first_event),
+                    Ceiling::None(format!("{runs} runs")),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The naive poller on the same workloads, and the changes it misses.
+async fn baseline(
+    table: &mut Table,
+    admin: Option<&str>,
+    sizes: Sizes,
+    ours_full_speed: f64,
+    ours_paced: Option<paced::Outcome>,
+) -> anyhow::Result<()> {
+    let name = if admin.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let bulk = paced::measure(
+        admin,
+        Workload::Bulk { rows: sizes.events },
+        Consumer::NaivePoller,
+    )
+    .await?;
+    table.measured(
+        name,
+        format!(
+            "naive poller (1 s, one POST per row), {} rows in one transaction: throughput",
+            grouped(f64::from(sizes.events))
+        ),
+        Figure::PerSecond(bulk.per_second, "events"),
+        Ceiling::Measured(
+            Figure::PerSecond(ours_full_speed, "events"),
+            "plant-monitor, same rows".into(),
+        ),
+    );
+    let paced = paced::measure(
+        admin,
+        Workload::Rate {
+            per_second: RATES[0],
+            seconds: sizes.rate_seconds,
+        },
+        Consumer::NaivePoller,
+    )
+    .await?;
+    if let Some(ours) = ours_paced {
+        for ((label, naive), (_, ours)) in paced
+            .latency
+            .labelled()
+            .into_iter()
+            .zip(ours.latency.labelled())
+            .filter(|((label, _), _)| ["p50", "p99"].contains(label))
+        {
+            table.measured(
+                name,
+                format!(
+                    "naive poller at {} rows/s: commit → receipt {label}",
+                    grouped(f64::from(RATES[0]))
+                ),
+                Figure::Time(naive),
+                Ceiling::Measured(Figure::Time(ours), "plant-monitor, same rate".into()),
+            );
+        }
+    }
+    let misses = misses::measure(admin).await?;
+    for (what, seen) in [
+        ("deletes", misses.deletes),
+        (
+            "updates of one plant within one poll",
+            misses.repeated_updates,
+        ),
+        (
+            "update committed after a younger one was polled",
+            misses.out_of_order,
+        ),
+    ] {
+        for (who, got) in [
+            ("plant-monitor", seen.plant_monitor),
+            ("naive poller", seen.naive),
+        ] {
+            table.measured(
+                name,
+                format!("changes received by {who}: {what}"),
+                Figure::Count(got),
+                Ceiling::Measured(Figure::Count(seen.made), "made".into()),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn usage_rows(table: &mut Table, backend: &'static str, what: &str, usage: process::Usage) {
+    table.measured(
+        backend,
+        format!("{what}: CPU seconds"),
+        Figure::Time(usage.cpu),
+        Ceiling::None("the bench process: service, receiver and writer".into()),
+    );
+    table.measured(
+        backend,
+        format!("{what}: peak RSS"),
+        Figure::Mib(usage.peak_rss_kib / 1024),
+        Ceiling::None("the same process; not the PostgreSQL server".into()),
+    );
+}
+
+/// The table's heading: what was run, when, on which commit and build.
+fn heading(options: &Options) -> anyhow::Result<String> {
+    let output = |program: &str, args: &[&str]| -> anyhow::Result<String> {
+        let output = std::process::Command::new(program)
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()?;
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let commit = output("git", &["rev-parse", "--short", "HEAD"])?;
+    let dirty = !output("git", &["status", "--porcelain"])?.is_empty();
+    Ok(format!(
+        "### `bench all{}{}` — {}, commit {commit}{}, {} build",
+        if options.quick { " --quick" } else { "" },
+        if options.postgres.is_some() {
+            " --postgres …"
+        } else {
+            ""
+        },
+        output("date", &["-u", "+%Y-%m-%d"])?,
+        if dirty {
+            " with uncommitted changes"
+        } else {
+            ""
+        },
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    ))
+}

@@ -1,0 +1,154 @@
+//! What capture costs the writers: the same writes committed into `power_plants` (journal triggers
+//! on) and into its plain copy (capture off, see [`crate::plain_table`]) in one database, alternating
+//! per scenario: single-row commits from 1 and from 8 writers, 10-row transactions from one writer, and
+//! one large transaction. The service is not running; the writers are all there is.
+
+use std::time::{Duration, Instant};
+
+use plant_monitor::config::DatabaseConfig;
+use plant_monitor::store;
+use sqlx::AnyPool;
+
+use crate::database::Database;
+use crate::plain_table::{self, PLAIN};
+
+/// How long and how much to write.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// How long each timed scenario writes.
+    pub seconds: Duration,
+    /// Rows in the one large transaction.
+    pub bulk_rows: u32,
+}
+
+/// A writing scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    SingleRow { writers: u32 },
+    TenRowTransactions,
+    OneTransaction,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 4] = [
+        Scenario::SingleRow { writers: 1 },
+        Scenario::SingleRow { writers: 8 },
+        Scenario::TenRowTransactions,
+        Scenario::OneTransaction,
+    ];
+
+    pub fn describe(self, sizes: Sizes) -> String {
+        match self {
+            Scenario::SingleRow { writers: 1 } => "single-row commits, 1 writer".into(),
+            Scenario::SingleRow { writers } => format!("single-row commits, {writers} writers"),
+            Scenario::TenRowTransactions => "10-row transactions, 1 writer".into(),
+            Scenario::OneTransaction => format!(
+                "one {}-row transaction",
+                crate::report::grouped(f64::from(sizes.bulk_rows))
+            ),
+        }
+    }
+}
+
+/// Rows per second into each table for one scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Rates {
+    pub scenario: Scenario,
+    pub captured: f64,
+    pub plain: f64,
+}
+
+const FUELS: [&str; 6] = ["hydro", "wind", "gas", "coal", "solar", "nuclear"];
+
+pub async fn measure(admin: Option<&str>, sizes: Sizes) -> anyhow::Result<Vec<Rates>> {
+    let dir = tempfile::tempdir()?;
+    let database = Database::open(admin, dir.path(), "capture.db").await?;
+    let store = store::connect(&DatabaseConfig {
+        url: database.url().parse().map_err(anyhow::Error::msg)?,
+        ..DatabaseConfig::default()
+    })
+    .await?;
+    store.migrate().await?;
+    store.close().await;
+    let pool = database.writers(8).await?;
+    plain_table::create(&pool, admin.is_some()).await?;
+    let mut rates = Vec::new();
+    for scenario in Scenario::ALL {
+        let captured = rate(&pool, "power_plants", scenario, sizes).await?;
+        let plain = rate(&pool, PLAIN, scenario, sizes).await?;
+        rates.push(Rates {
+            scenario,
+            captured,
+            plain,
+        });
+    }
+    pool.close().await;
+    drop(database);
+    Ok(rates)
+}
+
+/// Rows per second `scenario` commits into `table`.
+async fn rate(
+    pool: &AnyPool,
+    table: &str,
+    scenario: Scenario,
+    sizes: Sizes,
+) -> anyhow::Result<f64> {
+    let insert = format!(
+        "INSERT INTO {table} (name, region, fuel, capacity_mw, output_mw) VALUES ($1, $2, $3, 100, $4)"
+    );
+    let started = Instant::now();
+    let rows = match scenario {
+        Scenario::SingleRow { writers } => {
+            let deadline = started + sizes.seconds;
+            let mut tasks = tokio::task::JoinSet::new();
+            for writer in 0..writers {
+                let (pool, insert) = (pool.clone(), insert.clone());
+                tasks.spawn(async move {
+                    let mut rows = 0u64;
+                    while Instant::now() < deadline {
+                        row(&insert, writer * 1_000_000 + rows as u32)
+                            .execute(&pool)
+                            .await?;
+                        rows += 1;
+                    }
+                    anyhow::Ok(rows)
+                });
+            }
+            let mut rows = 0;
+            while let Some(done) = tasks.join_next().await {
+                rows += done??;
+            }
+            rows
+        }
+        Scenario::TenRowTransactions => {
+            let mut rows = 0u64;
+            while started.elapsed() < sizes.seconds {
+                let mut tx = pool.begin().await?;
+                for _ in 0..10 {
+                    row(&insert, rows as u32).execute(&mut *tx).await?;
+                    rows += 1;
+                }
+                tx.commit().await?;
+            }
+            rows
+        }
+        Scenario::OneTransaction => {
+            let mut tx = pool.begin().await?;
+            for i in 0..sizes.bulk_rows {
+                row(&insert, i).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            u64::from(sizes.bulk_rows)
+        }
+    };
+    Ok(rows as f64 / started.elapsed().as_secs_f64())
+}
+
+fn row(insert: &str, i: u32) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(insert)
+        .bind(format!("plant {i}"))
+        .bind(format!("region-{}", i % 4))
+        .bind(FUELS[i as usize % FUELS.len()])
+        .bind(if i.is_multiple_of(10) { 150.0 } else { 80.0 })
+}

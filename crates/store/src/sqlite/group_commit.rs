@@ -1,0 +1,177 @@
+//! Group commit of plant writes on SQLite. SQLite lets one writer in at a time and every commit waits
+//! for the disk, so writers that each commit alone queue on the lock (its busy handler sleeps) and on
+//! the sync. Here the writes queue in memory instead, and one task commits whatever has queued in one
+//! transaction: each write runs inside a savepoint of its own, so one that fails (a CHECK violation, a
+//! version that no longer matches, a missing plant) is undone alone and answered with its own error
+//! while the others commit. Every write is answered only once the commit holding it has returned, so
+//! nothing is acknowledged before it is durable; a group whose transaction fails fails every write in
+//! it. At most [`QUEUE`] writes wait; one that finds the queue full waits for room, it is never dropped.
+
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::SqlitePool;
+use sqlx::{Sqlite, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use super::plants::PlantWrite;
+use crate::StoreError;
+use crate::signal::Written;
+use plant_monitor_core::domain::{Plant, TraceParent};
+
+/// How many writes may wait for the writer task.
+const QUEUE: usize = 1024;
+
+/// How many writes one transaction takes at most, which bounds how long it holds the write lock from
+/// the other writers on the file (the feed, the sinks, other processes).
+const GROUP_MAX: usize = 256;
+
+/// What a write comes to: the plant as written (none for a delete), or why not.
+type Outcome = Result<Option<Plant>, StoreError>;
+
+/// A write waiting for its group.
+#[derive(Debug)]
+struct Queued {
+    write: PlantWrite,
+    trace: Option<String>,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// The way into the writer task's queue. The task ends once every clone of this is gone.
+#[derive(Debug, Clone)]
+pub(super) struct GroupCommit {
+    queue: mpsc::Sender<Queued>,
+}
+
+impl GroupCommit {
+    /// Starts the writer task on `pool`, which it alone uses; every commit is announced on `written`.
+    pub(super) fn start(pool: SqlitePool, written: Written) -> GroupCommit {
+        let (queue, writes) = mpsc::channel(QUEUE);
+        tokio::spawn(run(pool, writes, written));
+        GroupCommit { queue }
+    }
+
+    /// Queues `write`, journaled with `trace`, and waits until its group has committed.
+    pub(super) async fn write(&self, write: PlantWrite, trace: Option<&TraceParent>) -> Outcome {
+        let (reply, answer) = oneshot::channel();
+        let queued = Queued {
+            write,
+            trace: trace.map(ToString::to_string),
+            reply,
+        };
+        self.queue.send(queued).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::NotCommitted {
+        reason: "the writer task has stopped".into(),
+    }
+}
+
+async fn run(pool: SqlitePool, mut writes: mpsc::Receiver<Queued>, written: Written) {
+    let mut group = Vec::with_capacity(GROUP_MAX);
+    while writes.recv_many(&mut group, GROUP_MAX).await > 0 {
+        // A request whose client went away before its write began is not written at all, as a
+        // cancelled transaction would not be.
+        group.retain(|queued: &Queued| !queued.reply.is_closed());
+        match commit(&pool, &group).await {
+            Ok(outcomes) => {
+                if outcomes.iter().any(Result::is_ok) {
+                    written.announce();
+                }
+                for (queued, outcome) in group.drain(..).zip(outcomes) {
+                    // A client that went away meanwhile finds its write committed all the same.
+                    queued.reply.send(outcome).ok();
+                }
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                for queued in group.drain(..) {
+                    let reason = reason.clone();
+                    queued
+                        .reply
+                        .send(Err(StoreError::NotCommitted { reason }))
+                        .ok();
+                }
+            }
+        }
+    }
+}
+
+/// Runs `group` in one transaction and commits it: each write's outcome once committed, or the
+/// failure that undid the whole group.
+async fn commit(pool: &SqlitePool, group: &[Queued]) -> Result<Vec<Outcome>, StoreError> {
+    if group.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = pool.acquire().await?;
+    // IMMEDIATE takes the write lock now (waiting out other writers by the busy timeout), so no read
+    // inside the group ever has to be upgraded to a write under contention.
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let outcomes = match writes(&mut conn, group).await {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            abandon(conn).await;
+            return Err(error);
+        }
+    };
+    match sqlx::query("COMMIT").execute(&mut *conn).await {
+        Ok(_) => Ok(outcomes),
+        Err(error) => {
+            abandon(conn).await;
+            Err(error.into())
+        }
+    }
+}
+
+/// Each write of `group` in its own savepoint, inside the open transaction. An error returned here
+/// means the transaction itself is lost.
+async fn writes(conn: &mut SqliteConnection, group: &[Queued]) -> Result<Vec<Outcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(group.len());
+    // The trace in `write_trace` now. It is set outside the savepoints, so that undoing a failed
+    // write does not bring back the trace of the write before it without this knowing.
+    let mut traced: Option<&str> = None;
+    for queued in group {
+        let trace = queued.trace.as_deref();
+        if trace != traced {
+            hand_over(conn, trace).await?;
+            traced = trace;
+        }
+        sqlx::query("SAVEPOINT write").execute(&mut *conn).await?;
+        let outcome = queued.write.apply(conn).await;
+        // If SQLite rolled back the whole transaction (as it does on a full disk or an I/O error), the
+        // savepoint is gone and this fails: the group is lost, not only this write.
+        if outcome.is_err() {
+            sqlx::query("ROLLBACK TO write").execute(&mut *conn).await?;
+        }
+        sqlx::query("RELEASE write").execute(&mut *conn).await?;
+        outcomes.push(outcome);
+    }
+    // Taken back before the commit, so no other writer's changes are journaled with it.
+    if traced.is_some() {
+        hand_over(conn, None).await?;
+    }
+    Ok(outcomes)
+}
+
+/// Hands `trace` to the journal triggers for the writes that follow (none: they start their own).
+async fn hand_over(conn: &mut SqliteConnection, trace: Option<&str>) -> Result<(), StoreError> {
+    match trace {
+        Some(trace) => {
+            sqlx::query("INSERT OR REPLACE INTO write_trace (only, traceparent) VALUES (1, ?1)")
+                .bind(trace)
+                .execute(conn)
+                .await?
+        }
+        None => sqlx::query("DELETE FROM write_trace").execute(conn).await?,
+    };
+    Ok(())
+}
+
+/// Rolls back what is left of a lost group. A connection that cannot is closed rather than given back
+/// to the pool inside a transaction.
+async fn abandon(mut conn: PoolConnection<Sqlite>) {
+    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+        conn.close_on_drop();
+    }
+}

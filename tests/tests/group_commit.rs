@@ -1,0 +1,194 @@
+//! Group commit of plant writes on SQLite: concurrent writes share transactions, yet each is answered
+//! as if it ran alone, only once committed, journaled with its own trace; a write that fails inside a
+//! group fails alone; `If-Match` still lets exactly one of several racing writers through.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use plant_monitor::domain::{Fuel, PlantDraft, Status, TraceParent};
+use plant_monitor::store::StoreError;
+use plant_monitor_tests::{Backend, TestApp, plant};
+use sqlx::{AnyPool, Row};
+
+const WRITERS: usize = 64;
+
+fn traceparent(i: usize) -> String {
+    format!("00-{:032x}-{:016x}-01", 0xabc0_0000 + i, 0xdef0_0000 + i)
+}
+
+/// The journal's trace of each entry of `plant_id`.
+async fn traces_of(sql: &AnyPool, plant_id: &str) -> Vec<String> {
+    sqlx::query("SELECT traceparent FROM plant_changes WHERE plant_id = $1 ORDER BY seq")
+        .bind(plant_id)
+        .fetch_all(sql)
+        .await
+        .expect("journal read")
+        .iter()
+        .map(|row| row.get::<String, _>(0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_api_writes_are_all_committed_and_each_journaled_with_its_own_traceparent() {
+    let app = TestApp::start().await;
+    let created = join_all((0..WRITERS).map(|i| {
+        let request = app
+            .request(reqwest::Method::POST, "/v1/plants")
+            .header("traceparent", traceparent(i))
+            .json(&plant(&format!("grouped {i}")));
+        async move {
+            let response = request.send().await.expect("sent");
+            assert_eq!(response.status(), 201);
+            response.json::<serde_json::Value>().await.expect("JSON")
+        }
+    }))
+    .await;
+
+    let sql = app.sql().await;
+    for (i, plant) in created.iter().enumerate() {
+        let id = plant["id"].as_str().expect("an id");
+        let name: String = sqlx::query_scalar("SELECT name FROM power_plants WHERE id = $1")
+            .bind(id)
+            .fetch_one(&sql)
+            .await
+            .expect("the acknowledged plant is in the database");
+        assert_eq!(name, format!("grouped {i}"));
+        // The write is a child span of the request's: the same trace, a span of its own.
+        let traces = traces_of(&sql, id).await;
+        assert_eq!(traces.len(), 1);
+        assert_eq!(traces[0][..35], traceparent(i)[..35]);
+    }
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM write_trace")
+        .fetch_one(&sql)
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "no trace is left behind for other writers");
+}
+
+fn draft(name: &str) -> PlantDraft {
+    PlantDraft {
+        name: name.into(),
+        region: "north".into(),
+        fuel: Fuel::Wind,
+        capacity_mw: 10.0,
+        output_mw: None,
+        status: Status::Planned,
+        latitude: None,
+        longitude: None,
+        attributes: Default::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_that_fails_inside_a_group_fails_alone_and_the_others_commit() {
+    let store = Backend::Sqlite.store().await;
+    let existing = store
+        .create_plant(&draft("existing"), None)
+        .await
+        .expect("create");
+    let sql = store.sql().await;
+
+    // Another writer holds the file's write lock, so the writes below queue up and then commit as one
+    // group once it lets go.
+    let mut blocker = sql.acquire().await.expect("a connection");
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    let trace = |i: usize| TraceParent::parse(&traceparent(i)).expect("a traceparent");
+    let (good, traces): (Vec<_>, Vec<_>) = (0..8)
+        .map(|i| (draft(&format!("good {i}")), trace(i)))
+        .unzip();
+    let mut invalid = draft("invalid");
+    invalid.latitude = Some(91.0);
+    let (invalid_trace, stale_trace, missing_trace) = (trace(100), trace(101), trace(102));
+    let writes = async {
+        let goods = join_all(
+            good.iter()
+                .zip(&traces)
+                .map(|(draft, trace)| store.create_plant(draft, Some(trace))),
+        );
+        let replacement = draft("stale replacement");
+        tokio::join!(
+            goods,
+            store.create_plant(&invalid, Some(&invalid_trace)),
+            store.replace_plant(&existing.id, &replacement, Some(7), Some(&stale_trace)),
+            store.delete_plant("no-such-plant", None, Some(&missing_trace)),
+        )
+    };
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut *blocker)
+            .await
+            .expect("unlock");
+    };
+    let ((goods, invalid, stale, missing), ()) = tokio::join!(writes, release);
+
+    assert!(
+        matches!(invalid, Err(StoreError::Database(_))),
+        "the CHECK violation is its own: {invalid:?}"
+    );
+    assert!(
+        matches!(
+            stale,
+            Err(StoreError::VersionMismatch {
+                expected: 7,
+                current: 1,
+                ..
+            })
+        ),
+        "{stale:?}"
+    );
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+    for (i, created) in goods.into_iter().enumerate() {
+        let created = created.expect("every valid write commits");
+        assert_eq!(created.name, format!("good {i}"));
+        assert_eq!(created.version, 1);
+        let stored = store.get_plant(&created.id).await.expect("read");
+        assert_eq!(stored.as_ref(), Some(&created));
+        assert_eq!(traces_of(&sql, &created.id).await, [traceparent(i)]);
+    }
+    let journaled: Vec<String> = sqlx::query_scalar("SELECT traceparent FROM plant_changes")
+        .fetch_all(&sql)
+        .await
+        .expect("journal");
+    for failed in [100, 101, 102] {
+        assert!(
+            !journaled.contains(&traceparent(failed)),
+            "a failed write leaves no journal entry"
+        );
+    }
+    let kept = store.get_plant(&existing.id).await.expect("read");
+    assert_eq!(kept, Some(existing));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_racing_writes_on_one_version_exactly_one_gets_through_if_match() {
+    let app = TestApp::start().await;
+    let created = app.create(&plant("raced")).await;
+    let id = created["id"].as_str().expect("an id");
+    let statuses = join_all((0..16).map(|i| {
+        let request = app
+            .request(reqwest::Method::PUT, &format!("/v1/plants/{id}"))
+            .header("if-match", "\"1\"")
+            .json(&plant(&format!("racer {i}")));
+        async move { request.send().await.expect("sent").status().as_u16() }
+    }))
+    .await;
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 412).count(),
+        15,
+        "{statuses:?}"
+    );
+    let stored = app.get_json(&format!("/v1/plants/{id}")).await;
+    assert_eq!(stored["version"], 2);
+}
