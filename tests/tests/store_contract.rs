@@ -319,7 +319,10 @@ async fn due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_hol
     backend: Backend,
 ) {
     let store = backend.store().await;
-    let first = store.create_plant(&draft("north", "Fenced"), None).await.unwrap();
+    let first = store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
     store
         .replace_plant(
             &first.id,
@@ -332,8 +335,14 @@ async fn due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_hol
         )
         .await
         .unwrap();
-    let second = store.create_plant(&draft("north", "Fenced"), None).await.unwrap();
-    let southern = store.create_plant(&draft("south", "Fenced"), None).await.unwrap();
+    let second = store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
+    let southern = store
+        .create_plant(&draft("south", "Fenced"), None)
+        .await
+        .unwrap();
     feed(&*store, "north", |c| routed(c, &["out"])).await;
     feed(&*store, "south", |c| routed(c, &["out"])).await;
 
@@ -391,7 +400,10 @@ async fn due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_hol
 async fn recorded_attempts_deliver_retry_or_bury_and_the_sink_figures_count_them(backend: Backend) {
     let store = backend.store().await;
     for _ in 0..4 {
-        store.create_plant(&draft("north", "Fenced"), None).await.unwrap();
+        store
+            .create_plant(&draft("north", "Fenced"), None)
+            .await
+            .unwrap();
     }
     feed(&*store, "north", |c| routed(c, &["out"])).await;
     let ids = due(&*store, "out", &["north"]).await;
@@ -486,7 +498,10 @@ async fn recorded_attempts_deliver_retry_or_bury_and_the_sink_figures_count_them
 
 async fn a_disabled_sink_has_nothing_due_until_it_is_enabled(backend: Backend) {
     let store = backend.store().await;
-    store.create_plant(&draft("north", "Fenced"), None).await.unwrap();
+    store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
     feed(&*store, "north", |c| routed(c, &["out", "other"])).await;
     assert!(
         !store.enable_sink("out").await.unwrap(),
@@ -533,8 +548,14 @@ async fn replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its
     backend: Backend,
 ) {
     let store = backend.store().await;
-    let routed_plant = store.create_plant(&draft("north", "Fenced"), None).await.unwrap();
-    let failed_plant = store.create_plant(&draft("north", "Fenced"), None).await.unwrap();
+    let routed_plant = store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
+    let failed_plant = store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
     feed(&*store, "north", |change| {
         if change.plant_id == failed_plant.id {
             Processed {
@@ -652,7 +673,10 @@ async fn replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its
 async fn retrying_a_sinks_dead_letters_requeues_every_one_of_that_sink(backend: Backend) {
     let store = backend.store().await;
     for _ in 0..2 {
-        store.create_plant(&draft("north", "Fenced"), None).await.unwrap();
+        store
+            .create_plant(&draft("north", "Fenced"), None)
+            .await
+            .unwrap();
     }
     feed(&*store, "north", |c| routed(c, &["out", "other"])).await;
     for sink in ["out", "other"] {
@@ -835,7 +859,10 @@ async fn the_sink_figures_stay_equal_to_a_count_of_the_outbox_whoever_changes_it
     let store = backend.store().await;
     let sql = store.sql().await;
     for _ in 0..6 {
-        store.create_plant(&draft("north", "Fenced"), None).await.unwrap();
+        store
+            .create_plant(&draft("north", "Fenced"), None)
+            .await
+            .unwrap();
     }
     feed(&*store, "north", |change| routed(change, &["a", "b"])).await;
     let (counted, read) = counted_and_read(&store, &sql).await;
@@ -899,7 +926,10 @@ async fn the_pipeline_that_processed_a_change_is_kept_with_its_outcome_and_its_d
     backend: Backend,
 ) {
     let store = backend.store().await;
-    store.create_plant(&draft("north", "Fenced"), None).await.unwrap();
+    store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
     feed(&*store, "north", |change| routed(change, &["out"])).await;
     let journal = store.list_changes(None, 0, 10).await.unwrap();
     let outcome = journal[0].outcome.as_ref().expect("processed");
@@ -930,7 +960,10 @@ async fn the_recorded_journal_gives_the_last_processed_entries_with_their_event_
         filtering(change, &filtered, &["out", "b"])
     })
     .await;
-    store.create_plant(&draft("north", "Fenced"), None).await.unwrap();
+    store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
     let recorded = store.recorded(2).await.unwrap();
     let seen: Vec<(&str, Option<&str>, Vec<&str>)> = (recorded.iter())
         .map(|r| {
@@ -955,7 +988,10 @@ async fn the_journal_tells_its_last_seq_and_which_of_given_entries_are_processed
     let store = backend.store().await;
     assert_eq!(store.last_seq().await.unwrap(), 0);
     for region in ["north", "south", "north"] {
-        store.create_plant(&draft(region, "Fenced"), None).await.unwrap();
+        store
+            .create_plant(&draft(region, "Fenced"), None)
+            .await
+            .unwrap();
     }
     let seqs: Vec<u64> = (store.list_changes(None, 0, 10).await.unwrap().iter())
         .map(|change| change.seq)
@@ -1018,7 +1054,10 @@ async fn every_reader_of_the_journal_is_woken_by_a_write_even_one_made_while_it_
         second.wait(Duration::from_secs(10)),
         async {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            store.create_plant(&draft("north", "Fenced"), None).await.unwrap()
+            store
+                .create_plant(&draft("north", "Fenced"), None)
+                .await
+                .unwrap()
         },
     );
     assert!(

@@ -86,10 +86,9 @@ impl PlantWrite {
         match (self, written) {
             (PlantWrite::Delete { .. }, Some(_)) => Ok(None),
             (_, Some(row)) => decode_plant(&row).map(Some),
-            (
-                PlantWrite::Replace { expected, .. } | PlantWrite::Delete { expected, .. },
-                None,
-            ) => Err(missed(conn, id, *expected).await?),
+            (PlantWrite::Replace { expected, .. } | PlantWrite::Delete { expected, .. }, None) => {
+                Err(missed(conn, id, *expected).await?)
+            }
             (PlantWrite::Create { .. }, None) => Err(StoreError::NotFound { id: id.clone() }),
         }
     }
