@@ -10,7 +10,7 @@ use crate::capture::{self, Scenario};
 use crate::http_ceiling::{self, Posts};
 use crate::paced::{self, Consumer, Workload};
 use crate::report::{Ceiling, Figure, Table, grouped};
-use crate::{e2e, failover, misses, plugin_calls, process, swap};
+use crate::{crud, e2e, failover, misses, plugin_calls, process, swap};
 
 /// What `bench all` was asked for.
 #[derive(Debug)]
@@ -30,6 +30,8 @@ struct Sizes {
     plugin_calls: u32,
     swaps: u32,
     failovers: u32,
+    crud_seconds: Duration,
+    crud_plants: u32,
 }
 
 impl Sizes {
@@ -46,6 +48,8 @@ impl Sizes {
                 plugin_calls: 5_000,
                 swaps: 2,
                 failovers: 1,
+                crud_seconds: Duration::from_millis(500),
+                crud_plants: 200,
             }
         } else {
             Sizes {
@@ -59,6 +63,8 @@ impl Sizes {
                 plugin_calls: 100_000,
                 swaps: 5,
                 failovers: 3,
+                crud_seconds: Duration::from_secs(3),
+                crud_plants: 2_000,
             }
         }
     }
@@ -66,6 +72,9 @@ impl Sizes {
 
 /// The fixed write rates the end-to-end latency is measured at.
 const RATES: [u32; 2] = [1_000, 5_000];
+
+/// The concurrent API clients CRUD is measured with, and the HTTP ceiling beside it.
+const CRUD_CONNECTIONS: u32 = 16;
 
 const HOST: &str = "host";
 
@@ -78,6 +87,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let http = [
         http_ceiling::measure(1, sizes.http_seconds).await?,
         http_ceiling::measure(8, sizes.http_seconds).await?,
+        http_ceiling::measure(CRUD_CONNECTIONS, sizes.http_seconds).await?,
     ];
     for posts in &http {
         table.measured(
@@ -97,6 +107,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .chain(options.postgres.as_deref().map(Some))
     {
         backend(&mut table, admin, sizes, &http[0]).await?;
+        api(&mut table, admin, sizes, &http[2]).await?;
     }
 
     let markdown = table.markdown(&heading(&options)?);
@@ -163,11 +174,7 @@ async fn backend(
     sizes: Sizes,
     http: &Posts,
 ) -> anyhow::Result<()> {
-    let name = if admin.is_some() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
+    let name = backend_name(admin);
 
     let rates = capture::measure(admin, sizes.capture).await?;
     let mut raw_insert = f64::NAN;
@@ -263,13 +270,6 @@ async fn backend(
 
     baseline(table, admin, sizes, full_speed, ours_paced.first().copied()).await?;
 
-    // `bench crud` (bench/src/crud.rs) measures these on its own; folding its figures in here is still to do.
-    table.not_measured(
-        name,
-        "CRUD, N connections: GET by id, list, POST, PATCH (req/s, p50, p99)",
-        "see `bench crud` (run separately)",
-    );
-
     match (admin, failover::binary()) {
         (None, _) => table.not_measured(
             name,
@@ -308,6 +308,58 @@ async fn backend(
     Ok(())
 }
 
+/// CRUD through the API from [`CRUD_CONNECTIONS`] clients, each operation against the same number of
+/// clients POSTing to a minimal receiver: what the HTTP stack alone allows.
+async fn api(
+    table: &mut Table,
+    admin: Option<&str>,
+    sizes: Sizes,
+    http: &Posts,
+) -> anyhow::Result<()> {
+    let name = backend_name(admin);
+    let figures = crud::measure(&crud::Setup {
+        connections: CRUD_CONNECTIONS,
+        duration: sizes.crud_seconds,
+        plants: sizes.crud_plants,
+        postgres: admin.map(str::to_owned),
+    })
+    .await?;
+    let ceiling = format!("minimal receiver, {} in flight", http.in_flight);
+    for figure in &figures {
+        let what = format!(
+            "API {}, {CRUD_CONNECTIONS} connections",
+            figure.operation.name()
+        );
+        table.measured(
+            name,
+            format!("{what}: throughput"),
+            Figure::PerSecond(figure.per_second, "requests"),
+            Ceiling::Measured(
+                Figure::PerSecond(http.per_second, "requests"),
+                ceiling.clone(),
+            ),
+        );
+        for (label, latency, round_trip) in [
+            ("p50", figure.p50, http.round_trip.p50),
+            ("p99", figure.p99, http.round_trip.p99),
+        ] {
+            table.measured(
+                name,
+                format!("{what}: {label}"),
+                Figure::Time(latency),
+                Ceiling::Measured(Figure::Time(round_trip), format!("{ceiling}, {label}")),
+            );
+        }
+    }
+    table.measured(
+        name,
+        format!("API, {CRUD_CONNECTIONS} connections: requests not answered with success"),
+        Figure::Count(figures.iter().map(|figure| figure.errors).sum()),
+        Ceiling::None("must be 0".into()),
+    );
+    Ok(())
+}
+
 /// The naive poller on the same workloads, and the changes it misses.
 async fn baseline(
     table: &mut Table,
@@ -316,11 +368,7 @@ async fn baseline(
     ours_full_speed: f64,
     ours_paced: Option<paced::Outcome>,
 ) -> anyhow::Result<()> {
-    let name = if admin.is_some() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
+    let name = backend_name(admin);
     let bulk = paced::measure(
         admin,
         Workload::Bulk { rows: sizes.events },
@@ -392,6 +440,15 @@ async fn baseline(
         }
     }
     Ok(())
+}
+
+/// The table's name for the backend `admin` selects.
+fn backend_name(admin: Option<&str>) -> &'static str {
+    if admin.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    }
 }
 
 fn usage_rows(table: &mut Table, backend: &'static str, what: &str, usage: process::Usage) {

@@ -5,8 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use plant_monitor::config::DatabaseConfig;
-use plant_monitor::store;
 use sqlx::AnyPool;
 
 use crate::database::Database;
@@ -63,13 +61,7 @@ const FUELS: [&str; 6] = ["hydro", "wind", "gas", "coal", "solar", "nuclear"];
 pub async fn measure(admin: Option<&str>, sizes: Sizes) -> anyhow::Result<Vec<Rates>> {
     let dir = tempfile::tempdir()?;
     let database = Database::open(admin, dir.path(), "capture.db").await?;
-    let store = store::connect(&DatabaseConfig {
-        url: database.url().parse().map_err(anyhow::Error::msg)?,
-        ..DatabaseConfig::default()
-    })
-    .await?;
-    store.migrate().await?;
-    store.close().await;
+    database.migrate().await?;
     let pool = database.writers(8).await?;
     plain_table::create(&pool, admin.is_some()).await?;
     let mut rates = Vec::new();

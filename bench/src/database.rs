@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use plant_monitor::config::{Config, DatabaseConfig, SnapshotMode};
+use plant_monitor::store;
 use plant_monitor_tests::TestDatabase;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
@@ -64,6 +66,38 @@ impl Database {
             })
             .connect(self.url())
             .await?)
+    }
+
+    /// Migrates the schema as the service does at start, for benchmarks whose writers come before it
+    /// or without it.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let store = store::connect(&DatabaseConfig {
+            url: self.url().parse().map_err(anyhow::Error::msg)?,
+            ..DatabaseConfig::default()
+        })
+        .await?;
+        store.migrate().await?;
+        store.close().await;
+        Ok(())
+    }
+
+    /// A service on this database with no plugins, no start-up snapshot, an API on a free port and the
+    /// one sink `name` configured by `sink` (a sink's configuration as JSON).
+    pub fn service_config(
+        &self,
+        dir: &std::path::Path,
+        name: &str,
+        sink: serde_json::Value,
+    ) -> anyhow::Result<Config> {
+        let mut config = Config::default();
+        config.database.url = self.url().parse().map_err(anyhow::Error::msg)?;
+        config.server.listen = "127.0.0.1:0".parse()?;
+        config.plugins.dir = dir.join("no-plugins");
+        config.feed.snapshot = SnapshotMode::Never;
+        config
+            .sinks
+            .insert(name.into(), serde_json::from_value(sink)?);
+        Ok(config)
     }
 
     pub fn name(&self) -> &'static str {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use plant_monitor::config::Config;
 use plant_monitor::service::Service;
 use plant_monitor::store;
 use sqlx::any::AnyPoolOptions;
@@ -31,19 +30,15 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     let receiver = start_receiver(received.clone()).await?;
     let dir = tempfile::tempdir()?;
     let database = Database::open(setup.postgres.as_deref(), dir.path(), "drain.db").await?;
-    let mut config = Config::default();
-    config.database.url = database.url().parse().map_err(anyhow::Error::msg)?;
-    config.server.listen = "127.0.0.1:0".parse()?;
-    config.plugins.dir = dir.path().join("no-plugins");
-    config.feed.snapshot = plant_monitor::config::SnapshotMode::Never;
-    config.sinks.insert(
-        "out".into(),
-        serde_json::from_value(serde_json::json!({
+    let config = database.service_config(
+        dir.path(),
+        "out",
+        serde_json::json!({
             "url": format!("http://{receiver}/out"),
             "batch_max": setup.batch_max,
             "max_in_flight": setup.max_in_flight,
-        }))?,
-    );
+        }),
+    )?;
     let store = store::connect(&config.database).await?;
     store.migrate().await?;
     store.disable_sink("out", "held for the benchmark").await?;

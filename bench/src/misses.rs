@@ -8,7 +8,6 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use plant_monitor::config::Config;
 use plant_monitor::service::Service;
 use tokio::sync::watch;
 
@@ -42,15 +41,11 @@ pub async fn measure(admin: Option<&str>) -> anyhow::Result<Misses> {
     let receiver = recorder.start().await?;
     let dir = tempfile::tempdir()?;
     let database = Database::open(admin, dir.path(), "misses.db").await?;
-    let mut config = Config::default();
-    config.database.url = database.url().parse().map_err(anyhow::Error::msg)?;
-    config.server.listen = "127.0.0.1:0".parse()?;
-    config.plugins.dir = dir.path().join("no-plugins");
-    config.feed.snapshot = plant_monitor::config::SnapshotMode::Never;
-    config.sinks.insert(
-        "ours".into(),
-        serde_json::from_value(serde_json::json!({ "url": format!("http://{receiver}/ours") }))?,
-    );
+    let config = database.service_config(
+        dir.path(),
+        "ours",
+        serde_json::json!({ "url": format!("http://{receiver}/ours") }),
+    )?;
     let service = Service::start(&config).await?;
     let (stop, stopping) = watch::channel(false);
     let poller = tokio::spawn(crate::baseline::run(

@@ -7,9 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use plant_monitor::config::DatabaseConfig;
 use plant_monitor::service::Service;
-use plant_monitor::store;
 use tokio::sync::watch;
 
 use crate::database::Database;
@@ -74,13 +72,7 @@ pub async fn measure(
             (Some(Service::start(&config).await?), None)
         }
         Consumer::NaivePoller => {
-            let store = store::connect(&DatabaseConfig {
-                url: database.url().parse().map_err(anyhow::Error::msg)?,
-                ..DatabaseConfig::default()
-            })
-            .await?;
-            store.migrate().await?;
-            store.close().await;
+            database.migrate().await?;
             let poller = crate::baseline::run(
                 database.writers(1).await?,
                 admin.is_some(),

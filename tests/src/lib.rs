@@ -22,6 +22,7 @@ pub use postgres::TestDatabase;
 pub use receiver::{Answer, Attempt, Received, Receiver};
 
 use plant_monitor::config::{Config, SinkConfig};
+use plant_monitor::domain::{Fuel, PlantDraft, Status};
 use plant_monitor::service::Service;
 use plant_monitor::store::{Acquisition, Fence, Store};
 use serde_json::{Value, json};
@@ -332,6 +333,21 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A valid plant named `name` in `region`, for tests that write through the store.
+pub fn draft(region: &str, name: &str) -> PlantDraft {
+    PlantDraft {
+        name: name.into(),
+        region: region.into(),
+        fuel: Fuel::Wind,
+        capacity_mw: 10.0,
+        output_mw: None,
+        status: Status::Planned,
+        latitude: None,
+        longitude: None,
+        attributes: Default::default(),
     }
 }
 

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use plant_monitor::domain::{Fuel, PlantDraft, Status, TraceParent};
+use plant_monitor::domain::TraceParent;
 use plant_monitor::store::StoreError;
-use plant_monitor_tests::{Backend, TestApp, plant};
+use plant_monitor_tests::{Backend, TestApp, draft, plant};
 use sqlx::{AnyPool, Row};
 
 const WRITERS: usize = 64;
@@ -65,25 +65,11 @@ async fn concurrent_api_writes_are_all_committed_and_each_journaled_with_its_own
     assert_eq!(left, 0, "no trace is left behind for other writers");
 }
 
-fn draft(name: &str) -> PlantDraft {
-    PlantDraft {
-        name: name.into(),
-        region: "north".into(),
-        fuel: Fuel::Wind,
-        capacity_mw: 10.0,
-        output_mw: None,
-        status: Status::Planned,
-        latitude: None,
-        longitude: None,
-        attributes: Default::default(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_write_that_fails_inside_a_group_fails_alone_and_the_others_commit() {
     let store = Backend::Sqlite.store().await;
     let existing = store
-        .create_plant(&draft("existing"), None)
+        .create_plant(&draft("north", "existing"), None)
         .await
         .expect("create");
     let sql = store.sql().await;
@@ -97,9 +83,9 @@ async fn a_write_that_fails_inside_a_group_fails_alone_and_the_others_commit() {
         .expect("lock");
     let trace = |i: usize| TraceParent::parse(&traceparent(i)).expect("a traceparent");
     let (good, traces): (Vec<_>, Vec<_>) = (0..8)
-        .map(|i| (draft(&format!("good {i}")), trace(i)))
+        .map(|i| (draft("north", &format!("good {i}")), trace(i)))
         .unzip();
-    let mut invalid = draft("invalid");
+    let mut invalid = draft("north", "invalid");
     invalid.latitude = Some(91.0);
     let (invalid_trace, stale_trace, missing_trace) = (trace(100), trace(101), trace(102));
     let writes = async {
@@ -108,7 +94,7 @@ async fn a_write_that_fails_inside_a_group_fails_alone_and_the_others_commit() {
                 .zip(&traces)
                 .map(|(draft, trace)| store.create_plant(draft, Some(trace))),
         );
-        let replacement = draft("stale replacement");
+        let replacement = draft("north", "stale replacement");
         tokio::join!(
             goods,
             store.create_plant(&invalid, Some(&invalid_trace)),

@@ -8,10 +8,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use plant_monitor::domain::{Fuel, OutcomeKind, PlantDraft, Status};
+use plant_monitor::domain::OutcomeKind;
 use plant_monitor::store::{Attempts, Dead, Delivered, Processed, Retry, Stats, Store, stats};
 use plant_monitor_tests::{
-    Backend, PluginDir, Receiver, TestApp, WAIT, eventually, lead, plant, sink, sink_with,
+    Backend, PluginDir, Receiver, TestApp, WAIT, draft, eventually, lead, plant, sink, sink_with,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -266,20 +266,6 @@ async fn the_current_buckets_show_the_events_deliveries_and_latencies_of_real_tr
 }
 
 /// A plant of `region`, as a store test writes it.
-fn draft(region: &str, name: &str) -> PlantDraft {
-    PlantDraft {
-        name: name.into(),
-        region: region.into(),
-        fuel: Fuel::Wind,
-        capacity_mw: 10.0,
-        output_mw: None,
-        status: Status::Planned,
-        latitude: None,
-        longitude: None,
-        attributes: Default::default(),
-    }
-}
-
 /// The whole window's count of each series, after its names.
 fn totals(stats: &Stats) -> Vec<String> {
     let events = (stats.events.iter()).map(|s| {

@@ -6,12 +6,12 @@
 
 use std::time::Duration;
 
-use plant_monitor::domain::{Change, Fuel, OutcomeKind, PlantDraft, Status};
+use plant_monitor::domain::{Change, OutcomeKind, PlantDraft};
 use plant_monitor::store::{
     self, Acquisition, Attempts, Dead, DeadLetters, Delivered, DeliveryStatus, Fence, Processed,
     Replay, Retry, Store, StoreError,
 };
-use plant_monitor_tests::{Backend, TestStore};
+use plant_monitor_tests::{Backend, TestStore, draft};
 use sqlx::AnyPool;
 
 plant_monitor_tests::on_both_backends! {
@@ -48,20 +48,6 @@ async fn acquire(store: &dyn Store, lease: &str, holder: &str, ttl: Duration) ->
         .acquire_lease(lease, holder, ttl)
         .await
         .expect("acquire")
-}
-
-fn plant_in(region: &str) -> PlantDraft {
-    PlantDraft {
-        name: "Fenced".into(),
-        region: region.into(),
-        fuel: Fuel::Wind,
-        capacity_mw: 10.0,
-        output_mw: None,
-        status: Status::Planned,
-        latitude: None,
-        longitude: None,
-        attributes: Default::default(),
-    }
 }
 
 /// What the pipeline makes of a change it routes to `sinks`.
@@ -180,7 +166,7 @@ async fn a_stale_fence_refuses_every_write_and_a_fresh_one_succeeds(backend: Bac
     assert!(!store.renew_lease(&fence("a", 1), TTL).await.expect("renew"));
 
     let plant = store
-        .create_plant(&plant_in("north"), None)
+        .create_plant(&draft("north", "Fenced"), None)
         .await
         .expect("create");
     let change = store.unprocessed_changes(&north, 10).await.expect("read");
@@ -269,12 +255,12 @@ async fn a_plant_that_moves_regions_keeps_its_order_across_leaders(backend: Back
     let store = backend.store().await;
     let (north, south) = (["north".to_owned()], ["south".to_owned()]);
     let plant = store
-        .create_plant(&plant_in("north"), None)
+        .create_plant(&draft("north", "Fenced"), None)
         .await
         .expect("create");
     let moved = PlantDraft {
         region: "south".into(),
-        ..plant_in("north")
+        ..draft("north", "Fenced")
     };
     store
         .replace_plant(&plant.id, &moved, None, None)
@@ -333,21 +319,30 @@ async fn due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_hol
     backend: Backend,
 ) {
     let store = backend.store().await;
-    let first = store.create_plant(&plant_in("north"), None).await.unwrap();
+    let first = store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
     store
         .replace_plant(
             &first.id,
             &PlantDraft {
                 capacity_mw: 20.0,
-                ..plant_in("north")
+                ..draft("north", "Fenced")
             },
             None,
             None,
         )
         .await
         .unwrap();
-    let second = store.create_plant(&plant_in("north"), None).await.unwrap();
-    let southern = store.create_plant(&plant_in("south"), None).await.unwrap();
+    let second = store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
+    let southern = store
+        .create_plant(&draft("south", "Fenced"), None)
+        .await
+        .unwrap();
     feed(&*store, "north", |c| routed(c, &["out"])).await;
     feed(&*store, "south", |c| routed(c, &["out"])).await;
 
@@ -405,7 +400,10 @@ async fn due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_hol
 async fn recorded_attempts_deliver_retry_or_bury_and_the_sink_figures_count_them(backend: Backend) {
     let store = backend.store().await;
     for _ in 0..4 {
-        store.create_plant(&plant_in("north"), None).await.unwrap();
+        store
+            .create_plant(&draft("north", "Fenced"), None)
+            .await
+            .unwrap();
     }
     feed(&*store, "north", |c| routed(c, &["out"])).await;
     let ids = due(&*store, "out", &["north"]).await;
@@ -500,7 +498,10 @@ async fn recorded_attempts_deliver_retry_or_bury_and_the_sink_figures_count_them
 
 async fn a_disabled_sink_has_nothing_due_until_it_is_enabled(backend: Backend) {
     let store = backend.store().await;
-    store.create_plant(&plant_in("north"), None).await.unwrap();
+    store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
     feed(&*store, "north", |c| routed(c, &["out", "other"])).await;
     assert!(
         !store.enable_sink("out").await.unwrap(),
@@ -547,8 +548,14 @@ async fn replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its
     backend: Backend,
 ) {
     let store = backend.store().await;
-    let routed_plant = store.create_plant(&plant_in("north"), None).await.unwrap();
-    let failed_plant = store.create_plant(&plant_in("north"), None).await.unwrap();
+    let routed_plant = store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
+    let failed_plant = store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
     feed(&*store, "north", |change| {
         if change.plant_id == failed_plant.id {
             Processed {
@@ -666,7 +673,10 @@ async fn replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its
 async fn retrying_a_sinks_dead_letters_requeues_every_one_of_that_sink(backend: Backend) {
     let store = backend.store().await;
     for _ in 0..2 {
-        store.create_plant(&plant_in("north"), None).await.unwrap();
+        store
+            .create_plant(&draft("north", "Fenced"), None)
+            .await
+            .unwrap();
     }
     feed(&*store, "north", |c| routed(c, &["out", "other"])).await;
     for sink in ["out", "other"] {
@@ -711,7 +721,7 @@ async fn pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_
     for _ in 0..4 {
         plants.push(
             store
-                .create_plant(&plant_in("north"), None)
+                .create_plant(&draft("north", "Fenced"), None)
                 .await
                 .unwrap()
                 .id,
@@ -724,7 +734,7 @@ async fn pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_
     })
     .await;
     let unprocessed = store
-        .create_plant(&plant_in("north"), None)
+        .create_plant(&draft("north", "Fenced"), None)
         .await
         .unwrap()
         .id;
@@ -770,7 +780,7 @@ async fn pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_
 /// read them in batches of about `READ_BYTES`, not in one, and still get every one in order.
 async fn a_batch_of_large_rows_is_cut_at_the_read_budget(backend: Backend) {
     let store = backend.store().await;
-    let mut large = plant_in("north");
+    let mut large = draft("north", "Fenced");
     large.attributes.insert("blob".into(), "x".repeat(700_000));
     for _ in 0..30 {
         store.create_plant(&large, None).await.unwrap();
@@ -849,7 +859,10 @@ async fn the_sink_figures_stay_equal_to_a_count_of_the_outbox_whoever_changes_it
     let store = backend.store().await;
     let sql = store.sql().await;
     for _ in 0..6 {
-        store.create_plant(&plant_in("north"), None).await.unwrap();
+        store
+            .create_plant(&draft("north", "Fenced"), None)
+            .await
+            .unwrap();
     }
     feed(&*store, "north", |change| routed(change, &["a", "b"])).await;
     let (counted, read) = counted_and_read(&store, &sql).await;
@@ -913,7 +926,10 @@ async fn the_pipeline_that_processed_a_change_is_kept_with_its_outcome_and_its_d
     backend: Backend,
 ) {
     let store = backend.store().await;
-    store.create_plant(&plant_in("north"), None).await.unwrap();
+    store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
     feed(&*store, "north", |change| routed(change, &["out"])).await;
     let journal = store.list_changes(None, 0, 10).await.unwrap();
     let outcome = journal[0].outcome.as_ref().expect("processed");
@@ -933,7 +949,7 @@ async fn the_recorded_journal_gives_the_last_processed_entries_with_their_event_
     for _ in 0..3 {
         plants.push(
             store
-                .create_plant(&plant_in("north"), None)
+                .create_plant(&draft("north", "Fenced"), None)
                 .await
                 .unwrap()
                 .id,
@@ -944,7 +960,10 @@ async fn the_recorded_journal_gives_the_last_processed_entries_with_their_event_
         filtering(change, &filtered, &["out", "b"])
     })
     .await;
-    store.create_plant(&plant_in("north"), None).await.unwrap();
+    store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .unwrap();
     let recorded = store.recorded(2).await.unwrap();
     let seen: Vec<(&str, Option<&str>, Vec<&str>)> = (recorded.iter())
         .map(|r| {
@@ -969,7 +988,10 @@ async fn the_journal_tells_its_last_seq_and_which_of_given_entries_are_processed
     let store = backend.store().await;
     assert_eq!(store.last_seq().await.unwrap(), 0);
     for region in ["north", "south", "north"] {
-        store.create_plant(&plant_in(region), None).await.unwrap();
+        store
+            .create_plant(&draft(region, "Fenced"), None)
+            .await
+            .unwrap();
     }
     let seqs: Vec<u64> = (store.list_changes(None, 0, 10).await.unwrap().iter())
         .map(|change| change.seq)
@@ -1032,7 +1054,10 @@ async fn every_reader_of_the_journal_is_woken_by_a_write_even_one_made_while_it_
         second.wait(Duration::from_secs(10)),
         async {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            store.create_plant(&plant_in("north"), None).await.unwrap()
+            store
+                .create_plant(&draft("north", "Fenced"), None)
+                .await
+                .unwrap()
         },
     );
     assert!(

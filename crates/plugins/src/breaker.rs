@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use plant_monitor_core::config::PluginsConfig;
@@ -35,6 +36,9 @@ impl Settings {
 pub struct Breaker {
     settings: Settings,
     state: Mutex<State>,
+    /// Whether a quarantine is set (running or awaiting its trial): while none is, a call that
+    /// succeeds has nothing to record, and admitting it needs no lock.
+    tripped: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -57,11 +61,15 @@ impl Breaker {
         Breaker {
             settings,
             state: Mutex::new(State::default()),
+            tripped: AtomicBool::new(false),
         }
     }
 
     /// Whether a call may go through at `now`; while quarantined, why not.
     pub fn admit(&self, now: Instant) -> Result<(), String> {
+        if !self.tripped.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let mut state = self.lock();
         match state.quarantine {
             Some(quarantine) if now < quarantine.until => Err(format!(
@@ -78,7 +86,7 @@ impl Breaker {
 
     /// Counts the end of a call that was admitted.
     pub fn record(&self, now: Instant, failed: bool) {
-        if self.settings.failures == 0 {
+        if self.settings.failures == 0 || !(failed || self.tripped.load(Ordering::Acquire)) {
             return;
         }
         let mut state = self.lock();
@@ -98,6 +106,8 @@ impl Breaker {
                 }
                 _ => None,
             };
+            self.tripped
+                .store(state.quarantine.is_some(), Ordering::Release);
             return;
         }
         if !failed {
@@ -115,11 +125,15 @@ impl Breaker {
                 until: now + self.settings.backoff,
                 length: self.settings.backoff,
             });
+            self.tripped.store(true, Ordering::Release);
         }
     }
 
     /// Until when the plugin is quarantined, if it is.
     pub fn quarantined_until(&self) -> Option<SystemTime> {
+        if !self.tripped.load(Ordering::Acquire) {
+            return None;
+        }
         let now = Instant::now();
         let until = self.lock().quarantine?.until;
         (until > now).then(|| SystemTime::now() + (until - now))

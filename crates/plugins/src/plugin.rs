@@ -427,7 +427,7 @@ impl Plugin {
         if let Some(series) = &self.series[role.index()] {
             series.call(elapsed);
         }
-        self.breaker.record(Instant::now(), result.is_err());
+        self.breaker.record(started + elapsed, result.is_err());
         result
     }
 

@@ -124,48 +124,54 @@ async fn commit(pool: &SqlitePool, group: &[Queued]) -> Result<Vec<Outcome>, Sto
     }
 }
 
-/// Each write of `group` in its own savepoint, inside the open transaction. An error returned here
-/// means the transaction itself is lost.
+/// Each write of `group` in its own savepoint, inside the open transaction, in one round trip each:
+/// the savepoint of the write before is released, the trace handed over if it changes, the savepoint
+/// taken, then the write (see [`PlantWrite::apply`]). An error returned here means the transaction
+/// itself is lost.
 async fn writes(conn: &mut SqliteConnection, group: &[Queued]) -> Result<Vec<Outcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(group.len());
     // The trace in `write_trace` now. It is set outside the savepoints, so that undoing a failed
     // write does not bring back the trace of the write before it without this knowing.
     let mut traced: Option<&str> = None;
+    let mut open = false;
     for queued in group {
         let trace = queued.trace.as_deref();
+        let mut before = String::new();
+        if open {
+            before.push_str("RELEASE write; ");
+        }
         if trace != traced {
-            hand_over(conn, trace).await?;
-            traced = trace;
+            before.push_str(&match trace {
+                Some(_) => format!(
+                    "INSERT OR REPLACE INTO write_trace (only, traceparent) VALUES (1, ?{}); ",
+                    queued.write.next_param()
+                ),
+                None => "DELETE FROM write_trace; ".to_owned(),
+            });
         }
-        sqlx::query("SAVEPOINT write").execute(&mut *conn).await?;
-        let outcome = queued.write.apply(conn).await;
-        // If SQLite rolled back the whole transaction (as it does on a full disk or an I/O error), the
-        // savepoint is gone and this fails: the group is lost, not only this write.
+        before.push_str("SAVEPOINT write; ");
+        let outcome = queued.write.apply(conn, &before, trace).await;
+        // A write fails in its own statements: the ones before it, which cannot fail but with the
+        // transaction, have run.
+        traced = trace;
+        open = true;
         if outcome.is_err() {
+            // If SQLite rolled back the whole transaction (as it does on a full disk or an I/O
+            // error), the savepoint is gone and this fails: the group is lost, not only this write.
             sqlx::query("ROLLBACK TO write").execute(&mut *conn).await?;
+            sqlx::query("RELEASE write").execute(&mut *conn).await?;
+            open = false;
         }
-        sqlx::query("RELEASE write").execute(&mut *conn).await?;
         outcomes.push(outcome);
     }
-    // Taken back before the commit, so no other writer's changes are journaled with it.
+    // Taken back before the commit, so no other writer's changes are journaled with it. The commit
+    // releases the last savepoint.
     if traced.is_some() {
-        hand_over(conn, None).await?;
+        sqlx::query("DELETE FROM write_trace")
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(outcomes)
-}
-
-/// Hands `trace` to the journal triggers for the writes that follow (none: they start their own).
-async fn hand_over(conn: &mut SqliteConnection, trace: Option<&str>) -> Result<(), StoreError> {
-    match trace {
-        Some(trace) => {
-            sqlx::query("INSERT OR REPLACE INTO write_trace (only, traceparent) VALUES (1, ?1)")
-                .bind(trace)
-                .execute(conn)
-                .await?
-        }
-        None => sqlx::query("DELETE FROM write_trace").execute(conn).await?,
-    };
-    Ok(())
 }
 
 /// Rolls back what is left of a lost group. A connection that cannot is closed rather than given back

@@ -12,6 +12,7 @@ mod outbox;
 mod plants;
 mod retention;
 mod stats;
+mod watch;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 
 use self::group_commit::GroupCommit;
 use super::migrations::{self, Embedded};
@@ -46,9 +48,12 @@ pub struct SqliteStore {
     /// The one connection plant writes are group-committed on (see `group_commit`).
     writes: SqlitePool,
     writer: GroupCommit,
-    /// Announced after every write this process commits, so the journal's readers need not wait for
-    /// their next poll.
+    /// Announced after every write this process commits, and when the watcher sees another
+    /// connection's commit (see `watch`), so the journal's readers need not wait for their next poll.
     written: Written,
+    /// The watcher's connection and task.
+    watching: SqlitePool,
+    watcher: AbortHandle,
     /// Signalled when this process releases a lease. Other processes on the file find out by polling.
     released: Arc<Notify>,
 }
@@ -86,16 +91,26 @@ impl SqliteStore {
             .map_err(open_error)?;
         let writes = SqlitePoolOptions::new()
             .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(open_error)?;
+        let watching = SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await
             .map_err(open_error)?;
         let written = Written::new();
+        let watcher = tokio::spawn(watch::watch(watching.clone(), written.clone())).abort_handle();
         Ok(SqliteStore {
             pool,
             leases,
             writer: GroupCommit::start(writes.clone(), written.clone()),
             writes,
             written,
+            watching,
+            watcher,
             released: Arc::new(Notify::new()),
         })
     }
@@ -121,7 +136,7 @@ impl Store for SqliteStore {
     }
 
     fn connections(&self) -> Connections {
-        let pools = [&self.pool, &self.leases, &self.writes];
+        let pools = [&self.pool, &self.leases, &self.writes, &self.watching];
         Connections {
             open: pools.iter().map(|pool| pool.size()).sum(),
             idle: pools.iter().map(|pool| pool.num_idle() as u32).sum(),
@@ -132,6 +147,8 @@ impl Store for SqliteStore {
         self.pool.close().await;
         self.leases.close().await;
         self.writes.close().await;
+        self.watcher.abort();
+        self.watching.close().await;
     }
 }
 

@@ -1,6 +1,7 @@
 //! Plants on SQLite. Reads go to the pool; writes go through the group commit (see `group_commit`),
 //! where a write and the read of the row the triggers left run in one savepoint of a shared
-//! transaction, so the answer is the committed row, version and timestamps included.
+//! transaction, in one round trip, so the answer is the committed row, version and timestamps
+//! included.
 
 use async_trait::async_trait;
 use sqlx::query::Query;
@@ -31,55 +32,64 @@ pub(super) enum PlantWrite {
 }
 
 impl PlantWrite {
-    /// Runs this write inside the group's transaction: the plant as written, none for a delete.
+    /// The number of the first parameter after this write's own, which statements run before it in the
+    /// same round trip may use.
+    pub(super) fn next_param(&self) -> usize {
+        match self {
+            PlantWrite::Create { .. } => 11,
+            PlantWrite::Replace { .. } => 12,
+            PlantWrite::Delete { .. } => 3,
+        }
+    }
+
+    /// Runs this write inside the group's transaction, after `before` (statements of the group's own,
+    /// whose one parameter, if any, is [`PlantWrite::next_param`], bound to `extra`), in one round
+    /// trip: the write, then the row the triggers left (only if the write touched a row; SQLite's
+    /// `changes()` does not count the triggers' own). The plant as written, none for a delete.
     pub(super) async fn apply(
         &self,
         conn: &mut SqliteConnection,
+        before: &str,
+        extra: Option<&str>,
     ) -> Result<Option<Plant>, StoreError> {
-        match self {
-            PlantWrite::Create { id, draft } => {
-                let insert = sqlx::query(
-                    "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, \
-                     status, latitude, longitude, attributes) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .bind(id);
-                bind_draft(insert, draft).execute(&mut *conn).await?;
-                Ok(Some(written(conn, id).await?))
-            }
-            PlantWrite::Replace {
+        let (id, statements) = match self {
+            PlantWrite::Create { id, .. } => (
                 id,
-                draft,
-                expected,
-            } => {
-                let update = sqlx::query(
-                    "UPDATE power_plants SET name = ?2, region = ?3, fuel = ?4, capacity_mw = ?5, \
-                     output_mw = ?6, status = ?7, latitude = ?8, longitude = ?9, attributes = ?10 \
-                     WHERE id = ?1 AND (?11 IS NULL OR version = ?11)",
-                )
-                .bind(id);
-                let updated = bind_draft(update, draft)
-                    .bind(expected.map(|v| v as i64))
-                    .execute(&mut *conn)
-                    .await?;
-                if updated.rows_affected() == 0 {
-                    return Err(missed(conn, id, *expected).await?);
-                }
-                Ok(Some(written(conn, id).await?))
+                "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, \
+                 status, latitude, longitude, attributes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10); \
+                 SELECT image FROM power_plant_images WHERE id = ?1",
+            ),
+            PlantWrite::Replace { id, .. } => (
+                id,
+                "UPDATE power_plants SET name = ?2, region = ?3, fuel = ?4, capacity_mw = ?5, \
+                 output_mw = ?6, status = ?7, latitude = ?8, longitude = ?9, attributes = ?10 \
+                 WHERE id = ?1 AND (?11 IS NULL OR version = ?11); \
+                 SELECT image FROM power_plant_images WHERE changes() > 0 AND id = ?1",
+            ),
+            PlantWrite::Delete { id, .. } => (
+                id,
+                "DELETE FROM power_plants WHERE id = ?1 AND (?2 IS NULL OR version = ?2); \
+                 SELECT NULL AS image WHERE changes() > 0",
+            ),
+        };
+        let sql = format!("{before}{statements}");
+        let query = sqlx::query(&sql).bind(id);
+        let query = match self {
+            PlantWrite::Create { draft, .. } => bind_draft(query, draft),
+            PlantWrite::Replace {
+                draft, expected, ..
+            } => bind_draft(query, draft).bind(expected.map(|v| v as i64)),
+            PlantWrite::Delete { expected, .. } => query.bind(expected.map(|v| v as i64)),
+        };
+        let written = query.bind(extra).fetch_optional(&mut *conn).await?;
+        match (self, written) {
+            (PlantWrite::Delete { .. }, Some(_)) => Ok(None),
+            (_, Some(row)) => decode_plant(&row).map(Some),
+            (PlantWrite::Replace { expected, .. } | PlantWrite::Delete { expected, .. }, None) => {
+                Err(missed(conn, id, *expected).await?)
             }
-            PlantWrite::Delete { id, expected } => {
-                let deleted = sqlx::query(
-                    "DELETE FROM power_plants WHERE id = ?1 AND (?2 IS NULL OR version = ?2)",
-                )
-                .bind(id)
-                .bind(expected.map(|v| v as i64))
-                .execute(&mut *conn)
-                .await?;
-                if deleted.rows_affected() == 0 {
-                    return Err(missed(conn, id, *expected).await?);
-                }
-                Ok(None)
-            }
+            (PlantWrite::Create { .. }, None) => Err(StoreError::NotFound { id: id.clone() }),
         }
     }
 }
@@ -90,13 +100,6 @@ async fn plant_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Plant>
         .fetch_optional(conn)
         .await?;
     row.map(|row| decode_plant(&row)).transpose()
-}
-
-/// The row a write just left, as the triggers completed it.
-async fn written(conn: &mut SqliteConnection, id: &str) -> Result<Plant, StoreError> {
-    plant_in(conn, id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })
 }
 
 /// Explains why a conditional write touched no row.
