@@ -16,6 +16,8 @@ use sqlx::PgPool;
 
 use plant_monitor_tests::TestDatabase;
 
+use crate::database::Database;
+
 /// What to measure.
 #[derive(Debug)]
 pub struct Setup {
@@ -38,16 +40,18 @@ pub struct Failover {
 /// Measures and prints every run; returns the medians.
 pub async fn run(setup: Setup) -> anyhow::Result<Failover> {
     let binary = binary()?;
-    let database = TestDatabase::create_on(&setup.postgres).await?;
+    let database = Database::Postgres(TestDatabase::create_on(&setup.postgres).await?);
+    // Migrated before the nodes start, so that neither migrates while the bench's writer writes.
+    database.migrate().await?;
     let dir = tempfile::tempdir()?;
     let arrivals = Arrivals::default();
     let receiver = start_receiver(arrivals.clone()).await?;
     let mut nodes = Vec::new();
     for name in ["a", "b"] {
-        let config = config(name, &database.url, &setup.lease_ttl, receiver);
+        let config = config(name, database.url(), &setup.lease_ttl, receiver);
         nodes.push(Node::start(&binary, dir.path(), name, &config)?);
     }
-    let pool = PgPool::connect(&database.url).await?;
+    let pool = PgPool::connect(database.url()).await?;
     let result = measure(&setup, &pool, &mut nodes, &arrivals).await;
     for node in &mut nodes {
         node.stop();
@@ -67,7 +71,6 @@ async fn measure(
     nodes: &mut [Node],
     arrivals: &Arrivals,
 ) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
-    wait_until_migrated(pool).await?;
     sqlx::query(
         "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
          VALUES ('p', 'Bench', 'north', 'wind', 10)",
@@ -183,19 +186,6 @@ fn spawn(binary: &Path, dir: &Path, args: &[String]) -> anyhow::Result<Child> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?)
-}
-
-async fn wait_until_migrated(pool: &PgPool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while sqlx::query("SELECT 1 FROM leases LIMIT 1")
-        .execute(pool)
-        .await
-        .is_err()
-    {
-        anyhow::ensure!(Instant::now() < deadline, "the nodes did not migrate");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
 }
 
 async fn write_steadily(pool: PgPool) {
