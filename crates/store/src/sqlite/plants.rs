@@ -35,30 +35,21 @@ impl PlantWrite {
     /// The number of the first parameter after this write's own, which statements run before it in the
     /// same round trip may use.
     pub(super) fn next_param(&self) -> usize {
-        match self {
-            PlantWrite::Create { .. } => 11,
-            PlantWrite::Replace { .. } => 12,
-            PlantWrite::Delete { .. } => 3,
-        }
+        self.statements().2
     }
 
-    /// Runs this write inside the group's transaction, after `before` (statements of the group's own,
-    /// whose one parameter, if any, is [`PlantWrite::next_param`], bound to `extra`), in one round
-    /// trip: the write, then the row the triggers left (only if the write touched a row; SQLite's
-    /// `changes()` does not count the triggers' own). The plant as written, none for a delete.
-    pub(super) async fn apply(
-        &self,
-        conn: &mut SqliteConnection,
-        before: &str,
-        extra: Option<&str>,
-    ) -> Result<Option<Plant>, StoreError> {
-        let (id, statements) = match self {
+    /// The write's id, its statements (the write, then the row the triggers left, only if the write
+    /// touched a row: SQLite's `changes()` does not count the triggers' own), and the number of the
+    /// first parameter after theirs.
+    fn statements(&self) -> (&String, &'static str, usize) {
+        match self {
             PlantWrite::Create { id, .. } => (
                 id,
                 "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, \
                  status, latitude, longitude, attributes) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10); \
                  SELECT image FROM power_plant_images WHERE id = ?1",
+                11,
             ),
             PlantWrite::Replace { id, .. } => (
                 id,
@@ -66,13 +57,27 @@ impl PlantWrite {
                  output_mw = ?6, status = ?7, latitude = ?8, longitude = ?9, attributes = ?10 \
                  WHERE id = ?1 AND (?11 IS NULL OR version = ?11); \
                  SELECT image FROM power_plant_images WHERE changes() > 0 AND id = ?1",
+                12,
             ),
             PlantWrite::Delete { id, .. } => (
                 id,
                 "DELETE FROM power_plants WHERE id = ?1 AND (?2 IS NULL OR version = ?2); \
                  SELECT NULL AS image WHERE changes() > 0",
+                3,
             ),
-        };
+        }
+    }
+
+    /// Runs this write inside the group's transaction, after `before` (statements of the group's own,
+    /// whose one parameter, if any, is [`PlantWrite::next_param`], bound to `extra`), in one round
+    /// trip (see [`PlantWrite::statements`]). The plant as written, none for a delete.
+    pub(super) async fn apply(
+        &self,
+        conn: &mut SqliteConnection,
+        before: &str,
+        extra: Option<&str>,
+    ) -> Result<Option<Plant>, StoreError> {
+        let (id, statements, _) = self.statements();
         let sql = format!("{before}{statements}");
         let query = sqlx::query(&sql).bind(id);
         let query = match self {
