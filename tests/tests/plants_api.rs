@@ -408,6 +408,20 @@ async fn if_match_with_a_stale_version_gets_412_and_a_current_one_succeeds(backe
         .send()
         .await;
     problem(put_missing.unwrap(), 412).await;
+    let bad_patch_of_missing = app
+        .client
+        .patch(&path)
+        .header(IF_MATCH, "\"3\"")
+        .header(CONTENT_TYPE, "application/merge-patch+json")
+        .body(r#"{"output_mw": {}}"#)
+        .send()
+        .await;
+    let body = problem(bad_patch_of_missing.unwrap(), 422).await;
+    assert_eq!(
+        fields(&body),
+        ["output_mw"],
+        "a patch that could never apply is refused before its precondition is judged"
+    );
 }
 
 async fn two_concurrent_puts_with_the_same_if_match_have_exactly_one_winner(backend: Backend) {

@@ -190,8 +190,9 @@ fn plant_body(patch: bool) -> ObjectBuilder {
             .minimum(Some(-limit))
             .maximum(Some(limit))
     };
+    // In a merge patch, an attribute set to null is removed.
     let attribute_value = ObjectBuilder::new()
-        .schema_type(Type::String)
+        .schema_type(required(Type::String))
         .max_length(Some(ATTRIBUTE_VALUE_MAX_BYTES))
         .pattern(Some(NO_NUL))
         .description(Some(format!(

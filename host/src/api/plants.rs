@@ -214,6 +214,7 @@ pub async fn patch(
     JsonBody(patch): JsonBody,
 ) -> Result<Response, Problem> {
     let condition = if_match(&headers)?;
+    validate::patch(&patch).map_err(Problem::validation)?;
     let trace = trace::of_write(&headers);
     let mut attempts = 0;
     loop {
