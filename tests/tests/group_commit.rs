@@ -1,13 +1,14 @@
-//! Group commit of plant writes on SQLite: concurrent writes share transactions, yet each is answered
-//! as if it ran alone, only once committed, journaled with its own trace; a write that fails inside a
-//! group fails alone; `If-Match` still lets exactly one of several racing writers through.
+//! Group commit of the process's writes on SQLite: concurrent writes share transactions, yet each is
+//! answered as if it ran alone, only once committed, journaled with its own trace; a write that fails
+//! inside a group fails alone, a plant write or a feed's record; `If-Match` still lets exactly one of
+//! several racing writers through.
 
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use plant_monitor::domain::TraceParent;
-use plant_monitor::store::StoreError;
-use plant_monitor_tests::{Backend, TestApp, draft, plant};
+use plant_monitor::domain::{OutcomeKind, TraceParent};
+use plant_monitor::store::{Fence, Processed, StoreError};
+use plant_monitor_tests::{Backend, TestApp, draft, lead, plant};
 use sqlx::{AnyPool, Row};
 
 const WRITERS: usize = 64;
@@ -150,6 +151,84 @@ async fn a_write_that_fails_inside_a_group_fails_alone_and_the_others_commit() {
     }
     let kept = store.get_plant(&existing.id).await.expect("read");
     assert_eq!(kept, Some(existing));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_feeds_records_queue_with_api_writes_and_one_under_a_stale_fence_fails_alone() {
+    let store = Backend::Sqlite.store().await;
+    let fence = lead(&*store, "north").await;
+    store
+        .create_plant(&draft("north", "fed"), None)
+        .await
+        .expect("create");
+    let north = ["north".to_owned()];
+    let change = store.unprocessed_changes(&north, 10).await.expect("read");
+    let processed = Processed {
+        seq: change[0].seq,
+        plant_id: change[0].plant_id.clone(),
+        region: "north".into(),
+        result: OutcomeKind::Routed,
+        plugin: None,
+        reason: None,
+        event: Some("{}".into()),
+        sinks: vec!["out".into()],
+        pipeline: "pipeline".into(),
+    };
+    let stale = Fence {
+        epoch: fence.epoch + 1,
+        ..fence.clone()
+    };
+    let sql = store.sql().await;
+
+    let mut blocker = sql.acquire().await.expect("a connection");
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    let drafts: Vec<_> = (0..4)
+        .map(|i| draft("north", &format!("written {i}")))
+        .collect();
+    let writes = async {
+        tokio::join!(
+            join_all(drafts.iter().map(|draft| store.create_plant(draft, None))),
+            store.record_processed(
+                std::slice::from_ref(&processed),
+                std::slice::from_ref(&stale)
+            ),
+            store.record_processed(
+                std::slice::from_ref(&processed),
+                std::slice::from_ref(&fence)
+            ),
+        )
+    };
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut *blocker)
+            .await
+            .expect("unlock");
+    };
+    let ((created, fenced, recorded), ()) = tokio::join!(writes, release);
+
+    assert!(
+        matches!(&fenced, Err(StoreError::Fenced { lease }) if *lease == fence.lease),
+        "{fenced:?}"
+    );
+    recorded.expect("the leader's record commits");
+    for created in created {
+        let created = created.expect("every plant write commits");
+        assert!(store.get_plant(&created.id).await.expect("read").is_some());
+    }
+    let due = store.due_deliveries("out", &north, 10).await.expect("due");
+    assert_eq!(due.len(), 1, "one delivery, queued once: {due:?}");
+    assert_eq!(due[0].seq, processed.seq);
+    let unprocessed = store.unprocessed_changes(&north, 10).await.expect("read");
+    assert_eq!(
+        unprocessed.len(),
+        4,
+        "the four new plants wait; the fed one does not"
+    );
+    assert!(unprocessed.iter().all(|change| change.seq > processed.seq));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

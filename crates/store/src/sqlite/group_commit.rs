@@ -1,11 +1,17 @@
-//! Group commit of plant writes on SQLite. SQLite lets one writer in at a time and every commit waits
-//! for the disk, so writers that each commit alone queue on the lock (its busy handler sleeps) and on
-//! the sync. Here the writes queue in memory instead, and one task commits whatever has queued in one
-//! transaction: each write runs inside a savepoint of its own, so one that fails (a CHECK violation, a
-//! version that no longer matches, a missing plant) is undone alone and answered with its own error
-//! while the others commit. Every write is answered only once the commit holding it has returned, so
-//! nothing is acknowledged before it is durable; a group whose transaction fails fails every write in
-//! it. At most [`QUEUE`] writes wait; one that finds the queue full waits for room, it is never dropped.
+//! Group commit of this process's writes on SQLite. SQLite lets one writer in at a time and every
+//! commit waits for the disk, so writers that each commit alone queue on the lock (its busy handler
+//! sleeps, 1 ms at first and up to 100 ms after a few misses) and on the sync. Here the writes queue in
+//! memory instead, and one task commits whatever has queued in one transaction: the API's plant writes
+//! and the records of the feed and the sinks ([`Work`]). Each runs inside a savepoint of its own, so
+//! one that fails (a CHECK violation, a version that no longer matches, a missing plant, a fence that
+//! no longer holds) is undone alone and answered with its own error while the others commit. Every
+//! write is answered only once the commit holding it has returned, so nothing is acknowledged before
+//! it is durable; a group whose transaction fails fails every write in it. The process thus meets
+//! SQLite's lock once per group, and the busy handler only when another process holds it. At most
+//! [`QUEUE`] writes wait; one that finds the queue full waits for room, it is never dropped.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqlitePool;
@@ -21,18 +27,33 @@ use plant_monitor_core::domain::{Plant, TraceParent};
 const QUEUE: usize = 1024;
 
 /// How many writes one transaction takes at most, which bounds how long it holds the write lock from
-/// the other writers on the file (the feed, the sinks, other processes).
+/// other processes on the file.
 const GROUP_MAX: usize = 256;
 
 /// What a write comes to: the plant as written (none for a delete), or why not.
 type Outcome = Result<Option<Plant>, StoreError>;
 
+/// Statements another part of the store runs in the writer's transaction, inside a savepoint of
+/// their own: an error undoes them alone.
+pub(super) type Work = Box<
+    dyn for<'c> FnOnce(
+            &'c mut SqliteConnection,
+        ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'c>>
+        + Send,
+>;
+
 /// A write waiting for its group.
-#[derive(Debug)]
 struct Queued {
-    write: PlantWrite,
-    trace: Option<String>,
+    job: Job,
     reply: oneshot::Sender<Outcome>,
+}
+
+enum Job {
+    Plant {
+        write: PlantWrite,
+        trace: Option<String>,
+    },
+    Work(Work),
 }
 
 /// The way into the writer task's queue. The task ends once every clone of this is gone.
@@ -51,12 +72,21 @@ impl GroupCommit {
 
     /// Queues `write`, journaled with `trace`, and waits until its group has committed.
     pub(super) async fn write(&self, write: PlantWrite, trace: Option<&TraceParent>) -> Outcome {
-        let (reply, answer) = oneshot::channel();
-        let queued = Queued {
+        self.queue(Job::Plant {
             write,
             trace: trace.map(ToString::to_string),
-            reply,
-        };
+        })
+        .await
+    }
+
+    /// Queues `work` and waits until its group has committed.
+    pub(super) async fn run(&self, work: Work) -> Result<(), StoreError> {
+        self.queue(Job::Work(work)).await.map(drop)
+    }
+
+    async fn queue(&self, job: Job) -> Outcome {
+        let (reply, answer) = oneshot::channel();
+        let queued = Queued { job, reply };
         self.queue.send(queued).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -74,24 +104,25 @@ async fn run(pool: SqlitePool, mut writes: mpsc::Receiver<Queued>, written: Writ
         // A request whose client went away before its write began is not written at all, as a
         // cancelled transaction would not be.
         group.retain(|queued: &Queued| !queued.reply.is_closed());
-        match commit(&pool, &group).await {
+        let (jobs, replies): (Vec<Job>, Vec<oneshot::Sender<Outcome>>) = group
+            .drain(..)
+            .map(|queued| (queued.job, queued.reply))
+            .unzip();
+        match commit(&pool, jobs).await {
             Ok(outcomes) => {
                 if outcomes.iter().any(Result::is_ok) {
                     written.announce();
                 }
-                for (queued, outcome) in group.drain(..).zip(outcomes) {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     // A client that went away meanwhile finds its write committed all the same.
-                    queued.reply.send(outcome).ok();
+                    reply.send(outcome).ok();
                 }
             }
             Err(error) => {
                 let reason = error.to_string();
-                for queued in group.drain(..) {
+                for reply in replies {
                     let reason = reason.clone();
-                    queued
-                        .reply
-                        .send(Err(StoreError::NotCommitted { reason }))
-                        .ok();
+                    reply.send(Err(StoreError::NotCommitted { reason })).ok();
                 }
             }
         }
@@ -100,7 +131,7 @@ async fn run(pool: SqlitePool, mut writes: mpsc::Receiver<Queued>, written: Writ
 
 /// Runs `group` in one transaction and commits it: each write's outcome once committed, or the
 /// failure that undid the whole group.
-async fn commit(pool: &SqlitePool, group: &[Queued]) -> Result<Vec<Outcome>, StoreError> {
+async fn commit(pool: &SqlitePool, group: Vec<Job>) -> Result<Vec<Outcome>, StoreError> {
     if group.is_empty() {
         return Ok(Vec::new());
     }
@@ -124,36 +155,45 @@ async fn commit(pool: &SqlitePool, group: &[Queued]) -> Result<Vec<Outcome>, Sto
     }
 }
 
-/// Each write of `group` in its own savepoint, inside the open transaction, in one round trip each:
-/// the savepoint of the write before is released, the trace handed over if it changes, the savepoint
-/// taken, then the write (see [`PlantWrite::apply`]). An error returned here means the transaction
-/// itself is lost.
-async fn writes(conn: &mut SqliteConnection, group: &[Queued]) -> Result<Vec<Outcome>, StoreError> {
+/// Each write of `group` in its own savepoint, inside the open transaction. A plant write takes one
+/// round trip: the savepoint of the write before is released, the trace handed over if it changes,
+/// the savepoint taken, then the write (see [`PlantWrite::apply`]); [`Work`] runs its own statements
+/// after the savepoint is taken. An error returned here means the transaction itself is lost.
+async fn writes(conn: &mut SqliteConnection, group: Vec<Job>) -> Result<Vec<Outcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(group.len());
     // The trace in `write_trace` now. It is set outside the savepoints, so that undoing a failed
     // write does not bring back the trace of the write before it without this knowing.
-    let mut traced: Option<&str> = None;
+    let mut traced: Option<String> = None;
     let mut open = false;
-    for queued in group {
-        let trace = queued.trace.as_deref();
+    for job in group {
         let mut before = String::new();
         if open {
             before.push_str("RELEASE write; ");
         }
-        if trace != traced {
-            before.push_str(&match trace {
-                Some(_) => format!(
-                    "INSERT OR REPLACE INTO write_trace (only, traceparent) VALUES (1, ?{}); ",
-                    queued.write.next_param()
-                ),
-                None => "DELETE FROM write_trace; ".to_owned(),
-            });
-        }
-        before.push_str("SAVEPOINT write; ");
-        let outcome = queued.write.apply(conn, &before, trace).await;
-        // A write fails in its own statements: the ones before it, which cannot fail but with the
-        // transaction, have run.
-        traced = trace;
+        let outcome = match job {
+            Job::Plant { write, trace } => {
+                if trace != traced {
+                    before.push_str(&match trace {
+                        Some(_) => format!(
+                            "INSERT OR REPLACE INTO write_trace (only, traceparent) VALUES (1, ?{}); ",
+                            write.next_param()
+                        ),
+                        None => "DELETE FROM write_trace; ".to_owned(),
+                    });
+                }
+                before.push_str("SAVEPOINT write; ");
+                let outcome = write.apply(conn, &before, trace.as_deref()).await;
+                // A write fails in its own statements: the ones before it, which cannot fail but
+                // with the transaction, have run.
+                traced = trace;
+                outcome
+            }
+            Job::Work(work) => {
+                before.push_str("SAVEPOINT write");
+                sqlx::query(&before).execute(&mut *conn).await?;
+                work(conn).await.map(|()| None)
+            }
+        };
         open = true;
         if outcome.is_err() {
             // If SQLite rolled back the whole transaction (as it does on a full disk or an I/O

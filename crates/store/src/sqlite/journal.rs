@@ -3,6 +3,7 @@
 //! write fenced by the region leases.
 
 use async_trait::async_trait;
+use sqlx::SqliteConnection;
 
 use super::{MINUTE_NOW, SqliteStore, check_fences};
 use crate::decode::{decode_change, decode_lag, decode_recorded};
@@ -126,40 +127,12 @@ impl JournalStore for SqliteStore {
         // Two set-based statements per batch rather than two per change: each statement is a round
         // trip to the driver's worker thread, which would otherwise dominate the feed's cost.
         let (outcomes, deliveries) = shared::batch_json(batch);
-        let mut tx = self.pool.begin().await?;
-        check_fences(&mut tx, fences).await?;
-        let marked: Vec<(String, String, String)> = sqlx::query_as(
-            "UPDATE plant_changes SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
-             outcome = o.value ->> 1, outcome_plugin = o.value ->> 2, outcome_reason = o.value ->> 3, \
-             event = o.value ->> 4, outcome_pipeline = o.value ->> 5 \
-             FROM json_each(?1) AS o WHERE plant_changes.seq = o.value ->> 0 AND processed_at IS NULL \
-             RETURNING region, kind, outcome",
-        )
-        .bind(outcomes)
-        .fetch_all(&mut *tx)
-        .await?;
-        if let Some(counts) = stats::events_json(marked) {
-            sqlx::query(&format!(
-                "INSERT INTO stats_events (minute, region, kind, outcome, count) \
-                 SELECT {MINUTE_NOW}, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3 \
-                 FROM json_each(?1) AS e WHERE true \
-                 ON CONFLICT (minute, region, kind, outcome) \
-                 DO UPDATE SET count = stats_events.count + excluded.count"
-            ))
-            .bind(counts)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO deliveries (seq, sink, plant_id, region, status, last_error) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 \
-             FROM json_each(?1)",
-        )
-        .bind(deliveries)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let fences = fences.to_vec();
+        self.writer
+            .run(Box::new(move |conn| {
+                Box::pin(record_processed(conn, fences, outcomes, deliveries))
+            }))
+            .await
     }
 
     async fn snapshot(
@@ -198,4 +171,47 @@ impl JournalStore for SqliteStore {
         tx.commit().await?;
         Ok(added.rows_affected())
     }
+}
+
+/// Marks a fed batch processed with its outcomes, counts it in the statistics and queues its
+/// deliveries, all under the fences of its regions; inside the writer's transaction (see
+/// `group_commit`). `outcomes` and `deliveries` are the JSON arrays of `shared::batch_json`.
+async fn record_processed(
+    conn: &mut SqliteConnection,
+    fences: Vec<Fence>,
+    outcomes: String,
+    deliveries: String,
+) -> Result<(), StoreError> {
+    check_fences(conn, &fences).await?;
+    let marked: Vec<(String, String, String)> = sqlx::query_as(
+        "UPDATE plant_changes SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
+         outcome = o.value ->> 1, outcome_plugin = o.value ->> 2, outcome_reason = o.value ->> 3, \
+         event = o.value ->> 4, outcome_pipeline = o.value ->> 5 \
+         FROM json_each(?1) AS o WHERE plant_changes.seq = o.value ->> 0 AND processed_at IS NULL \
+         RETURNING region, kind, outcome",
+    )
+    .bind(outcomes)
+    .fetch_all(&mut *conn)
+    .await?;
+    if let Some(counts) = stats::events_json(marked) {
+        sqlx::query(&format!(
+            "INSERT INTO stats_events (minute, region, kind, outcome, count) \
+             SELECT {MINUTE_NOW}, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3 \
+             FROM json_each(?1) AS e WHERE true \
+             ON CONFLICT (minute, region, kind, outcome) \
+             DO UPDATE SET count = stats_events.count + excluded.count"
+        ))
+        .bind(counts)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO deliveries (seq, sink, plant_id, region, status, last_error) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 \
+         FROM json_each(?1)",
+    )
+    .bind(deliveries)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -1,8 +1,8 @@
 //! The embedded SQLite backend: one database file in WAL mode, shared safely by several processes.
 //! Writes start with the write itself, so a transaction never has to upgrade a read lock (which SQLite
 //! would refuse under contention); the busy timeout then orders concurrent writers. The API's plant
-//! writes queue for one writer task that commits them in groups (see `group_commit`). The SQL lives in
-//! one file per concern.
+//! writes and the records of the feed and the sinks queue for one writer task that commits them in
+//! groups (see `group_commit`). The SQL lives in one file per concern.
 
 mod backfills;
 mod group_commit;
@@ -45,7 +45,8 @@ pub struct SqliteStore {
     /// A connection of the lease keeper's own, so that no load on the others (the API's reads, the
     /// feed, the sinks) can delay a renewal until the lease is lost.
     leases: SqlitePool,
-    /// The one connection plant writes are group-committed on (see `group_commit`).
+    /// The one connection the API's plant writes and the feed's and sinks' records are
+    /// group-committed on (see `group_commit`).
     writes: SqlitePool,
     writer: GroupCommit,
     /// Announced after every write this process commits, and when the watcher sees another

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Row, Sqlite};
+use sqlx::{Row, Sqlite, SqliteConnection};
 
 use super::{MINUTE_NOW, SqliteStore};
 use crate::decode::{decode_delivery, decode_delivery_record};
@@ -67,85 +67,12 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn record_attempts(&self, sink: &str, attempts: &Attempts) -> Result<(), StoreError> {
-        let json = shared::attempts_json(attempts);
-        let mut tx = self.pool.begin().await?;
-        let mut counted = shared::Counted::default();
-        if !attempts.delivered.is_empty() {
-            let ids = serde_json::Value::from(shared::delivered_ids(attempts)).to_string();
-            counted.delivered = sqlx::query_scalar(
-                "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
-                   last_error = NULL, delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-                 WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' RETURNING id",
-            )
-            .bind(ids)
-            .fetch_all(&mut *tx)
-            .await?;
-        }
-        if let Some(retries) = json.retries {
-            counted.retried = sqlx::query(
-                "UPDATE deliveries SET attempts = attempts + 1, last_error = r.value ->> 1, \
-                   next_attempt_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', \
-                                              julianday('now') + (r.value ->> 2) / 86400000.0), \
-                                              strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
-                 FROM json_each(?1) AS r \
-                 WHERE deliveries.id = r.value ->> 0 AND deliveries.status = 'pending'",
-            )
-            .bind(retries)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        if let Some(dead) = json.dead {
-            counted.dead = sqlx::query(
-                "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, \
-                   last_error = x.value ->> 1 \
-                 FROM json_each(?1) AS x \
-                 WHERE deliveries.id = x.value ->> 0 AND deliveries.status = 'pending'",
-            )
-            .bind(dead)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        let (results, latencies) = counted.stats_json(attempts);
-        if let Some(results) = results {
-            sqlx::query(&format!(
-                "INSERT INTO stats_deliveries (minute, sink, outcome, count) \
-                 SELECT {MINUTE_NOW}, ?1, r.value ->> 0, r.value ->> 1 FROM json_each(?2) AS r \
-                 WHERE true ON CONFLICT (minute, sink, outcome) \
-                 DO UPDATE SET count = stats_deliveries.count + excluded.count"
-            ))
-            .bind(sink)
-            .bind(results)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(latencies) = latencies {
-            sqlx::query(&format!(
-                "INSERT INTO stats_latency (minute, sink, bucket, count) \
-                 SELECT {MINUTE_NOW}, ?1, l.value ->> 0, l.value ->> 1 FROM json_each(?2) AS l \
-                 WHERE true ON CONFLICT (minute, sink, bucket) \
-                 DO UPDATE SET count = stats_latency.count + excluded.count"
-            ))
-            .bind(sink)
-            .bind(latencies)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(error) = attempts.last_error() {
-            sqlx::query(
-                "INSERT INTO sink_states (name, last_error, last_error_at) \
-                 VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
-                 ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error, \
-                   last_error_at = excluded.last_error_at",
-            )
-            .bind(sink)
-            .bind(error)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let (sink, attempts) = (sink.to_owned(), attempts.clone());
+        self.writer
+            .run(Box::new(move |conn| {
+                Box::pin(record_attempts(conn, sink, attempts))
+            }))
+            .await
     }
 
     async fn disable_sink(&self, sink: &str, reason: &str) -> Result<(), StoreError> {
@@ -280,4 +207,90 @@ impl OutboxStore for SqliteStore {
         .await?;
         Ok(rescheduled.rows_affected())
     }
+}
+
+/// Marks what a sink delivered, schedules its retries and buries its dead letters, set-based, with
+/// the sink's statistics; inside the writer's transaction (see `group_commit`).
+async fn record_attempts(
+    conn: &mut SqliteConnection,
+    sink: String,
+    attempts: Attempts,
+) -> Result<(), StoreError> {
+    let json = shared::attempts_json(&attempts);
+    let mut counted = shared::Counted::default();
+    if !attempts.delivered.is_empty() {
+        let ids = serde_json::Value::from(shared::delivered_ids(&attempts)).to_string();
+        counted.delivered = sqlx::query_scalar(
+            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
+               last_error = NULL, delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+             WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' RETURNING id",
+        )
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    }
+    if let Some(retries) = json.retries {
+        counted.retried = sqlx::query(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = r.value ->> 1, \
+               next_attempt_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', \
+                                          julianday('now') + (r.value ->> 2) / 86400000.0), \
+                                          strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+             FROM json_each(?1) AS r \
+             WHERE deliveries.id = r.value ->> 0 AND deliveries.status = 'pending'",
+        )
+        .bind(retries)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    if let Some(dead) = json.dead {
+        counted.dead = sqlx::query(
+            "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, \
+               last_error = x.value ->> 1 \
+             FROM json_each(?1) AS x \
+             WHERE deliveries.id = x.value ->> 0 AND deliveries.status = 'pending'",
+        )
+        .bind(dead)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    let (results, latencies) = counted.stats_json(&attempts);
+    if let Some(results) = results {
+        sqlx::query(&format!(
+            "INSERT INTO stats_deliveries (minute, sink, outcome, count) \
+             SELECT {MINUTE_NOW}, ?1, r.value ->> 0, r.value ->> 1 FROM json_each(?2) AS r \
+             WHERE true ON CONFLICT (minute, sink, outcome) \
+             DO UPDATE SET count = stats_deliveries.count + excluded.count"
+        ))
+        .bind(&sink)
+        .bind(results)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(latencies) = latencies {
+        sqlx::query(&format!(
+            "INSERT INTO stats_latency (minute, sink, bucket, count) \
+             SELECT {MINUTE_NOW}, ?1, l.value ->> 0, l.value ->> 1 FROM json_each(?2) AS l \
+             WHERE true ON CONFLICT (minute, sink, bucket) \
+             DO UPDATE SET count = stats_latency.count + excluded.count"
+        ))
+        .bind(&sink)
+        .bind(latencies)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(error) = attempts.last_error() {
+        sqlx::query(
+            "INSERT INTO sink_states (name, last_error, last_error_at) \
+             VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+             ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error, \
+               last_error_at = excluded.last_error_at",
+        )
+        .bind(&sink)
+        .bind(error)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
