@@ -29,6 +29,25 @@ async fn traces_of(sql: &AnyPool, plant_id: &str) -> Vec<String> {
         .collect()
 }
 
+/// Runs `writes` while another connection holds the file's write lock for 300 ms, so they queue up
+/// and then commit in as few groups as the writer task makes once it lets go.
+async fn behind_the_write_lock<T>(sql: &AnyPool, writes: impl Future<Output = T>) -> T {
+    let mut blocker = sql.acquire().await.expect("a connection");
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut *blocker)
+            .await
+            .expect("unlock");
+    };
+    let (written, ()) = tokio::join!(writes, release);
+    written
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_api_writes_are_all_committed_and_each_journaled_with_its_own_traceparent() {
     let app = TestApp::start().await;
@@ -75,13 +94,6 @@ async fn a_write_that_fails_inside_a_group_fails_alone_and_the_others_commit() {
         .expect("create");
     let sql = store.sql().await;
 
-    // Another writer holds the file's write lock, so the writes below queue up and then commit as one
-    // group once it lets go.
-    let mut blocker = sql.acquire().await.expect("a connection");
-    sqlx::raw_sql("BEGIN IMMEDIATE")
-        .execute(&mut *blocker)
-        .await
-        .expect("lock");
     let trace = |i: usize| TraceParent::parse(&traceparent(i)).expect("a traceparent");
     let (good, traces): (Vec<_>, Vec<_>) = (0..8)
         .map(|i| (draft("north", &format!("good {i}")), trace(i)))
@@ -103,14 +115,7 @@ async fn a_write_that_fails_inside_a_group_fails_alone_and_the_others_commit() {
             store.delete_plant("no-such-plant", None, Some(&missing_trace)),
         )
     };
-    let release = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        sqlx::raw_sql("ROLLBACK")
-            .execute(&mut *blocker)
-            .await
-            .expect("unlock");
-    };
-    let ((goods, invalid, stale, missing), ()) = tokio::join!(writes, release);
+    let (goods, invalid, stale, missing) = behind_the_write_lock(&sql, writes).await;
 
     assert!(
         matches!(invalid, Err(StoreError::Database(_))),
@@ -180,11 +185,6 @@ async fn the_feeds_records_queue_with_api_writes_and_one_under_a_stale_fence_fai
     };
     let sql = store.sql().await;
 
-    let mut blocker = sql.acquire().await.expect("a connection");
-    sqlx::raw_sql("BEGIN IMMEDIATE")
-        .execute(&mut *blocker)
-        .await
-        .expect("lock");
     let drafts: Vec<_> = (0..4)
         .map(|i| draft("north", &format!("written {i}")))
         .collect();
@@ -201,14 +201,7 @@ async fn the_feeds_records_queue_with_api_writes_and_one_under_a_stale_fence_fai
             ),
         )
     };
-    let release = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        sqlx::raw_sql("ROLLBACK")
-            .execute(&mut *blocker)
-            .await
-            .expect("unlock");
-    };
-    let ((created, fenced, recorded), ()) = tokio::join!(writes, release);
+    let (created, fenced, recorded) = behind_the_write_lock(&sql, writes).await;
 
     assert!(
         matches!(&fenced, Err(StoreError::Fenced { lease }) if *lease == fence.lease),
