@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::merge_patch;
 use super::problem::FieldError;
 use crate::domain::{Fuel, PlantDraft, Status, is_region};
 
@@ -39,16 +40,40 @@ pub fn draft(body: &Value) -> Result<PlantDraft, Vec<FieldError>> {
     let Some(object) = body.as_object() else {
         return Err(vec![FieldError::new("", "the body must be a JSON object")]);
     };
-    let mut errors: Vec<FieldError> = unknown_fields(object).collect();
+    let mut errors: Vec<FieldError> = object
+        .keys()
+        .filter(|key| !WRITABLE.contains(&key.as_str()) && !READ_ONLY.contains(&key.as_str()))
+        .map(|key| FieldError::new(key.as_str(), "unknown field"))
+        .collect();
     let mut fields = Fields {
         object,
         errors: &mut errors,
     };
-    let name = fields.required("name", name);
-    let region = fields.required("region", region);
+    let name = fields.required("name", |v| {
+        v.as_str()
+            .filter(|s| (1..=NAME_MAX_CHARS).contains(&s.chars().count()) && !s.contains('\0'))
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                format!("must be a string of 1 to {NAME_MAX_CHARS} characters, none of them U+0000")
+            })
+    });
+    let region = fields.required("region", |v| {
+        v.as_str()
+            .filter(|s| is_region(s))
+            .map(str::to_owned)
+            .ok_or_else(|| format!("must be a string matching {REGION_PATTERN}"))
+    });
     let fuel = fields.required("fuel", |v| word(v, Fuel::parse, Fuel::ALL));
-    let capacity_mw = fields.required("capacity_mw", capacity_mw);
-    let output_mw = fields.optional("output_mw", output_mw);
+    let capacity_mw = fields.required("capacity_mw", |v| {
+        v.as_f64()
+            .filter(|n| n.is_finite() && *n >= 0.0)
+            .ok_or_else(|| "must be a finite number ≥ 0".to_owned())
+    });
+    let output_mw = fields.optional("output_mw", |v| {
+        v.as_f64()
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| "must be a finite number or null".to_owned())
+    });
     let status = fields.optional("status", |v| word(v, Status::parse, Status::ALL));
     let latitude = fields.optional("latitude", |v| degrees(v, 90.0));
     let longitude = fields.optional("longitude", |v| degrees(v, 180.0));
@@ -91,49 +116,14 @@ pub fn draft(body: &Value) -> Result<PlantDraft, Vec<FieldError>> {
 }
 
 /// Validates a merge patch (RFC 7396) on its own, before any plant is read, so a patch that could never
-/// apply is a 422 whatever state the plant is in: each field it sets must be valid, it may not remove a
-/// required field, and `attributes` entries it sets to null are removals. The patched plant is then
-/// validated as a whole by [`draft`].
+/// apply is a 422 whatever state the plant is in: applied to a minimal valid plant, it may break only
+/// the fields it names, and [`draft`] names them with the same rules as for any plant. (The patched
+/// plant is validated whole as well.)
 pub fn patch(body: &Value) -> Result<(), Vec<FieldError>> {
-    let Some(object) = body.as_object() else {
-        return Err(vec![FieldError::new("", "the body must be a JSON object")]);
-    };
-    let mut errors: Vec<FieldError> = unknown_fields(object).collect();
-    for (field, value) in WRITABLE
-        .iter()
-        .filter_map(|field| Some((*field, object.get(*field)?)))
-    {
-        let verdict = match (field, value) {
-            ("name" | "region" | "fuel" | "capacity_mw", Value::Null) => {
-                Err("is required, so a patch cannot remove it".to_owned())
-            }
-            (_, Value::Null) => Ok(()),
-            ("name", v) => name(v).map(drop),
-            ("region", v) => region(v).map(drop),
-            ("fuel", v) => word(v, Fuel::parse, Fuel::ALL).map(drop),
-            ("capacity_mw", v) => capacity_mw(v).map(drop),
-            ("output_mw", v) => output_mw(v).map(drop),
-            ("status", v) => word(v, Status::parse, Status::ALL).map(drop),
-            ("latitude", v) => degrees(v, 90.0).map(drop),
-            ("longitude", v) => degrees(v, 180.0).map(drop),
-            (_attributes, v) => attribute_changes(v),
-        };
-        if let Err(message) = verdict {
-            errors.push(FieldError::new(field, message));
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
-}
-
-fn unknown_fields(object: &Map<String, Value>) -> impl Iterator<Item = FieldError> + '_ {
-    object
-        .keys()
-        .filter(|key| !WRITABLE.contains(&key.as_str()) && !READ_ONLY.contains(&key.as_str()))
-        .map(|key| FieldError::new(key.as_str(), "unknown field"))
+    let mut plant =
+        serde_json::json!({"name": "patched", "region": "a", "fuel": "hydro", "capacity_mw": 0});
+    merge_patch::apply(&mut plant, body);
+    draft(&plant).map(drop)
 }
 
 /// Reads fields of one object, recording what is wrong with each.
@@ -177,38 +167,6 @@ impl Fields<'_> {
     }
 }
 
-fn name(value: &Value) -> Result<String, String> {
-    value
-        .as_str()
-        .filter(|s| (1..=NAME_MAX_CHARS).contains(&s.chars().count()) && !s.contains('\0'))
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            format!("must be a string of 1 to {NAME_MAX_CHARS} characters, none of them U+0000")
-        })
-}
-
-fn region(value: &Value) -> Result<String, String> {
-    value
-        .as_str()
-        .filter(|s| is_region(s))
-        .map(str::to_owned)
-        .ok_or_else(|| format!("must be a string matching {REGION_PATTERN}"))
-}
-
-fn capacity_mw(value: &Value) -> Result<f64, String> {
-    value
-        .as_f64()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .ok_or_else(|| "must be a finite number ≥ 0".to_owned())
-}
-
-fn output_mw(value: &Value) -> Result<f64, String> {
-    value
-        .as_f64()
-        .filter(|n| n.is_finite())
-        .ok_or_else(|| "must be a finite number or null".to_owned())
-}
-
 fn word<T>(value: &Value, parse: fn(&str) -> Option<T>, all: &[&str]) -> Result<T, String> {
     value
         .as_str()
@@ -221,19 +179,6 @@ fn degrees(value: &Value, limit: f64) -> Result<f64, String> {
         .as_f64()
         .filter(|n| (-limit..=limit).contains(n))
         .ok_or_else(|| format!("must be a number from -{limit} to {limit}, or null"))
-}
-
-/// What a patch's `attributes` object may hold: the entries it sets, checked as attributes are, and
-/// the ones it removes (null).
-fn attribute_changes(value: &Value) -> Result<(), String> {
-    let object = value
-        .as_object()
-        .ok_or("must be an object whose values are strings or null")?;
-    let set: Map<String, Value> = (object.iter())
-        .filter(|(_, value)| !value.is_null())
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
-    attributes(&Value::Object(set)).map(drop)
 }
 
 fn attributes(value: &Value) -> Result<BTreeMap<String, String>, String> {
@@ -349,7 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn a_patch_is_checked_field_by_field_and_may_remove_only_optional_fields_and_attributes() {
+    fn a_patch_is_checked_by_the_fields_it_names_and_may_remove_only_optional_ones() {
         let fields = |body: Value| -> Vec<String> {
             patch(&body)
                 .expect_err("invalid")
@@ -358,7 +303,11 @@ mod tests {
                 .collect()
         };
         assert!(patch(&json!({})).is_ok());
-        assert!(patch(&json!({"output_mw": null, "latitude": null, "attributes": {"owner": null, "operator": "BPA"}})).is_ok());
+        assert!(
+            patch(&json!({"output_mw": null, "latitude": null,
+                          "attributes": {"owner": null, "operator": "BPA"}}))
+            .is_ok()
+        );
         assert!(patch(&json!({"created_at": "ignored", "name": "renamed"})).is_ok());
         assert_eq!(
             fields(json!({"colour": "red", "output_mw": {}, "name": null})),
