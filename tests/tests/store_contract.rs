@@ -1075,3 +1075,58 @@ async fn every_reader_of_the_journal_is_woken_by_a_write_even_one_made_while_it_
         waited.elapsed()
     );
 }
+
+/// A sink worker recording results and the feed adding deliveries for the same sink both write the
+/// sink's figures. On PostgreSQL, where writers run in parallel, neither waits for the other's commit
+/// (migration 0013: the figures are appended as deltas), and the figures count each write once it has
+/// committed, whether a fold of the deltas ran before or after.
+#[tokio::test]
+async fn writers_of_one_sinks_deliveries_do_not_wait_for_each_other_and_both_count() {
+    let store = Backend::Postgres.store().await;
+    let db = store.sql().await;
+    for name in ["A", "B"] {
+        store
+            .create_plant(&draft("north", name), None)
+            .await
+            .unwrap();
+    }
+    let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM plant_changes ORDER BY seq")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    let insert = "INSERT INTO deliveries (seq, sink, plant_id, region, status) \
+                  SELECT seq, 'out', plant_id, region, 'pending' FROM plant_changes WHERE seq = $1";
+    sqlx::query(insert)
+        .bind(seqs[0])
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let mut recording = db.begin().await.unwrap();
+    sqlx::query("UPDATE deliveries SET status = 'delivered', attempts = 1 WHERE seq = $1")
+        .bind(seqs[0])
+        .execute(&mut *recording)
+        .await
+        .unwrap();
+    let mut feeding = db.begin().await.unwrap();
+    sqlx::query("SET LOCAL lock_timeout = '1s'")
+        .execute(&mut *feeding)
+        .await
+        .unwrap();
+    sqlx::query(insert)
+        .bind(seqs[1])
+        .execute(&mut *feeding)
+        .await
+        .expect("the feed's insert does not wait for the open recording");
+    feeding.commit().await.unwrap();
+
+    let out = stats(&*store, "out").await;
+    assert_eq!((out.pending, out.delivered), (2, 0), "{out:?}");
+    recording.commit().await.unwrap();
+    let out = stats(&*store, "out").await;
+    assert_eq!(
+        (out.pending, out.delivered, out.failed_attempts),
+        (1, 1, 0),
+        "{out:?}"
+    );
+}

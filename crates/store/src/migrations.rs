@@ -71,6 +71,11 @@ pub const SQLITE: List = &[
         "cheap capture",
         include_str!("../../../migrations/sqlite/0012_cheap_capture.sql"),
     ),
+    (
+        13,
+        "feed latency",
+        include_str!("../../../migrations/sqlite/0013_feed_latency.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -133,6 +138,11 @@ pub const POSTGRES: List = &[
         12,
         "cheap capture",
         include_str!("../../../migrations/postgres/0012_cheap_capture.sql"),
+    ),
+    (
+        13,
+        "feed latency",
+        include_str!("../../../migrations/postgres/0013_feed_latency.sql"),
     ),
 ];
 
