@@ -76,6 +76,9 @@ const RATES: [u32; 2] = [1_000, 5_000];
 /// The sinks' `batch_max` of the full-speed end-to-end runs.
 const E2E_BATCH_MAX: [u32; 2] = [1, 100];
 
+/// The concurrent writers of the end-to-end run that commits one row at a time.
+const E2E_WRITERS: u32 = 8;
+
 /// The concurrent API clients CRUD is measured with, and the HTTP ceiling beside it.
 const CRUD_CONNECTIONS: u32 = 16;
 
@@ -180,14 +183,18 @@ async fn backend(
     let name = backend_name(admin);
 
     let rates = capture::measure(admin, sizes.capture).await?;
-    let mut raw_insert = f64::NAN;
+    let (mut raw_insert, mut single_rows) = (f64::NAN, f64::NAN);
     for rates in &rates {
         let unit = match rates.scenario {
             Scenario::SingleRow { .. } => "commits",
             _ => "rows",
         };
-        if rates.scenario == Scenario::OneTransaction {
-            raw_insert = rates.captured;
+        match rates.scenario {
+            Scenario::OneTransaction => raw_insert = rates.captured,
+            Scenario::SingleRow { writers } if writers == E2E_WRITERS => {
+                single_rows = rates.captured;
+            }
+            _ => {}
         }
         table.measured(
             name,
@@ -232,6 +239,33 @@ async fn backend(
         );
         usage_rows(table, name, &what, usage);
     }
+
+    // The first scenario: the writers commit one row at a time while the service runs, and
+    // the clock stops at the last arrival, so this is the writers' pace or the service's, whichever is
+    // slower; the ceiling is the same writers' commit rate measured above.
+    let (events, usage) = process::usage_of(e2e::run(e2e::Setup {
+        events: sizes.events,
+        max_in_flight: 1,
+        batch_max: 1,
+        batch_size: std::num::NonZeroU32::new(500).expect("500 is not zero"),
+        postgres: admin.map(str::to_owned),
+        writers: E2E_WRITERS,
+    }))
+    .await?;
+    let what = format!(
+        "end to end, {} single-row commits from {E2E_WRITERS} writers → 3 plugins → HTTP",
+        grouped(f64::from(sizes.events))
+    );
+    table.measured(
+        name,
+        format!("{what}: throughput"),
+        Figure::PerSecond(events, "events"),
+        Ceiling::Measured(
+            Figure::PerSecond(single_rows, "commits"),
+            format!("{E2E_WRITERS} writers' single-row commits with capture on, above"),
+        ),
+    );
+    usage_rows(table, name, &what, usage);
 
     let mut ours_paced = Vec::new();
     for rate in RATES {

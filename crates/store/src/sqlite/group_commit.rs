@@ -7,30 +7,21 @@
 //! no longer holds) is undone alone and answered with its own error while the others commit. Every
 //! write is answered only once the commit holding it has returned, so nothing is acknowledged before
 //! it is durable; a group whose transaction fails fails every write in it. The process thus meets
-//! SQLite's lock once per group. While another process holds it, the task tries again every
-//! [`LOCK_TRY`] (SQLite's own busy handler would back off to sleeps of 100 ms, long after the lock is
-//! free again), for up to `BUSY_TIMEOUT` in all. At most [`QUEUE`] writes wait; one that finds the
-//! queue full waits for room, it is never dropped.
+//! SQLite's lock once per group, and the busy handler only when another process holds it. At most
+//! [`QUEUE`] writes wait; one that finds the queue full waits for room, it is never dropped.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::BUSY_TIMEOUT;
 use super::plants::PlantWrite;
 use crate::StoreError;
 use crate::signal::Written;
 use plant_monitor_core::domain::{Plant, TraceParent};
-
-/// How long one try for the write lock waits inside SQLite: the busy timeout of the writer task's
-/// connection. With another process committing 1,000 rows/s, commit → delivery took 48–57 ms (p50)
-/// and 159–233 ms (p95) behind SQLite's backing-off busy handler, and 34–41 and 68–82 ms with this.
-pub(super) const LOCK_TRY: Duration = Duration::from_millis(1);
 
 /// How many writes may wait for the writer task.
 const QUEUE: usize = 1024;
@@ -145,7 +136,9 @@ async fn commit(pool: &SqlitePool, group: Vec<Job>) -> Result<Vec<Outcome>, Stor
         return Ok(Vec::new());
     }
     let mut conn = pool.acquire().await?;
-    begin(&mut conn).await?;
+    // IMMEDIATE takes the write lock now (waiting out other writers by the busy timeout), so no read
+    // inside the group ever has to be upgraded to a write under contention.
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let outcomes = match writes(&mut conn, group).await {
         Ok(outcomes) => outcomes,
         Err(error) => {
@@ -160,28 +153,6 @@ async fn commit(pool: &SqlitePool, group: Vec<Job>) -> Result<Vec<Outcome>, Stor
             Err(error.into())
         }
     }
-}
-
-/// Takes the write lock: IMMEDIATE, so no read inside the group ever has to be upgraded to a write
-/// under contention, tried again while another connection holds the lock (each try waits
-/// [`LOCK_TRY`] in SQLite), until [`BUSY_TIMEOUT`].
-async fn begin(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    let deadline = Instant::now() + BUSY_TIMEOUT;
-    loop {
-        match sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-            Err(sqlx::Error::Database(error)) if is_busy(&*error) && Instant::now() < deadline => {}
-            result => return result.map(drop).map_err(StoreError::from),
-        }
-    }
-}
-
-/// Whether SQLite answered SQLITE_BUSY, in any of its extended forms.
-fn is_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
-    const SQLITE_BUSY: i32 = 5;
-    error
-        .code()
-        .and_then(|code| code.parse::<i32>().ok())
-        .is_some_and(|code| code & 0xff == SQLITE_BUSY)
 }
 
 /// Each write of `group` in its own savepoint, inside the open transaction. A plant write takes one

@@ -92,7 +92,7 @@ impl SqliteStore {
             .map_err(open_error)?;
         let writes = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone().busy_timeout(group_commit::LOCK_TRY))
+            .connect_with(options.clone())
             .await
             .map_err(open_error)?;
         let watching = SqlitePoolOptions::new()
