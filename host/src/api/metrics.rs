@@ -7,7 +7,6 @@
 //! the raw path, so ids cannot blow up the series) and status.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -15,6 +14,7 @@ use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{counter, gauge, histogram};
+use tokio::sync::Mutex;
 
 use super::{AppState, Problem};
 use crate::lease::region_of;
@@ -27,8 +27,10 @@ use crate::telemetry::metrics::{
 /// The exposition format's media type.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Regions that had journal lag at an earlier scrape, to be set to 0 once they have none.
-static LAGGING: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+/// Regions that had journal lag at an earlier scrape, to be set to 0 once they have none. Held for the
+/// whole of a scrape: the gauges are the process's, so two scrapes at once (two scrapers, or two
+/// services in one process, as the tests run them) would each render values the other was setting.
+static LAGGING: Mutex<BTreeSet<String>> = Mutex::const_new(BTreeSet::new());
 
 /// The Prometheus text exposition (the README lists every series).
 #[utoipa::path(
@@ -44,7 +46,8 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, Problem> 
             "another metrics recorder is installed in this process",
         ));
     };
-    journal_lag(&state).await?;
+    let mut lagging = LAGGING.lock().await;
+    journal_lag(&state, &mut lagging).await?;
     sinks(&state).await?;
     leases(&state).await?;
     let connections = state.store.connections();
@@ -57,11 +60,8 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, Problem> 
         .into_response())
 }
 
-async fn journal_lag(state: &AppState) -> Result<(), Problem> {
+async fn journal_lag(state: &AppState, lagging: &mut BTreeSet<String>) -> Result<(), Problem> {
     let lags = state.store.journal_lag().await?;
-    let mut lagging = LAGGING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let now: BTreeSet<String> = lags.iter().map(|lag| lag.region.clone()).collect();
     for caught_up in lagging.difference(&now) {
         gauge!(JOURNAL_LAG_ENTRIES, "region" => caught_up.clone()).set(0.0);
