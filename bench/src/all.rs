@@ -212,60 +212,46 @@ async fn backend(
     // the feed.
     let mut full_speed = f64::NAN;
     for batch_max in E2E_BATCH_MAX {
-        let (events, usage) = process::usage_of(e2e::run(e2e::Setup {
-            events: sizes.events,
-            max_in_flight: 1,
+        let events = end_to_end(
+            table,
+            admin,
+            sizes.events,
             batch_max,
-            batch_size: std::num::NonZeroU32::new(500).expect("500 is not zero"),
-            postgres: admin.map(str::to_owned),
-            writers: 0,
-        }))
-        .await?;
-        if batch_max == 1 {
-            full_speed = events;
-        }
-        let what = format!(
-            "end to end, {} rows in one transaction → 3 plugins → HTTP, batch_max {batch_max}",
-            grouped(f64::from(sizes.events))
-        );
-        table.measured(
-            name,
-            format!("{what}: throughput"),
-            Figure::PerSecond(events, "events"),
+            0,
+            format!(
+                "end to end, {} rows in one transaction → 3 plugins → HTTP, batch_max {batch_max}",
+                grouped(f64::from(sizes.events))
+            ),
             Ceiling::Measured(
                 Figure::PerSecond(raw_insert, "rows"),
                 "raw insert rate, the one-transaction write above".into(),
             ),
-        );
-        usage_rows(table, name, &what, usage);
+        )
+        .await?;
+        if batch_max == 1 {
+            full_speed = events;
+        }
     }
 
     // The first scenario: the writers commit one row at a time while the service runs, and
     // the clock stops at the last arrival, so this is the writers' pace or the service's, whichever is
     // slower; the ceiling is the same writers' commit rate measured above.
-    let (events, usage) = process::usage_of(e2e::run(e2e::Setup {
-        events: sizes.events,
-        max_in_flight: 1,
-        batch_max: 1,
-        batch_size: std::num::NonZeroU32::new(500).expect("500 is not zero"),
-        postgres: admin.map(str::to_owned),
-        writers: E2E_WRITERS,
-    }))
-    .await?;
-    let what = format!(
-        "end to end, {} single-row commits from {E2E_WRITERS} writers → 3 plugins → HTTP",
-        grouped(f64::from(sizes.events))
-    );
-    table.measured(
-        name,
-        format!("{what}: throughput"),
-        Figure::PerSecond(events, "events"),
+    end_to_end(
+        table,
+        admin,
+        sizes.events,
+        1,
+        E2E_WRITERS,
+        format!(
+            "end to end, {} single-row commits from {E2E_WRITERS} writers → 3 plugins → HTTP",
+            grouped(f64::from(sizes.events))
+        ),
         Ceiling::Measured(
             Figure::PerSecond(single_rows, "commits"),
             format!("{E2E_WRITERS} writers' single-row commits with capture on, above"),
         ),
-    );
-    usage_rows(table, name, &what, usage);
+    )
+    .await?;
 
     let mut ours_paced = Vec::new();
     for rate in RATES {
@@ -495,6 +481,38 @@ fn backend_name(admin: Option<&str>) -> &'static str {
     } else {
         "SQLite"
     }
+}
+
+/// One `bench e2e` run on this backend (`writers` 0: the rows in one transaction before the clock
+/// starts), recorded as `what`: its throughput against `ceiling`, its CPU seconds and peak RSS.
+/// Returns the events per second.
+async fn end_to_end(
+    table: &mut Table,
+    admin: Option<&str>,
+    events: u32,
+    batch_max: u32,
+    writers: u32,
+    what: String,
+    ceiling: Ceiling,
+) -> anyhow::Result<f64> {
+    let (per_second, usage) = process::usage_of(e2e::run(e2e::Setup {
+        events,
+        max_in_flight: 1,
+        batch_max,
+        batch_size: std::num::NonZeroU32::new(500).expect("500 is not zero"),
+        postgres: admin.map(str::to_owned),
+        writers,
+    }))
+    .await?;
+    let name = backend_name(admin);
+    table.measured(
+        name,
+        format!("{what}: throughput"),
+        Figure::PerSecond(per_second, "events"),
+        ceiling,
+    );
+    usage_rows(table, name, &what, usage);
+    Ok(per_second)
 }
 
 fn usage_rows(table: &mut Table, backend: &'static str, what: &str, usage: process::Usage) {
