@@ -290,6 +290,23 @@ async fn backend(
                 ),
             );
         }
+        if let Some(stages) = outcome.stages {
+            for (half, latency) in [
+                ("commit → the feed's record", stages.to_feed),
+                ("the feed's record → receipt", stages.to_receipt),
+            ] {
+                for (label, time) in [("p50", latency.p50), ("p99", latency.p99)] {
+                    table.measured(
+                        name,
+                        format!("{what}: {half} {label}"),
+                        Figure::Time(time),
+                        Ceiling::None(
+                            "where commit → receipt goes (journal's processed_at)".into(),
+                        ),
+                    );
+                }
+            }
+        }
         table.measured(
             name,
             format!("{what}: events that never arrived"),

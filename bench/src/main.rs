@@ -112,6 +112,19 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         writers: u32,
     },
+    /// Commit → receipt at a fixed rate of raw SQL inserts through the example plugins, on SQLite (or
+    /// PostgreSQL), split where the feed records each change.
+    Paced {
+        /// Rows per second, committed every 5 ms.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        /// Seconds the rate is kept.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Run on PostgreSQL (admin URL; a fresh database is created and dropped).
+        #[arg(long, value_name = "ADMIN_URL")]
+        postgres: Option<String>,
+    },
     /// Requests per second, p50 and p99 of GET by id, list, POST and PATCH through the HTTP API, with N
     /// concurrent connections, on SQLite (or PostgreSQL).
     Crud {
@@ -220,6 +233,15 @@ fn main() -> anyhow::Result<()> {
                 writers,
             }))
             .map(drop),
+        Command::Paced {
+            rate,
+            seconds,
+            postgres,
+        } => tokio::runtime::Runtime::new()?.block_on(paced::run(
+            rate,
+            std::time::Duration::try_from_secs_f64(seconds)?,
+            postgres.as_deref(),
+        )),
         Command::Crud {
             connections,
             seconds,

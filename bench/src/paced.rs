@@ -2,10 +2,11 @@
 //! stamped when its transaction committed, and received by an HTTP receiver that stamps its arrival;
 //! consumed either by the service as the end-to-end benchmark runs it (the three example plugins,
 //! sinks green, grid and alerts) or by the naive poller of [`crate::baseline`]. The first arrival of a
-//! plant's event counts (an alert goes to two sinks).
+//! plant's event counts (an alert goes to two sinks). For the service the latency is also split where
+//! the journal says the feed recorded the change, to show which half it goes in.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use plant_monitor::service::Service;
 use tokio::sync::watch;
@@ -35,6 +36,9 @@ pub enum Consumer {
 /// the path to the receiver.
 pub const TICK: Duration = Duration::from_millis(5);
 
+/// The regions the plants are spread over.
+const REGIONS: u32 = 4;
+
 /// The naive poller's interval, as the notes describe it.
 pub const POLL: Duration = Duration::from_secs(1);
 
@@ -46,7 +50,46 @@ pub struct Outcome {
     /// Plants written whose event never arrived.
     pub lost: u64,
     pub latency: Percentiles,
+    /// The service's latency in two: commit → the feed's record of the change, and that record → receipt.
+    pub stages: Option<Stages>,
     pub usage: Usage,
+}
+
+/// Commit → receipt split at the feed's record of the change (the journal's `processed_at`): the wait
+/// for the feed, its read and the plugins before it; the outbox's commit, the sink's read and the POST
+/// after it. Times of the database's clock and this process's, on one machine, to the millisecond.
+#[derive(Debug, Clone, Copy)]
+pub struct Stages {
+    pub to_feed: Percentiles,
+    pub to_receipt: Percentiles,
+}
+
+/// `bench paced`: one fixed-rate run through the service, printed.
+pub async fn run(rate: u32, seconds: Duration, admin: Option<&str>) -> anyhow::Result<()> {
+    let workload = Workload::Rate {
+        per_second: rate,
+        seconds,
+    };
+    let outcome = measure(admin, workload, Consumer::PlantMonitor).await?;
+    println!(
+        "{rate} rows/s for {seconds:?}: {:.0} events/s, {} never arrived, {:.1} CPU s, {} MiB peak",
+        outcome.per_second,
+        outcome.lost,
+        outcome.usage.cpu.as_secs_f64(),
+        outcome.usage.peak_rss_kib / 1024,
+    );
+    let mut halves = vec![("commit → receipt", outcome.latency)];
+    if let Some(stages) = outcome.stages {
+        halves.push(("commit → the feed's record", stages.to_feed));
+        halves.push(("the feed's record → receipt", stages.to_receipt));
+    }
+    for (what, latency) in halves {
+        let figures: Vec<String> = (latency.labelled().iter())
+            .map(|(label, time)| format!("{label} {:.1} ms", time.as_secs_f64() * 1000.0))
+            .collect();
+        println!("{what}: {}", figures.join(", "));
+    }
+    Ok(())
 }
 
 pub async fn measure(
@@ -84,6 +127,8 @@ pub async fn measure(
         }
     };
     let pool = database.writers(1).await?;
+    warm_up(&pool, &recorder).await?;
+    let clock = (Instant::now(), SystemTime::now());
     let ((started, committed), usage) = usage_of(async {
         let written = write(&pool, workload).await?;
         wait_for(&recorder, written.1.len()).await?;
@@ -94,9 +139,13 @@ pub async fn measure(
     if let Some(poller) = poller {
         poller.await??;
     }
-    if let Some(service) = service {
-        service.shutdown().await?;
-    }
+    let fed = match service {
+        Some(service) => {
+            service.shutdown().await?;
+            Some(fed(&pool, admin.is_some()).await?)
+        }
+        None => None,
+    };
     pool.close().await;
     drop(database);
 
@@ -104,6 +153,7 @@ pub async fn measure(
     for received in recorder.received()? {
         first.entry(received.plant_id).or_insert(received.at);
     }
+    let stages = fed.and_then(|fed| stages(&fed, &first, clock));
     let latencies = committed
         .iter()
         .filter_map(|(id, at)| first.get(id).map(|arrived| arrived.duration_since(*at)))
@@ -113,7 +163,73 @@ pub async fn measure(
         per_second: first.len() as f64 / last.duration_since(started).as_secs_f64(),
         lost: committed.len().saturating_sub(first.len()) as u64,
         latency: Percentiles::of(latencies).ok_or_else(|| anyhow::anyhow!("nothing arrived"))?,
+        stages,
         usage,
+    })
+}
+
+/// Writes a plant in each region the run writes to and waits for their events, then forgets them: the
+/// clock starts with the consumer in its steady state, its regions led (a new region waits for the
+/// service's next discovery, up to `feed.poll_interval`), plugins instantiated, connections open.
+async fn warm_up(pool: &sqlx::AnyPool, recorder: &Recorder) -> anyhow::Result<()> {
+    for region in 0..REGIONS {
+        sqlx::query(
+            "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw) \
+             VALUES ($1, $1, $2, 'wind', 100, 80)",
+        )
+        .bind(format!("warm-up-{region}"))
+        .bind(format!("region-{region}"))
+        .execute(pool)
+        .await?;
+    }
+    wait_for(recorder, REGIONS as usize).await?;
+    recorder.clear()
+}
+
+/// Each plant's creation as journaled: committed and processed, in milliseconds since the Unix epoch.
+async fn fed(pool: &sqlx::AnyPool, postgres: bool) -> anyhow::Result<HashMap<String, (i64, i64)>> {
+    let sql = if postgres {
+        "SELECT plant_id, (extract(epoch FROM committed_at) * 1000)::bigint, \
+           (extract(epoch FROM processed_at) * 1000)::bigint \
+         FROM plant_changes WHERE kind = 'created' AND processed_at IS NOT NULL"
+    } else {
+        "SELECT plant_id, CAST(round((julianday(committed_at) - 2440587.5) * 86400000) AS INTEGER), \
+           CAST(round((julianday(processed_at) - 2440587.5) * 86400000) AS INTEGER) \
+         FROM plant_changes WHERE kind = 'created' AND processed_at IS NOT NULL"
+    };
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(sql).fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(plant, committed, processed)| (plant, (committed, processed)))
+        .collect())
+}
+
+/// The two halves of each received plant's latency; `clock` pairs this process's monotonic clock with
+/// the wall clock the database stamps by.
+fn stages(
+    fed: &HashMap<String, (i64, i64)>,
+    first: &HashMap<String, Instant>,
+    clock: (Instant, SystemTime),
+) -> Option<Stages> {
+    let millis = |at: Instant| -> i64 {
+        let wall = clock.1 + at.duration_since(clock.0);
+        wall.duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as i64)
+    };
+    let span = |from: i64, to: i64| Duration::from_millis(to.saturating_sub(from).max(0) as u64);
+    let (to_feed, to_receipt) = first
+        .iter()
+        .filter_map(|(plant, arrived)| {
+            let (committed, processed) = fed.get(plant)?;
+            Some((
+                span(*committed, *processed),
+                span(*processed, millis(*arrived)),
+            ))
+        })
+        .unzip();
+    Some(Stages {
+        to_feed: Percentiles::of(to_feed)?,
+        to_receipt: Percentiles::of(to_receipt)?,
     })
 }
 
@@ -153,7 +269,7 @@ async fn write(
                     query = query
                         .bind(id)
                         .bind(format!("plant {i}"))
-                        .bind(format!("region-{}", i % 4))
+                        .bind(format!("region-{}", i % REGIONS))
                         .bind(fuels[*i as usize % fuels.len()])
                         // One plant in ten reports more than its capacity: an alert for two sinks.
                         .bind(if i.is_multiple_of(10) { 150.0 } else { 80.0 });

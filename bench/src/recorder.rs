@@ -89,6 +89,13 @@ impl Recorder {
             .clone())
     }
 
+    /// Forgets what has arrived so far.
+    pub fn clear(&self) -> anyhow::Result<()> {
+        let mut state = (self.0.lock()).map_err(|_| anyhow::anyhow!("the receiver panicked"))?;
+        *state = State::default();
+        Ok(())
+    }
+
     /// How many plants something has arrived about so far.
     pub fn plants(&self) -> anyhow::Result<usize> {
         Ok(self
