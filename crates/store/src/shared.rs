@@ -161,6 +161,23 @@ pub fn delivered_ids(attempts: &Attempts) -> Vec<i64> {
         .collect()
 }
 
+/// The delivered events that carry a latency, as two aligned arrays for `unnest`: their ids and their
+/// latencies' statistics buckets.
+pub struct LatencyBuckets {
+    pub ids: Vec<i64>,
+    pub buckets: Vec<i16>,
+}
+
+pub fn latency_buckets(attempts: &Attempts) -> LatencyBuckets {
+    let (ids, buckets) = (attempts.delivered.iter())
+        .filter_map(|delivered| {
+            let bucket = stats::latency_bucket(delivered.latency?);
+            Some((delivered.id, i16::try_from(bucket).unwrap_or(i16::MAX)))
+        })
+        .unzip();
+    LatencyBuckets { ids, buckets }
+}
+
 /// What recording a sink's attempts changed, for the statistics: the deliveries it marked delivered,
 /// and how many it put off for a retry or buried. An attempt whose delivery was no longer pending
 /// (another leader recorded it first) changes nothing and is not counted.

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::{JOURNAL_WRITERS, MINUTE_NOW, PostgresStore, check_fences};
 use crate::decode::{decode_change, decode_lag, decode_recorded};
 use crate::{
-    ChangeSignal, Fence, JournalStore, Processed, Recorded, RegionLag, StoreError, shared, stats,
+    ChangeSignal, Fence, JournalStore, Processed, Recorded, RegionLag, StoreError, shared,
 };
 use plant_monitor_core::domain::Change;
 
@@ -132,44 +132,46 @@ impl JournalStore for PostgresStore {
         batch: &[Processed],
         fences: &[Fence],
     ) -> Result<(), StoreError> {
-        // Set-based, as in the SQLite store: two statements per batch however large.
+        // One statement, so one round trip and no explicit transaction. The fencing update runs
+        // first (the other parts read its count) and locks the batch's lease rows until the commit,
+        // so a successor cannot take a region in between; if a fence no longer holds, nothing is
+        // written. The statistics count what the update marked, upserted in key order (byte order,
+        // as every writer of these rows) so two feeds wait for each other instead of deadlocking.
         let (outcomes, deliveries) = shared::batch_json(batch);
-        let mut tx = self.pool.begin().await?;
-        check_fences(&mut tx, fences).await?;
-        let marked: Vec<(String, String, String)> = sqlx::query_as(
-            "UPDATE plant_changes c SET processed_at = now(), outcome = o ->> 1, \
-             outcome_plugin = o ->> 2, outcome_reason = o ->> 3, event = o ->> 4, \
-             outcome_pipeline = o ->> 5 \
-             FROM jsonb_array_elements($1::jsonb) AS o \
-             WHERE c.seq = (o ->> 0)::bigint AND c.processed_at IS NULL \
-             RETURNING c.region, c.kind, c.outcome",
-        )
+        let touched: Vec<String> = sqlx::query_scalar(&format!(
+            "WITH fenced AS ( \
+               UPDATE leases l SET epoch = l.epoch FROM jsonb_array_elements($1::jsonb) AS f \
+               WHERE l.name = f ->> 0 AND l.holder = f ->> 1 AND l.epoch = (f ->> 2)::bigint \
+               RETURNING l.name), \
+             held AS (SELECT count(*) = $2 AS held FROM fenced), \
+             marked AS ( \
+               UPDATE plant_changes c SET processed_at = now(), outcome = o ->> 1, \
+                 outcome_plugin = o ->> 2, outcome_reason = o ->> 3, event = o ->> 4, \
+                 outcome_pipeline = o ->> 5 \
+               FROM jsonb_array_elements($3::jsonb) AS o \
+               WHERE c.seq = (o ->> 0)::bigint AND c.processed_at IS NULL \
+                 AND (SELECT held FROM held) \
+               RETURNING c.region, c.kind, c.outcome), \
+             counted AS ( \
+               INSERT INTO stats_events (minute, region, kind, outcome, count) \
+               SELECT {MINUTE_NOW}, region, kind, outcome, count(*) FROM marked \
+               GROUP BY region, kind, outcome \
+               ORDER BY region COLLATE \"C\", kind COLLATE \"C\", outcome COLLATE \"C\" \
+               ON CONFLICT (minute, region, kind, outcome) \
+               DO UPDATE SET count = stats_events.count + excluded.count), \
+             queued AS ( \
+               INSERT INTO deliveries (seq, sink, plant_id, region, status, last_error) \
+               SELECT (d ->> 0)::bigint, d ->> 1, d ->> 2, d ->> 3, d ->> 4, d ->> 5 \
+               FROM jsonb_array_elements($4::jsonb) AS d WHERE (SELECT held FROM held)) \
+             SELECT name FROM fenced"
+        ))
+        .bind(shared::fences_json(fences))
+        .bind(fences.len() as i64)
         .bind(outcomes)
-        .fetch_all(&mut *tx)
-        .await?;
-        // In key order, like every writer of these rows, so two transactions cannot deadlock on them.
-        if let Some(counts) = stats::events_json(marked) {
-            sqlx::query(&format!(
-                "INSERT INTO stats_events (minute, region, kind, outcome, count) \
-                 SELECT {MINUTE_NOW}, e ->> 0, e ->> 1, e ->> 2, (e ->> 3)::bigint \
-                 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS r(e, n) ORDER BY n \
-                 ON CONFLICT (minute, region, kind, outcome) \
-                 DO UPDATE SET count = stats_events.count + excluded.count"
-            ))
-            .bind(counts)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO deliveries (seq, sink, plant_id, region, status, last_error) \
-             SELECT (d ->> 0)::bigint, d ->> 1, d ->> 2, d ->> 3, d ->> 4, d ->> 5 \
-             FROM jsonb_array_elements($1::jsonb) AS d",
-        )
         .bind(deliveries)
-        .execute(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        shared::fenced(fences, &touched)
     }
 
     async fn snapshot(

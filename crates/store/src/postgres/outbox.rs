@@ -68,84 +68,59 @@ impl OutboxStore for PostgresStore {
     }
 
     async fn record_attempts(&self, sink: &str, attempts: &Attempts) -> Result<(), StoreError> {
+        // One statement, so one round trip and no explicit transaction: the sink's results are the
+        // commonest write there is, and on this server each statement costs more than its work. The
+        // statistics count what the updates changed (a delivery recorded twice counts once); the
+        // upserts go in key order, so replicas recording for one sink wait instead of deadlocking.
         let json = shared::attempts_json(attempts);
-        let mut tx = self.pool.begin().await?;
-        let mut counted = shared::Counted::default();
-        if !attempts.delivered.is_empty() {
-            counted.delivered = sqlx::query_scalar(
-                "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
-                   last_error = NULL, delivered_at = now() WHERE id = ANY($1) AND status = 'pending' \
-                 RETURNING id",
-            )
-            .bind(shared::delivered_ids(attempts))
-            .fetch_all(&mut *tx)
-            .await?;
-        }
-        if let Some(retries) = json.retries {
-            counted.retried = sqlx::query(
-                "UPDATE deliveries d SET attempts = d.attempts + 1, last_error = r ->> 1, \
-                   next_attempt_at = now() + make_interval(secs => (r ->> 2)::float8 / 1000) \
-                 FROM jsonb_array_elements($1::jsonb) AS r \
-                 WHERE d.id = (r ->> 0)::bigint AND d.status = 'pending'",
-            )
-            .bind(retries)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        if let Some(dead) = json.dead {
-            counted.dead = sqlx::query(
-                "UPDATE deliveries d SET status = 'dead', attempts = d.attempts + 1, \
-                   last_error = x ->> 1 \
-                 FROM jsonb_array_elements($1::jsonb) AS x \
-                 WHERE d.id = (x ->> 0)::bigint AND d.status = 'pending'",
-            )
-            .bind(dead)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        // Replicas delivering for the same sink upsert the same rows: in key order, so they wait for
-        // each other instead of deadlocking.
-        let (results, latencies) = counted.stats_json(attempts);
-        if let Some(results) = results {
-            sqlx::query(&format!(
-                "INSERT INTO stats_deliveries (minute, sink, outcome, count) \
-                 SELECT {MINUTE_NOW}, $1, r ->> 0, (r ->> 1)::bigint \
-                 FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(r, n) ORDER BY n \
-                 ON CONFLICT (minute, sink, outcome) \
-                 DO UPDATE SET count = stats_deliveries.count + excluded.count"
-            ))
-            .bind(sink)
-            .bind(results)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(latencies) = latencies {
-            sqlx::query(&format!(
-                "INSERT INTO stats_latency (minute, sink, bucket, count) \
-                 SELECT {MINUTE_NOW}, $1, (l ->> 0)::smallint, (l ->> 1)::bigint \
-                 FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(l, n) ORDER BY n \
-                 ON CONFLICT (minute, sink, bucket) \
-                 DO UPDATE SET count = stats_latency.count + excluded.count"
-            ))
-            .bind(sink)
-            .bind(latencies)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(error) = attempts.last_error() {
-            sqlx::query(
-                "INSERT INTO sink_states (name, last_error, last_error_at) VALUES ($1, $2, now()) \
-                 ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error, \
-                   last_error_at = excluded.last_error_at",
-            )
-            .bind(sink)
-            .bind(error)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        let latency = shared::latency_buckets(attempts);
+        sqlx::query(&format!(
+            "WITH delivered AS ( \
+               UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
+                 last_error = NULL, delivered_at = now() \
+               WHERE id = ANY($2) AND status = 'pending' RETURNING id), \
+             retried AS ( \
+               UPDATE deliveries d SET attempts = d.attempts + 1, last_error = r ->> 1, \
+                 next_attempt_at = now() + make_interval(secs => (r ->> 2)::float8 / 1000) \
+               FROM jsonb_array_elements(coalesce($3::jsonb, '[]')) AS r \
+               WHERE d.id = (r ->> 0)::bigint AND d.status = 'pending' RETURNING d.id), \
+             dead AS ( \
+               UPDATE deliveries d SET status = 'dead', attempts = d.attempts + 1, \
+                 last_error = x ->> 1 \
+               FROM jsonb_array_elements(coalesce($4::jsonb, '[]')) AS x \
+               WHERE d.id = (x ->> 0)::bigint AND d.status = 'pending' RETURNING d.id), \
+             results AS ( \
+               INSERT INTO stats_deliveries (minute, sink, outcome, count) \
+               SELECT {MINUTE_NOW}, $1, o.outcome, o.count FROM (VALUES \
+                 ('dead', (SELECT count(*) FROM dead)), \
+                 ('delivered', (SELECT count(*) FROM delivered)), \
+                 ('failed', (SELECT count(*) FROM retried) + (SELECT count(*) FROM dead)) \
+               ) AS o(outcome, count) WHERE o.count > 0 ORDER BY o.outcome \
+               ON CONFLICT (minute, sink, outcome) \
+               DO UPDATE SET count = stats_deliveries.count + excluded.count), \
+             latencies AS ( \
+               INSERT INTO stats_latency (minute, sink, bucket, count) \
+               SELECT {MINUTE_NOW}, $1, l.bucket, count(*) \
+               FROM unnest($5::bigint[], $6::smallint[]) AS l(id, bucket) \
+               JOIN delivered ON delivered.id = l.id GROUP BY l.bucket ORDER BY l.bucket \
+               ON CONFLICT (minute, sink, bucket) \
+               DO UPDATE SET count = stats_latency.count + excluded.count), \
+             state AS ( \
+               INSERT INTO sink_states (name, last_error, last_error_at) \
+               SELECT $1, $7, now() WHERE $7::text IS NOT NULL \
+               ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error, \
+                 last_error_at = excluded.last_error_at) \
+             SELECT 1"
+        ))
+        .bind(sink)
+        .bind(shared::delivered_ids(attempts))
+        .bind(json.retries)
+        .bind(json.dead)
+        .bind(latency.ids)
+        .bind(latency.buckets)
+        .bind(attempts.last_error())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
