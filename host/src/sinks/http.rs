@@ -5,10 +5,12 @@
 //! retry (backoff with full jitter, or the receiver's `Retry-After`), and after `max_attempts` the
 //! delivery is a dead letter. A 410 disables the sink for every replica.
 //!
-//! Results are recorded while the round goes on, by a recorder that writes whatever has accumulated
+//! Results are recorded while the rounds go on, by a recorder that writes whatever has accumulated
 //! in one transaction whenever the previous one is done (group commit): a crash resends only what was
-//! in flight or not yet recorded, never loses. A lane runs at most [`UNRECORDED`] events (or eight
-//! batches, if more) ahead of the recorder, so a slow database cannot make that unbounded. Each request is sent only while its region's lease is
+//! in flight or not yet recorded, never loses. The next round starts without waiting for the record
+//! (its due deliveries pass through [`Unrecorded`], so none goes twice and none overtakes a retry), and
+//! the worker runs at most [`UNRECORDED`] events per lane (or eight batches, if more) ahead of the
+//! recorder, so a slow database cannot make that unbounded. Each request is sent only while its region's lease is
 //! still ours, and one in flight is given up when the lease is lost (its grant lapses before another
 //! instance can take it), so a deposed leader stops sending before its successor starts.
 //!
@@ -29,6 +31,7 @@ use super::cloudevent;
 use super::health::{Gate, Health, Probe};
 use super::response::{Failure, describe, refusal};
 use super::signing::Signer;
+use super::unrecorded::Unrecorded;
 use crate::config::{HttpUrl, SinkConfig};
 use crate::lease::Leadership;
 use crate::store::{Attempts, Dead, Delivered, Delivery, OutboxStore, Retry, StoreError};
@@ -37,13 +40,22 @@ use crate::telemetry::metrics::{DELIVERIES, DELIVERY_LATENCY_SECONDS};
 /// Deliveries taken per round.
 const ROUND: u32 = 1024;
 
-/// Events a lane may have sent whose results are not yet recorded, the one in flight included: what
-/// a crash can make it send again. Enough for group commit to keep its pace (measured: the drain
+/// Events per lane the worker may have sent whose results are not yet recorded, those in flight
+/// included: what a crash can make it send again. Enough for group commit to keep its pace (measured: the drain
 /// benchmark is the same with it and without).
 const UNRECORDED: usize = 256;
 
 /// How often a request in flight checks that its regions are still led.
 const LEASE_CHECK: Duration = Duration::from_millis(50);
+
+/// What the lanes of every round share with the recorder.
+struct Sending<'a> {
+    /// Where results go to be recorded, with the permits the recorder releases once they are.
+    results: &'a mpsc::UnboundedSender<(Attempts, OwnedSemaphorePermit)>,
+    /// How far the lanes may run ahead of the recorder, in events.
+    ahead: &'a Arc<Semaphore>,
+    unrecorded: &'a Unrecorded,
+}
 
 /// Whether a region is still led under the epoch its deliveries were taken under.
 type Leads<'a> = dyn Fn(&str) -> bool + Sync + 'a;
@@ -134,39 +146,57 @@ impl HttpSink {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut gate = self.health.watch();
-        while !*shutdown.borrow() {
-            if *gate.borrow_and_update() != Gate::Open {
-                self.wait_for_health(&*store, &mut gate, &mut shutdown)
-                    .await;
-                continue;
-            }
-            let epochs: BTreeMap<String, u64> = leadership
-                .led()
-                .into_iter()
-                .map(|(region, fence)| (region, fence.epoch))
-                .collect();
-            let due = match self.due(&*store, &epochs).await {
-                Ok(due) => due,
-                Err(error) => {
-                    tracing::warn!(sink = %self.name, %error, "Cannot read due deliveries; retrying.");
-                    Vec::new()
+        let unrecorded = Unrecorded::default();
+        let (results, recorded) = mpsc::unbounded_channel();
+        let lanes = self.config.max_in_flight.get() as usize;
+        let ahead = Arc::new(Semaphore::new(
+            lanes * UNRECORDED.max(8 * self.config.batch_max.get() as usize),
+        ));
+        // Rounds go on while the recorder writes the last one's results; once they stop, the
+        // recorder writes what is left and ends with the sender.
+        let rounds = async {
+            let results = results;
+            while !*shutdown.borrow() {
+                if *gate.borrow_and_update() != Gate::Open {
+                    self.wait_for_health(&*store, &mut gate, &mut shutdown)
+                        .await;
+                    continue;
                 }
-            };
-            if due.is_empty() {
-                tokio::select! {
-                    Ok(()) = deliveries_due.changed() => {}
-                    () = tokio::time::sleep(poll) => {}
-                    _ = shutdown.changed() => {}
+                let epochs: BTreeMap<String, u64> = leadership
+                    .led()
+                    .into_iter()
+                    .map(|(region, fence)| (region, fence.epoch))
+                    .collect();
+                let pending = unrecorded.before_read();
+                let due = match self.due(&*store, &epochs).await {
+                    Ok(due) => pending.due(due),
+                    Err(error) => {
+                        tracing::warn!(sink = %self.name, %error, "Cannot read due deliveries; retrying.");
+                        Vec::new()
+                    }
+                };
+                if due.is_empty() {
+                    tokio::select! {
+                        Ok(()) = deliveries_due.changed() => {}
+                        () = tokio::time::sleep(poll) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
                 }
-                continue;
+                let leads = |region: &str| {
+                    epochs
+                        .get(region)
+                        .is_some_and(|epoch| leadership.leads(region, *epoch))
+                };
+                let sending = Sending {
+                    results: &results,
+                    ahead: &ahead,
+                    unrecorded: &unrecorded,
+                };
+                self.round(&*store, due, &leads, &shutdown, &sending).await;
             }
-            let leads = |region: &str| {
-                epochs
-                    .get(region)
-                    .is_some_and(|epoch| leadership.leads(region, *epoch))
-            };
-            self.round(&*store, due, &leads, &shutdown).await;
-        }
+        };
+        tokio::join!(rounds, self.record(&*store, recorded, &unrecorded));
     }
 
     /// Waits while the health probe fails; when it succeeds again, the deliveries waiting for a retry
@@ -205,25 +235,19 @@ impl HttpSink {
         store.due_deliveries(&self.name, &regions, ROUND).await
     }
 
-    /// Sends one round over the lanes while the recorder writes the results as they come.
+    /// Sends one round over the lanes, handing the results to the recorder as they come.
     async fn round(
         &self,
         store: &dyn OutboxStore,
         due: Vec<Delivery>,
         leads: &Leads<'_>,
         shutdown: &watch::Receiver<bool>,
+        sending: &Sending<'_>,
     ) {
-        let lanes = self.lanes(due);
-        let (results, recorded) = mpsc::unbounded_channel();
         let stop = AtomicBool::new(false);
-        let sending = async {
-            let results = results;
-            let lanes = lanes
-                .into_iter()
-                .map(|lane| self.lane(store, lane, leads, &results, &stop, shutdown));
-            futures_util::future::join_all(lanes).await;
-        };
-        tokio::join!(sending, self.record(store, recorded));
+        let lanes = (self.lanes(due).into_iter())
+            .map(|lane| self.lane(store, lane, leads, sending, &stop, shutdown));
+        futures_util::future::join_all(lanes).await;
     }
 
     /// Deals the deliveries to `max_in_flight` lanes by plant, keeping their order.
@@ -246,12 +270,10 @@ impl HttpSink {
         store: &dyn OutboxStore,
         mut queue: VecDeque<Delivery>,
         leads: &Leads<'_>,
-        results: &mpsc::UnboundedSender<(Attempts, OwnedSemaphorePermit)>,
+        sending: &Sending<'_>,
         stop: &AtomicBool,
         shutdown: &watch::Receiver<bool>,
     ) {
-        let batch_max = self.config.batch_max.get() as usize;
-        let unrecorded = Arc::new(Semaphore::new(UNRECORDED.max(8 * batch_max)));
         let mut held_back = HashSet::new();
         while !stop.load(Ordering::Relaxed) && !*shutdown.borrow() && self.health.closed().is_none()
         {
@@ -269,7 +291,8 @@ impl HttpSink {
                 break;
             }
             // Released by the recorder once these results are written.
-            let Ok(permit) = unrecorded
+            let Ok(permit) = sending
+                .ahead
                 .clone()
                 .acquire_many_owned(batch.len() as u32)
                 .await
@@ -300,8 +323,9 @@ impl HttpSink {
                     self.failed(&batch, &failure, &mut held_back)
                 }
             };
-            // The recorder outlives the lanes, so this cannot fail.
-            let _ = results.send((attempts, permit));
+            sending.unrecorded.add(&batch, &attempts);
+            // The recorder outlives the rounds, so this cannot fail.
+            let _ = sending.results.send((attempts, permit));
         }
     }
 
@@ -380,6 +404,7 @@ impl HttpSink {
         &self,
         store: &dyn OutboxStore,
         mut recorded: mpsc::UnboundedReceiver<(Attempts, OwnedSemaphorePermit)>,
+        unrecorded: &Unrecorded,
     ) {
         while let Some((mut attempts, permit)) = recorded.recv().await {
             let mut permits = vec![permit];
@@ -391,6 +416,7 @@ impl HttpSink {
             if let Err(error) = store.record_attempts(&self.name, &attempts).await {
                 tracing::warn!(sink = %self.name, %error, "Cannot record delivery results; they will be resent.");
             }
+            unrecorded.forget(&attempts);
             drop(permits);
         }
     }

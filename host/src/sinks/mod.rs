@@ -7,6 +7,7 @@ mod health;
 mod http;
 mod response;
 pub mod signing;
+mod unrecorded;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
