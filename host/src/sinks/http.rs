@@ -8,11 +8,12 @@
 //! Results are recorded while the rounds go on, by a recorder that writes whatever has accumulated
 //! in one transaction whenever the previous one is done (group commit): a crash resends only what was
 //! in flight or not yet recorded, never loses. The next round starts without waiting for the record
-//! (its due deliveries pass through [`Unrecorded`], so none goes twice and none overtakes a retry), and
-//! the worker runs at most [`UNRECORDED`] events per lane (or eight batches, if more) ahead of the
-//! recorder, so a slow database cannot make that unbounded. Each request is sent only while its region's lease is
-//! still ours, and one in flight is given up when the lease is lost (its grant lapses before another
-//! instance can take it), so a deposed leader stops sending before its successor starts.
+//! (its due deliveries pass through [`Unrecorded`], so none goes twice and none overtakes a retry),
+//! and the worker runs at most [`UNRECORDED`] events per lane (or eight batches, if more) ahead of
+//! the recorder, so a slow database cannot make that unbounded. Each request is sent only while its
+//! region's lease is still ours, and one in flight is given up when the lease is lost (its grant
+//! lapses before another instance can take it), so a deposed leader stops sending before its
+//! successor starts.
 //!
 //! While the sink's health probe fails, no round starts and a lane sends nothing more: deliveries wait
 //! without spending attempts, and go the moment the probe succeeds again, retries included.
@@ -41,8 +42,8 @@ use crate::telemetry::metrics::{DELIVERIES, DELIVERY_LATENCY_SECONDS};
 const ROUND: u32 = 1024;
 
 /// Events per lane the worker may have sent whose results are not yet recorded, those in flight
-/// included: what a crash can make it send again. Enough for group commit to keep its pace (measured: the drain
-/// benchmark is the same with it and without).
+/// included: what a crash can make it send again. Enough for group commit to keep its pace
+/// (measured: the drain benchmark is the same with it and without).
 const UNRECORDED: usize = 256;
 
 /// How often a request in flight checks that its regions are still led.
@@ -167,17 +168,24 @@ impl HttpSink {
                     .into_iter()
                     .map(|(region, fence)| (region, fence.epoch))
                     .collect();
+                let recorded = unrecorded.recorded();
                 let pending = unrecorded.before_read();
-                let due = match self.due(&*store, &epochs).await {
-                    Ok(due) => pending.due(due),
+                let (due, read) = match self.due(&*store, &epochs).await {
+                    Ok(due) => {
+                        let read = due.len();
+                        (pending.due(due), read)
+                    }
                     Err(error) => {
                         tracing::warn!(sink = %self.name, %error, "Cannot read due deliveries; retrying.");
-                        Vec::new()
+                        (Vec::new(), 0)
                     }
                 };
                 if due.is_empty() {
+                    // A read of nothing but unrecorded deliveries may hide due ones behind them: read
+                    // again once a record ends rather than at the next poll.
                     tokio::select! {
                         Ok(()) = deliveries_due.changed() => {}
+                        () = recorded, if read > 0 => {}
                         () = tokio::time::sleep(poll) => {}
                         _ = shutdown.changed() => {}
                     }

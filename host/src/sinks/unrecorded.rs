@@ -9,10 +9,17 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
+
 use crate::store::{Attempts, Delivery};
 
 #[derive(Debug, Default)]
-pub(super) struct Unrecorded(Mutex<Pending>);
+pub(super) struct Unrecorded {
+    pending: Mutex<Pending>,
+    /// Told each time a recording ends, for a worker whose read found only unrecorded deliveries.
+    recorded: Notify,
+}
 
 /// Attempts whose results are not recorded yet.
 #[derive(Debug, Default, Clone)]
@@ -54,6 +61,14 @@ impl Unrecorded {
                 }
             }
         }
+        drop(pending);
+        self.recorded.notify_waiters();
+    }
+
+    /// Completes once a recording ends after this is called: taken before a read, it tells whether
+    /// what the read could not show has been recorded since.
+    pub(super) fn recorded(&self) -> Notified<'_> {
+        self.recorded.notified()
     }
 
     /// What is unrecorded now: taken before a read of due deliveries, to filter what it returns.
@@ -64,7 +79,7 @@ impl Unrecorded {
     fn pending(&self) -> MutexGuard<'_, Pending> {
         // Consistent after every statement that changes it: a panic elsewhere while it was held
         // leaves nothing half-done.
-        self.0
+        self.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
