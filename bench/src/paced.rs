@@ -188,16 +188,21 @@ async fn warm_up(pool: &sqlx::AnyPool, recorder: &Recorder) -> anyhow::Result<()
 
 /// Each plant's creation as journaled: committed and processed, in milliseconds since the Unix epoch.
 async fn fed(pool: &sqlx::AnyPool, postgres: bool) -> anyhow::Result<HashMap<String, (i64, i64)>> {
-    let sql = if postgres {
-        "SELECT plant_id, (extract(epoch FROM committed_at) * 1000)::bigint, \
-           (extract(epoch FROM processed_at) * 1000)::bigint \
-         FROM plant_changes WHERE kind = 'created' AND processed_at IS NOT NULL"
-    } else {
-        "SELECT plant_id, CAST(round((julianday(committed_at) - 2440587.5) * 86400000) AS INTEGER), \
-           CAST(round((julianday(processed_at) - 2440587.5) * 86400000) AS INTEGER) \
-         FROM plant_changes WHERE kind = 'created' AND processed_at IS NOT NULL"
+    // A timestamp column in milliseconds: SQLite stores its text, PostgreSQL a timestamptz.
+    let millis = |column: &str| {
+        if postgres {
+            format!("(extract(epoch FROM {column}) * 1000)::bigint")
+        } else {
+            format!("CAST(round((julianday({column}) - 2440587.5) * 86400000) AS INTEGER)")
+        }
     };
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(sql).fetch_all(pool).await?;
+    let sql = format!(
+        "SELECT plant_id, {}, {} FROM plant_changes \
+         WHERE kind = 'created' AND processed_at IS NOT NULL",
+        millis("committed_at"),
+        millis("processed_at")
+    );
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(&sql).fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(|(plant, committed, processed)| (plant, (committed, processed)))

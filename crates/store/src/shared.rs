@@ -1,10 +1,9 @@
 //! What both backends share: SQL that reads the same on each, the JSON arrays the set-based writes
 //! take as one parameter, and the verdicts drawn from what a statement touched.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{Attempts, Fence, Processed, SinkStats, StoreError, stats};
+use super::{Attempts, Fence, Processed, SinkStats, StoreError};
 use plant_monitor_core::domain::{OutcomeKind, PlantDraft};
 
 /// Every region with plants, unprocessed journal entries or pending deliveries; the same SQL on every
@@ -159,52 +158,6 @@ pub fn delivered_ids(attempts: &Attempts) -> Vec<i64> {
         .iter()
         .map(|delivered| delivered.id)
         .collect()
-}
-
-/// The delivered events that carry a latency, as two aligned arrays for `unnest`: their ids and their
-/// latencies' statistics buckets.
-pub struct LatencyBuckets {
-    pub ids: Vec<i64>,
-    pub buckets: Vec<i16>,
-}
-
-pub fn latency_buckets(attempts: &Attempts) -> LatencyBuckets {
-    let (ids, buckets) = (attempts.delivered.iter())
-        .filter_map(|delivered| {
-            let bucket = stats::latency_bucket(delivered.latency?);
-            Some((delivered.id, i16::try_from(bucket).unwrap_or(i16::MAX)))
-        })
-        .unzip();
-    LatencyBuckets { ids, buckets }
-}
-
-/// What recording a sink's attempts changed, for the statistics: the deliveries it marked delivered,
-/// and how many it put off for a retry or buried. An attempt whose delivery was no longer pending
-/// (another leader recorded it first) changes nothing and is not counted.
-#[derive(Debug, Default)]
-pub struct Counted {
-    pub delivered: Vec<i64>,
-    pub retried: u64,
-    pub dead: u64,
-}
-
-impl Counted {
-    /// The JSON arrays the statistics' upserts read: the sink's results by outcome, and the
-    /// latencies of what was marked delivered; none for an empty one.
-    pub fn stats_json(&self, attempts: &Attempts) -> (Option<String>, Option<String>) {
-        let latencies: HashMap<i64, Duration> = (attempts.delivered.iter())
-            .filter_map(|delivered| Some((delivered.id, delivered.latency?)))
-            .collect();
-        let results = stats::deliveries_json(
-            self.delivered.len() as u64,
-            self.retried + self.dead,
-            self.dead,
-        );
-        let latency = stats::latency_json(
-            (self.delivered.iter()).filter_map(|id| latencies.get(id).copied()),
-        );
-        (results, latency)
-    }
 }
 
 /// A sink's failed attempts as the JSON arrays the set-based writes read, one statement each and none

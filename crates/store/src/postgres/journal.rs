@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::{JOURNAL_WRITERS, MINUTE_NOW, PostgresStore, check_fences};
+use super::{FENCES, JOURNAL_WRITERS, MINUTE_NOW, PostgresStore, check_fences};
 use crate::decode::{decode_change, decode_lag, decode_recorded};
 use crate::{
     ChangeSignal, Fence, JournalStore, Processed, Recorded, RegionLag, StoreError, shared,
@@ -139,10 +139,7 @@ impl JournalStore for PostgresStore {
         // as every writer of these rows) so two feeds wait for each other instead of deadlocking.
         let (outcomes, deliveries) = shared::batch_json(batch);
         let touched: Vec<String> = sqlx::query_scalar(&format!(
-            "WITH fenced AS ( \
-               UPDATE leases l SET epoch = l.epoch FROM jsonb_array_elements($1::jsonb) AS f \
-               WHERE l.name = f ->> 0 AND l.holder = f ->> 1 AND l.epoch = (f ->> 2)::bigint \
-               RETURNING l.name), \
+            "WITH fenced AS ({FENCES}), \
              held AS (SELECT count(*) = $2 AS held FROM fenced), \
              marked AS ( \
                UPDATE plant_changes c SET processed_at = now(), outcome = o ->> 1, \

@@ -176,16 +176,18 @@ impl Store for PostgresStore {
     }
 }
 
-/// Checks every fence inside `tx` and keeps its lease row locked until `tx` ends, which orders the
-/// write after any acquisition that committed before it and before any that comes after.
+/// Touches the lease row of every fence in `$1` (see [`shared::fences_json`]) that still holds,
+/// returning its name, and keeps it locked until the transaction ends: that orders the write after
+/// any acquisition that committed before it and before any that comes after.
+const FENCES: &str = "UPDATE leases l SET epoch = l.epoch FROM jsonb_array_elements($1::jsonb) AS f \
+     WHERE l.name = f ->> 0 AND l.holder = f ->> 1 AND l.epoch = (f ->> 2)::bigint \
+     RETURNING l.name";
+
+/// Checks every fence inside `tx` ([`FENCES`]).
 async fn check_fences(tx: &mut PgConnection, fences: &[Fence]) -> Result<(), StoreError> {
-    let touched: Vec<String> = sqlx::query_scalar(
-        "UPDATE leases l SET epoch = l.epoch FROM jsonb_array_elements($1::jsonb) AS f \
-         WHERE l.name = f ->> 0 AND l.holder = f ->> 1 AND l.epoch = (f ->> 2)::bigint \
-         RETURNING l.name",
-    )
-    .bind(shared::fences_json(fences))
-    .fetch_all(tx)
-    .await?;
+    let touched: Vec<String> = sqlx::query_scalar(FENCES)
+        .bind(shared::fences_json(fences))
+        .fetch_all(tx)
+        .await?;
     shared::fenced(fences, &touched)
 }

@@ -10,7 +10,7 @@ use super::{MINUTE_NOW, PostgresStore};
 use crate::decode::{decode_delivery, decode_delivery_record};
 use crate::{
     Attempts, DeadLetters, Delivery, DeliveryRecord, DeliveryStatus, OutboxStore, Replay,
-    SinkStats, StoreError, shared,
+    SinkStats, StoreError, shared, stats,
 };
 
 /// The sinks' dead letters matching `$1` to `$5` (see [`bind_dead_letters`]).
@@ -73,7 +73,7 @@ impl OutboxStore for PostgresStore {
         // statistics count what the updates changed (a delivery recorded twice counts once); the
         // upserts go in key order, so replicas recording for one sink wait instead of deadlocking.
         let json = shared::attempts_json(attempts);
-        let latency = shared::latency_buckets(attempts);
+        let latency = latency_buckets(attempts);
         sqlx::query(&format!(
             "WITH delivered AS ( \
                UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
@@ -252,6 +252,23 @@ impl OutboxStore for PostgresStore {
         .await?;
         Ok(rescheduled.rows_affected())
     }
+}
+
+/// The delivered events that carry a latency, as two aligned arrays for `unnest`: their ids and their
+/// latencies' statistics buckets.
+struct LatencyBuckets {
+    ids: Vec<i64>,
+    buckets: Vec<i16>,
+}
+
+fn latency_buckets(attempts: &Attempts) -> LatencyBuckets {
+    let (ids, buckets) = (attempts.delivered.iter())
+        .filter_map(|delivered| {
+            let bucket = stats::latency_bucket(delivered.latency?);
+            Some((delivered.id, i16::try_from(bucket).unwrap_or(i16::MAX)))
+        })
+        .unzip();
+    LatencyBuckets { ids, buckets }
 }
 
 /// Moves the sinks' figures appended since the last fold into their totals (migration 0013), in a

@@ -1,6 +1,9 @@
 //! The outbox on SQLite: due deliveries in per-plant order, their attempts recorded set-based (and
 //! counted in the statistics), sink state, dead letters and their replay.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
@@ -10,7 +13,7 @@ use super::{MINUTE_NOW, SqliteStore};
 use crate::decode::{decode_delivery, decode_delivery_record};
 use crate::{
     Attempts, DeadLetters, Delivery, DeliveryRecord, DeliveryStatus, OutboxStore, Replay,
-    SinkStats, StoreError, shared,
+    SinkStats, StoreError, shared, stats,
 };
 
 /// The sinks' dead letters matching `?1` to `?5` (see [`bind_dead_letters`]). Times are compared as
@@ -217,7 +220,7 @@ async fn record_attempts(
     attempts: Attempts,
 ) -> Result<(), StoreError> {
     let json = shared::attempts_json(&attempts);
-    let mut counted = shared::Counted::default();
+    let mut counted = Counted::default();
     if !attempts.delivered.is_empty() {
         let ids = serde_json::Value::from(shared::delivered_ids(&attempts)).to_string();
         counted.delivered = sqlx::query_scalar(
@@ -293,4 +296,33 @@ async fn record_attempts(
         .await?;
     }
     Ok(())
+}
+
+/// What recording a sink's attempts changed, for the statistics: the deliveries it marked delivered,
+/// and how many it put off for a retry or buried. An attempt whose delivery was no longer pending
+/// (another leader recorded it first) changes nothing and is not counted.
+#[derive(Debug, Default)]
+struct Counted {
+    delivered: Vec<i64>,
+    retried: u64,
+    dead: u64,
+}
+
+impl Counted {
+    /// The JSON arrays the statistics' upserts read: the sink's results by outcome, and the
+    /// latencies of what was marked delivered; none for an empty one.
+    fn stats_json(&self, attempts: &Attempts) -> (Option<String>, Option<String>) {
+        let latencies: HashMap<i64, Duration> = (attempts.delivered.iter())
+            .filter_map(|delivered| Some((delivered.id, delivered.latency?)))
+            .collect();
+        let results = stats::deliveries_json(
+            self.delivered.len() as u64,
+            self.retried + self.dead,
+            self.dead,
+        );
+        let latency = stats::latency_json(
+            (self.delivered.iter()).filter_map(|id| latencies.get(id).copied()),
+        );
+        (results, latency)
+    }
 }
