@@ -285,9 +285,13 @@ async fn reconnecting_with_last_event_id_resumes_with_exactly_the_entries_after_
     assert_eq!(seqs(&both.changes(1).await), &journal[5..6]);
 }
 
-/// Enough entries at once, of about 2.5 kB each, to fill the sockets' buffers (at most 4 MiB here)
-/// and then a client's buffer several times over.
+/// Enough entries, of about 2.5 kB each, to fill the sockets' buffers (at most 4 MiB here) and then a
+/// client's buffer several times over.
 const BULK: u64 = 3_000;
+
+/// The entries written per statement: with their outcomes, fewer events than a client's buffer holds,
+/// so a client that reads keeps up however fast the follower runs on this machine.
+const CHUNK: u64 = 200;
 
 async fn a_client_that_stops_reading_is_dropped_while_another_receives_everything_and_the_feed_goes_on(
     backend: Backend,
@@ -304,6 +308,7 @@ async fn a_client_that_stops_reading_is_dropped_while_another_receives_everythin
         .await
         .unwrap();
     let mut reader = Client::open(&app, "", &[]).await;
+    let (read, mut read_so_far) = tokio::sync::watch::channel(0usize);
     let reading = tokio::spawn(async move {
         // Entries sent unprocessed, whose outcome is still to come.
         let (mut changes, mut pending) = (Vec::new(), BTreeSet::new());
@@ -313,6 +318,7 @@ async fn a_client_that_stops_reading_is_dropped_while_another_receives_everythin
             };
             if event.event == "change" {
                 changes.push(event.seq());
+                read.send_replace(changes.len());
                 if event.data.contains("\"outcome\":null") {
                     pending.insert(event.seq());
                 }
@@ -327,14 +333,21 @@ async fn a_client_that_stops_reading_is_dropped_while_another_receives_everythin
     });
     let db = app.sql().await;
     let attributes = json!({"a": "x".repeat(500), "b": "y".repeat(500)});
-    sqlx::query(&format!(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {BULK}) \
-         INSERT INTO power_plants (name, region, fuel, capacity_mw, attributes) \
-         SELECT 'Bulk ' || i, 'us-west', 'wind', i, '{attributes}' FROM n"
-    ))
-    .execute(&db)
-    .await
-    .unwrap();
+    for first in (1..=BULK).step_by(CHUNK as usize) {
+        let last = first + CHUNK - 1;
+        sqlx::query(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT {first} UNION ALL SELECT i + 1 FROM n WHERE i < {last}) \
+             INSERT INTO power_plants (name, region, fuel, capacity_mw, attributes) \
+             SELECT 'Bulk ' || i, 'us-west', 'wind', i, '{attributes}' FROM n"
+        ))
+        .execute(&db)
+        .await
+        .unwrap();
+        // The reader has this chunk's entries before the next is written (or the stream ended,
+        // which the assertions below report).
+        let _ =
+            tokio::time::timeout(WAIT, read_so_far.wait_for(|read| *read >= last as usize)).await;
+    }
 
     let (changes, pending) = reading.await.unwrap();
     assert_eq!(
