@@ -1,6 +1,6 @@
 //! What only SQLite needs of the feed: the file has no notifications, so a commit by another SQL
 //! client (another connection, in this process or any other) must still wake a feed that waits,
-//! through the watcher of `PRAGMA data_version`, rather than at the feed's next poll.
+//! through the watcher of the wal-index, rather than at the feed's next poll.
 
 use std::time::Duration;
 

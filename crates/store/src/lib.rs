@@ -131,8 +131,8 @@ pub trait JournalStore: Send + Sync + std::fmt::Debug {
     async fn recorded(&self, limit: u32) -> Result<Vec<Recorded>, StoreError>;
 
     /// A wake-up for one reader of the journal, signalled whenever a change may have been written:
-    /// at once for writes of this process and, on PostgreSQL, for any writer's commit (`NOTIFY`);
-    /// writes of other processes on SQLite are found by the reader's next poll.
+    /// at once for writes of this process, and for any other writer's commit: on PostgreSQL through
+    /// `NOTIFY`, on SQLite within a fraction of a millisecond through the wal-index's watcher.
     fn change_signal(&self) -> ChangeSignal;
 
     /// The highest `seq` in the journal, 0 when it is empty: where a reader that wants only what comes

@@ -104,20 +104,6 @@ pub fn bucket_ms(bucket: u16) -> f64 {
     (middle * 100.0).round() / 100.0
 }
 
-/// The feed's processed entries, given as (region, kind, outcome) each, as the JSON array its upsert
-/// reads: one `[region, kind, outcome, count]` per combination; none for no entries.
-pub(crate) fn events_json(processed: Vec<(String, String, String)>) -> Option<String> {
-    let mut counts: BTreeMap<(String, String, String), u64> = BTreeMap::new();
-    for entry in processed {
-        *counts.entry(entry).or_default() += 1;
-    }
-    json_rows(
-        counts.into_iter().map(|((region, kind, outcome), count)| {
-            serde_json::json!([region, kind, outcome, count])
-        }),
-    )
-}
-
 /// A sink's results as the JSON array its upsert reads: one `[outcome, count]` per outcome that
 /// happened, in a fixed order (so concurrent writers lock the rows in the same order).
 pub(crate) fn deliveries_json(delivered: u64, failed: u64, dead: u64) -> Option<String> {

@@ -34,10 +34,13 @@ const GROUP_MAX: usize = 256;
 type Outcome = Result<Option<Plant>, StoreError>;
 
 /// Statements another part of the store runs in the writer's transaction, inside a savepoint of
-/// their own: an error undoes them alone.
+/// their own: an error undoes them alone. The work is handed the statements that release the
+/// savepoint before it and take its own, to run at the head of its first query (one round trip to
+/// the connection's thread fewer); it must run them, whatever else it runs.
 pub(super) type Work = Box<
     dyn for<'c> FnOnce(
             &'c mut SqliteConnection,
+            String,
         ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'c>>
         + Send,
 >;
@@ -157,8 +160,8 @@ async fn commit(pool: &SqlitePool, group: Vec<Job>) -> Result<Vec<Outcome>, Stor
 
 /// Each write of `group` in its own savepoint, inside the open transaction. A plant write takes one
 /// round trip: the savepoint of the write before is released, the trace handed over if it changes,
-/// the savepoint taken, then the write (see [`PlantWrite::apply`]); [`Work`] runs its own statements
-/// after the savepoint is taken. An error returned here means the transaction itself is lost.
+/// the savepoint taken, then the write (see [`PlantWrite::apply`]); [`Work`] runs the savepoint's
+/// statements at the head of its own. An error returned here means the transaction itself is lost.
 async fn writes(conn: &mut SqliteConnection, group: Vec<Job>) -> Result<Vec<Outcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(group.len());
     // The trace in `write_trace` now. It is set outside the savepoints, so that undoing a failed
@@ -189,9 +192,8 @@ async fn writes(conn: &mut SqliteConnection, group: Vec<Job>) -> Result<Vec<Outc
                 outcome
             }
             Job::Work(work) => {
-                before.push_str("SAVEPOINT write");
-                sqlx::query(&before).execute(&mut *conn).await?;
-                work(conn).await.map(|()| None)
+                before.push_str("SAVEPOINT write; ");
+                work(conn, before).await.map(|()| None)
             }
         };
         open = true;

@@ -5,10 +5,10 @@
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
 
-use super::{MINUTE_NOW, SqliteStore, check_fences};
+use super::{FENCES, MINUTE_NOW, SqliteStore, check_fences};
 use crate::decode::{decode_change, decode_lag, decode_recorded};
 use crate::{
-    ChangeSignal, Fence, JournalStore, Processed, Recorded, RegionLag, StoreError, shared, stats,
+    ChangeSignal, Fence, JournalStore, Processed, Recorded, RegionLag, StoreError, shared,
 };
 use plant_monitor_core::domain::Change;
 
@@ -129,8 +129,8 @@ impl JournalStore for SqliteStore {
         let (outcomes, deliveries) = shared::batch_json(batch);
         let fences = fences.to_vec();
         self.writer
-            .run(Box::new(move |conn| {
-                Box::pin(record_processed(conn, fences, outcomes, deliveries))
+            .run(Box::new(move |conn, before| {
+                Box::pin(record_processed(conn, before, fences, outcomes, deliveries))
             }))
             .await
     }
@@ -174,44 +174,42 @@ impl JournalStore for SqliteStore {
 }
 
 /// Marks a fed batch processed with its outcomes, counts it in the statistics and queues its
-/// deliveries, all under the fences of its regions; inside the writer's transaction (see
-/// `group_commit`). `outcomes` and `deliveries` are the JSON arrays of `shared::batch_json`.
+/// deliveries, all under the fences of its regions; inside the writer's transaction, after `before`
+/// (see `group_commit`). `outcomes` and `deliveries` are the JSON arrays of `shared::batch_json`.
+/// One query of four statements, one round trip: the fences' touch, whose rows say whether every
+/// fence held (if not, the writer undoes the savepoint, so nothing of the others stays); the
+/// statistics, counted from the entries not yet processed; the entries marked; the deliveries.
+/// Its one parameter is a JSON object of the three arrays: sqlx binds `?1` in every statement, but
+/// leaves a later statement's `?3` unbound when the statement skips `?1` and `?2`.
 async fn record_processed(
     conn: &mut SqliteConnection,
+    before: String,
     fences: Vec<Fence>,
     outcomes: String,
     deliveries: String,
 ) -> Result<(), StoreError> {
-    check_fences(conn, &fences).await?;
-    let marked: Vec<(String, String, String)> = sqlx::query_as(
-        "UPDATE plant_changes SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
+    let touched: Vec<String> = sqlx::query_scalar(&format!(
+        "{before}{FENCES}; \
+         INSERT INTO stats_events (minute, region, kind, outcome, count) \
+         SELECT {MINUTE_NOW}, c.region, c.kind, o.value ->> 1, count(*) \
+         FROM json_each(?1, '$.outcomes') AS o JOIN plant_changes c ON c.seq = o.value ->> 0 \
+         WHERE c.processed_at IS NULL GROUP BY c.region, c.kind, o.value ->> 1 \
+         ON CONFLICT (minute, region, kind, outcome) \
+         DO UPDATE SET count = stats_events.count + excluded.count; \
+         UPDATE plant_changes SET processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
          outcome = o.value ->> 1, outcome_plugin = o.value ->> 2, outcome_reason = o.value ->> 3, \
          event = o.value ->> 4, outcome_pipeline = o.value ->> 5 \
-         FROM json_each(?1) AS o WHERE plant_changes.seq = o.value ->> 0 AND processed_at IS NULL \
-         RETURNING region, kind, outcome",
-    )
-    .bind(outcomes)
+         FROM json_each(?1, '$.outcomes') AS o \
+         WHERE plant_changes.seq = o.value ->> 0 AND processed_at IS NULL; \
+         INSERT INTO deliveries (seq, sink, plant_id, region, status, last_error) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 \
+         FROM json_each(?1, '$.deliveries')"
+    ))
+    .bind(format!(
+        r#"{{"fences":{},"outcomes":{outcomes},"deliveries":{deliveries}}}"#,
+        shared::fences_json(&fences)
+    ))
     .fetch_all(&mut *conn)
     .await?;
-    if let Some(counts) = stats::events_json(marked) {
-        sqlx::query(&format!(
-            "INSERT INTO stats_events (minute, region, kind, outcome, count) \
-             SELECT {MINUTE_NOW}, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3 \
-             FROM json_each(?1) AS e WHERE true \
-             ON CONFLICT (minute, region, kind, outcome) \
-             DO UPDATE SET count = stats_events.count + excluded.count"
-        ))
-        .bind(counts)
-        .execute(&mut *conn)
-        .await?;
-    }
-    sqlx::query(
-        "INSERT INTO deliveries (seq, sink, plant_id, region, status, last_error) \
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 \
-         FROM json_each(?1)",
-    )
-    .bind(deliveries)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    shared::fenced(&fences, &touched)
 }

@@ -24,9 +24,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use tokio::sync::Notify;
-use tokio::task::AbortHandle;
 
 use self::group_commit::GroupCommit;
+use self::watch::Watcher;
 use super::migrations::{self, Embedded};
 use super::signal::Written;
 use super::{Connections, Fence, Store, StoreError, shared};
@@ -52,9 +52,7 @@ pub struct SqliteStore {
     /// Announced after every write this process commits, and when the watcher sees another
     /// connection's commit (see `watch`), so the journal's readers need not wait for their next poll.
     written: Written,
-    /// The watcher's connection and task.
-    watching: SqlitePool,
-    watcher: AbortHandle,
+    watcher: Watcher,
     /// Signalled when this process releases a lease. Other processes on the file find out by polling.
     released: Arc<Notify>,
 }
@@ -74,7 +72,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        if let Some(folder) = options.get_filename().parent()
+        let file = options.get_filename().to_owned();
+        if let Some(folder) = file.parent()
             && !folder.as_os_str().is_empty()
         {
             std::fs::create_dir_all(folder).map_err(|error| open_error(sqlx::Error::Io(error)))?;
@@ -95,22 +94,26 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(open_error)?;
-        let watching = SqlitePoolOptions::new()
+        let holding = SqlitePoolOptions::new()
             .max_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options)
             .await
             .map_err(open_error)?;
+        // A first read opens the write-ahead log and its wal-index, which the watcher reads.
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .execute(&holding)
+            .await
+            .map_err(open_error)?;
         let written = Written::new();
-        let watcher = tokio::spawn(watch::watch(watching.clone(), written.clone())).abort_handle();
+        let watcher = Watcher::start(&file, holding, written.clone());
         Ok(SqliteStore {
             pool,
             leases,
             writer: GroupCommit::start(writes.clone(), written.clone()),
             writes,
             written,
-            watching,
             watcher,
             released: Arc::new(Notify::new()),
         })
@@ -137,7 +140,12 @@ impl Store for SqliteStore {
     }
 
     fn connections(&self) -> Connections {
-        let pools = [&self.pool, &self.leases, &self.writes, &self.watching];
+        let pools = [
+            &self.pool,
+            &self.leases,
+            &self.writes,
+            self.watcher.holding(),
+        ];
         Connections {
             open: pools.iter().map(|pool| pool.size()).sum(),
             idle: pools.iter().map(|pool| pool.num_idle() as u32).sum(),
@@ -148,24 +156,31 @@ impl Store for SqliteStore {
         self.pool.close().await;
         self.leases.close().await;
         self.writes.close().await;
-        self.watcher.abort();
-        self.watching.close().await;
+        self.watcher.stop().await;
     }
 }
 
 /// Checks every fence inside `tx`. The transaction holds SQLite's write lock from this first write to
 /// its end, so no acquisition can come between the check and the writes it guards.
 async fn check_fences(tx: &mut SqliteConnection, fences: &[Fence]) -> Result<(), StoreError> {
-    let touched: Vec<String> = sqlx::query_scalar(
-        "UPDATE leases SET epoch = leases.epoch FROM json_each(?1) AS f \
-         WHERE leases.name = f.value ->> 0 AND leases.holder = f.value ->> 1 \
-           AND leases.epoch = f.value ->> 2 \
-         RETURNING leases.name",
-    )
-    .bind(shared::fences_json(fences))
-    .fetch_all(tx)
-    .await?;
+    let touched: Vec<String> = sqlx::query_scalar(FENCES)
+        .bind(fences_json(fences))
+        .fetch_all(tx)
+        .await?;
     shared::fenced(fences, &touched)
+}
+
+/// Touches the lease of every fence in `?1`'s `fences` (see [`fences_json`]) that still holds,
+/// returning its name: a write, so it takes the write lock, and a fence whose name is missing has
+/// been lost.
+const FENCES: &str = "UPDATE leases SET epoch = leases.epoch FROM json_each(?1, '$.fences') AS f \
+     WHERE leases.name = f.value ->> 0 AND leases.holder = f.value ->> 1 \
+       AND leases.epoch = f.value ->> 2 \
+     RETURNING leases.name";
+
+/// `fences` as the JSON object [`FENCES`] reads.
+fn fences_json(fences: &[Fence]) -> String {
+    format!(r#"{{"fences":{}}}"#, shared::fences_json(fences))
 }
 
 /// The current minute by the database clock, in minutes since the Unix epoch: the statistics' bucket

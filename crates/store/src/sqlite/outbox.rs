@@ -72,8 +72,8 @@ impl OutboxStore for SqliteStore {
     async fn record_attempts(&self, sink: &str, attempts: &Attempts) -> Result<(), StoreError> {
         let (sink, attempts) = (sink.to_owned(), attempts.clone());
         self.writer
-            .run(Box::new(move |conn| {
-                Box::pin(record_attempts(conn, sink, attempts))
+            .run(Box::new(move |conn, before| {
+                Box::pin(record_attempts(conn, before, sink, attempts))
             }))
             .await
     }
@@ -216,18 +216,24 @@ impl OutboxStore for SqliteStore {
 /// the sink's statistics; inside the writer's transaction (see `group_commit`).
 async fn record_attempts(
     conn: &mut SqliteConnection,
+    before: String,
     sink: String,
     attempts: Attempts,
 ) -> Result<(), StoreError> {
     let json = shared::attempts_json(&attempts);
     let mut counted = Counted::default();
-    if !attempts.delivered.is_empty() {
+    // `before` heads the statement that marks deliveries delivered, the common case: it counts what
+    // it returns. The others count by `rows_affected`, which over several statements would add in
+    // SQLite's count of an earlier statement for each of `before`'s.
+    if attempts.delivered.is_empty() {
+        sqlx::query(&before).execute(&mut *conn).await?;
+    } else {
         let ids = serde_json::Value::from(shared::delivered_ids(&attempts)).to_string();
-        counted.delivered = sqlx::query_scalar(
-            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
+        counted.delivered = sqlx::query_scalar(&format!(
+            "{before}UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
                last_error = NULL, delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-             WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' RETURNING id",
-        )
+             WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' RETURNING id"
+        ))
         .bind(ids)
         .fetch_all(&mut *conn)
         .await?;
