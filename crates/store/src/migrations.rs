@@ -76,6 +76,11 @@ pub const SQLITE: List = &[
         "feed latency",
         include_str!("../../../migrations/sqlite/0013_feed_latency.sql"),
     ),
+    (
+        14,
+        "feed read plan",
+        include_str!("../../../migrations/sqlite/0014_feed_read_plan.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -143,6 +148,11 @@ pub const POSTGRES: List = &[
         13,
         "feed latency",
         include_str!("../../../migrations/postgres/0013_feed_latency.sql"),
+    ),
+    (
+        14,
+        "feed read plan",
+        include_str!("../../../migrations/postgres/0014_feed_read_plan.sql"),
     ),
 ];
 
