@@ -25,6 +25,7 @@ plant_monitor_tests::on_both_backends! {
     a_plugin_failure_is_a_dead_letter_replayed_through_the_current_pipeline,
     requests_carry_standard_webhooks_signatures_from_every_secret,
     events_go_in_batches_of_up_to_batch_max,
+    a_backlog_larger_than_a_round_is_sent_without_waiting_for_the_poll,
     a_slow_sink_does_not_delay_a_fast_one,
     delivered_work_older_than_the_retention_is_pruned,
     a_sinks_health_url_is_probed_and_shown_as_a_time_series,
@@ -491,6 +492,42 @@ async fn events_go_in_batches_of_up_to_batch_max(backend: Backend) {
         .iter()
         .find(|r| r.headers["content-type"] == "application/cloudevents-batch+json");
     assert!(batched.is_some());
+}
+
+async fn a_backlog_larger_than_a_round_is_sent_without_waiting_for_the_poll(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let health = Receiver::start().await;
+    health.answer_all(Some(503));
+    let app = TestApp::start_on(backend, |c| {
+        let gated = probed(&receiver, &health, json!({"batch_max": 50}));
+        c.sinks.insert("gated".into(), gated);
+        // Far longer than the wait below: once the probe recovers, the sink reads again after a
+        // round only because its read was cut at a round's size, with no word from the feed.
+        c.feed.poll_interval = Duration::from_secs(60);
+    })
+    .await;
+    app.wait_for_json("/v1/sinks", |s| s["items"][0]["state"] == "waiting")
+        .await;
+    let pool = app.sql().await;
+    let mut tx = pool.begin().await.unwrap();
+    for n in 0..1_100 {
+        sqlx::query(
+            "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
+             VALUES ($1, $1, 'north', 'wind', 1)",
+        )
+        .bind(format!("backlog-{n:04}"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    // The whole backlog is due before the sink may send: its first read takes a round's 1,024.
+    app.wait_for_json("/v1/sinks", |s| s["items"][0]["pending"] == 1_100)
+        .await;
+    health.answer_all(None);
+    let received = receiver.wait_for(1_100, WAIT).await;
+    let seqs: std::collections::BTreeSet<u64> = received.iter().map(|r| r.seq()).collect();
+    assert_eq!(seqs.len(), 1_100);
 }
 
 async fn a_slow_sink_does_not_delay_a_fast_one(backend: Backend) {

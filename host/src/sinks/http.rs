@@ -35,7 +35,9 @@ use super::signing::Signer;
 use super::unrecorded::Unrecorded;
 use crate::config::{HttpUrl, SinkConfig};
 use crate::lease::Leadership;
-use crate::store::{Attempts, Dead, Delivered, Delivery, OutboxStore, Retry, StoreError};
+use crate::store::{
+    Attempts, Dead, Delivered, Delivery, OutboxStore, READ_BYTES, Retry, StoreError,
+};
 use crate::telemetry::metrics::{DELIVERIES, DELIVERY_LATENCY_SECONDS};
 
 /// Deliveries taken per round.
@@ -137,7 +139,8 @@ impl HttpSink {
 
     /// Delivers until `shutdown` turns true: no new round starts, and a round in hand sends nothing
     /// more, lets its requests in flight finish, and records them. A word on `deliveries_due` starts the next
-    /// round at once.
+    /// round at once; a round whose read held every due delivery is followed by that word or the poll,
+    /// not by another read, which would find only what the lanes just sent.
     pub async fn run(
         self: Arc<Self>,
         store: Arc<dyn OutboxStore>,
@@ -170,38 +173,44 @@ impl HttpSink {
                     .collect();
                 let recorded = unrecorded.recorded();
                 let pending = unrecorded.before_read();
-                let (due, read) = match self.due(&*store, &epochs).await {
+                // Taken before the read: a delivery the read cannot see was written after this, and
+                // its word wakes the wait below.
+                deliveries_due.mark_unchanged();
+                let (due, complete) = match self.due(&*store, &epochs).await {
                     Ok(due) => {
-                        let read = due.len();
-                        (pending.due(due), read)
+                        let complete = read_everything(&due);
+                        (pending.due(due), complete)
                     }
                     Err(error) => {
                         tracing::warn!(sink = %self.name, %error, "Cannot read due deliveries; retrying.");
-                        (Vec::new(), 0)
+                        (Vec::new(), true)
                     }
                 };
-                if due.is_empty() {
-                    // A read of nothing but unrecorded deliveries may hide due ones behind them: read
-                    // again once a record ends rather than at the next poll.
-                    tokio::select! {
-                        Ok(()) = deliveries_due.changed() => {}
-                        () = recorded, if read > 0 => {}
-                        () = tokio::time::sleep(poll) => {}
-                        _ = shutdown.changed() => {}
+                if !due.is_empty() {
+                    let leads = |region: &str| {
+                        epochs
+                            .get(region)
+                            .is_some_and(|epoch| leadership.leads(region, *epoch))
+                    };
+                    let sending = Sending {
+                        results: &results,
+                        ahead: &ahead,
+                        unrecorded: &unrecorded,
+                    };
+                    self.round(&*store, due, &leads, &shutdown, &sending).await;
+                    if !complete {
+                        continue;
                     }
-                    continue;
                 }
-                let leads = |region: &str| {
-                    epochs
-                        .get(region)
-                        .is_some_and(|epoch| leadership.leads(region, *epoch))
-                };
-                let sending = Sending {
-                    results: &results,
-                    ahead: &ahead,
-                    unrecorded: &unrecorded,
-                };
-                self.round(&*store, due, &leads, &shutdown, &sending).await;
+                // The read held every due delivery: what becomes due next is a new one (the feed's
+                // word), a retry or another leader's (the poll). A read cut short by unrecorded
+                // deliveries may hide due ones behind them: read again once a record ends.
+                tokio::select! {
+                    Ok(()) = deliveries_due.changed() => {}
+                    () = recorded, if !complete => {}
+                    () = tokio::time::sleep(poll) => {}
+                    _ = shutdown.changed() => {}
+                }
             }
         };
         tokio::join!(rounds, self.record(&*store, recorded, &unrecorded));
@@ -501,6 +510,14 @@ fn shared_trace(batch: &[Delivery]) -> Option<&str> {
         .iter()
         .all(|delivery| delivery.traceparent.as_deref() == Some(first))
         .then_some(first)
+}
+
+/// Whether a read of due deliveries returned every one there was: fewer than a round, and short of
+/// the store's byte budget (counted in bytes here, in characters by the store, so a read this calls
+/// cut may not have been, never the other way).
+fn read_everything(due: &[Delivery]) -> bool {
+    let bytes: u64 = due.iter().map(|delivery| delivery.event.len() as u64).sum();
+    due.len() < ROUND as usize && bytes < READ_BYTES
 }
 
 /// Completes once a region of `batch` is no longer led, so that a request in flight ends with its
