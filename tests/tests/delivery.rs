@@ -469,19 +469,7 @@ async fn events_go_in_batches_of_up_to_batch_max(backend: Backend) {
         c.feed.poll_interval = Duration::from_millis(300);
     })
     .await;
-    let pool = app.sql().await;
-    let mut tx = pool.begin().await.unwrap();
-    for n in 0..25 {
-        sqlx::query(
-            "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
-             VALUES ($1, $1, 'north', 'wind', 1)",
-        )
-        .bind(format!("batch-{n:02}"))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    }
-    tx.commit().await.unwrap();
+    insert_in_one_transaction(&app, "batch", 25).await;
     let received = receiver.wait_for(25, WAIT).await;
     let sizes: Vec<usize> = receiver.attempts().iter().map(|a| a.2.len()).collect();
     assert!(sizes.iter().all(|size| *size <= 10), "{sizes:?}");
@@ -508,19 +496,7 @@ async fn a_backlog_larger_than_a_round_is_sent_without_waiting_for_the_poll(back
     .await;
     app.wait_for_json("/v1/sinks", |s| s["items"][0]["state"] == "waiting")
         .await;
-    let pool = app.sql().await;
-    let mut tx = pool.begin().await.unwrap();
-    for n in 0..1_100 {
-        sqlx::query(
-            "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
-             VALUES ($1, $1, 'north', 'wind', 1)",
-        )
-        .bind(format!("backlog-{n:04}"))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    }
-    tx.commit().await.unwrap();
+    insert_in_one_transaction(&app, "backlog", 1_100).await;
     // The whole backlog is due before the sink may send: its first read takes a round's 1,024.
     app.wait_for_json("/v1/sinks", |s| s["items"][0]["pending"] == 1_100)
         .await;
@@ -528,6 +504,23 @@ async fn a_backlog_larger_than_a_round_is_sent_without_waiting_for_the_poll(back
     let received = receiver.wait_for(1_100, WAIT).await;
     let seqs: std::collections::BTreeSet<u64> = received.iter().map(|r| r.seq()).collect();
     assert_eq!(seqs.len(), 1_100);
+}
+
+/// Inserts `count` plants of region north, named `prefix-N`, in one transaction of another SQL client.
+async fn insert_in_one_transaction(app: &TestApp, prefix: &str, count: usize) {
+    let pool = app.sql().await;
+    let mut tx = pool.begin().await.unwrap();
+    for n in 0..count {
+        sqlx::query(
+            "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
+             VALUES ($1, $1, 'north', 'wind', 1)",
+        )
+        .bind(format!("{prefix}-{n:04}"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
 }
 
 async fn a_slow_sink_does_not_delay_a_fast_one(backend: Backend) {
