@@ -1,6 +1,6 @@
 //! plant-monitor: a registry of power plants that captures every change, runs it through WebAssembly
 //! plugins and delivers it to HTTP endpoints. The modules follow the data flow: [`config`] → [`store`]
-//! → [`lease`] → [`feed`] (through [`plugins`] and [`pipeline`]) → [`sinks`], with [`backfill`]
+//! → [`lease`] (with [`capture`] in `wal` mode) → [`feed`] (through [`plugins`] and [`pipeline`]) → [`sinks`], with [`backfill`]
 //! journaling snapshots again on request, [`retention`] pruning what is done and [`api`] beside them,
 //! serving a live stream of the journal that [`tail`] follows; [`service`] wires them into the
 //! running process and [`cli`] is the command line.
@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod backfill;
+pub mod capture;
 pub mod cli;
 pub mod feed;
 pub mod lease;

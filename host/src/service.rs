@@ -1,5 +1,5 @@
 //! The running service: opens and migrates the database, loads the plugins, starts the lease keeper,
-//! the feed, the sink workers, the backfill worker and the API, and on shutdown stops them in the order that loses nothing
+//! the capture leader's loop in `wal` capture, the feed, the sink workers, the backfill worker and the API, and on shutdown stops them in the order that loses nothing
 //! and hands over fast: no new requests or changes are taken, the batch in hand and the deliveries in
 //! flight finish within `server.shutdown_grace` (still under the leases), the leases are released so
 //! a standby takes over at once, and the database is closed last.
@@ -14,15 +14,17 @@ use tokio::task::{JoinError, JoinHandle};
 
 use crate::api::{self, AppState, ServeLimits};
 use crate::backfill::Backfiller;
+use crate::capture::{self, Capturer};
 use crate::config::Config;
 use crate::feed::Feed;
-use crate::lease::{Keeper, Leadership};
+use crate::lease::{CAPTURE, Keeper, Leadership};
 use crate::pipeline::{Folder, LivePipeline, Watcher};
 use crate::plugins::{PluginError, Runtime};
 use crate::retention::Pruner;
 use crate::sinks::{SinkError, Sinks};
 use crate::store::{
-    self, BackfillStore, JournalStore, LeaseStore, OutboxStore, RetentionStore, Store, StoreError,
+    self, BackfillStore, CaptureStore, JournalStore, LeaseStore, OutboxStore, RetentionStore,
+    Store, StoreError,
 };
 use crate::tail::Tail;
 use crate::telemetry;
@@ -56,7 +58,8 @@ pub struct Service {
     server: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
     release: watch::Sender<bool>,
-    keeper: JoinHandle<()>,
+    /// The region leases' keeper, and in `wal` capture the `capture` lease's.
+    keepers: Vec<JoinHandle<()>>,
     grace: Duration,
 }
 
@@ -67,7 +70,7 @@ impl Service {
         // Before any plugin loads: each registers its series with the recorder as it does.
         telemetry::metrics::handle();
         let store = store::connect(&config.database).await?;
-        store.migrate().await?;
+        capture::prepare(&*store, config).await?;
         let sinks = Arc::new(Sinks::build(&config.sinks)?);
         let mut folder = Folder::new(
             Runtime::new(&config.plugins)?,
@@ -96,14 +99,33 @@ impl Service {
             ttl: config.feed.lease_ttl,
             discover_every: config.feed.poll_interval.min(DISCOVER_AT_LEAST_EVERY),
         };
-        let keeper = tokio::spawn(keeper.run(stopping.clone(), releasing));
-        let mut workers = sinks.spawn(
+        let mut keepers = vec![tokio::spawn(
+            keeper.run(stopping.clone(), releasing.clone()),
+        )];
+        let mut workers = Vec::new();
+        if capture::wanted(config) {
+            let leadership = Arc::new(Leadership::of_leases(leadership.holder().to_owned()));
+            let keeper = Keeper {
+                store: store.clone() as Arc<dyn LeaseStore>,
+                leadership: leadership.clone(),
+                regions: vec![CAPTURE.to_owned()],
+                ttl: config.feed.lease_ttl,
+                discover_every: DISCOVER_AT_LEAST_EVERY,
+            };
+            keepers.push(tokio::spawn(keeper.run(stopping.clone(), releasing)));
+            let capturer = Capturer {
+                store: store.clone() as Arc<dyn CaptureStore>,
+                leadership,
+            };
+            workers.push(tokio::spawn(capturer.run(stopping.clone())));
+        }
+        workers.extend(sinks.spawn(
             &(store.clone() as Arc<dyn OutboxStore>),
             &leadership,
             config.feed.poll_interval,
             &due,
             &stopping,
-        );
+        ));
         let (backfills_due, started) = watch::channel(());
         let backfiller = Backfiller {
             store: store.clone() as Arc<dyn BackfillStore>,
@@ -184,7 +206,7 @@ impl Service {
             server,
             workers,
             release,
-            keeper,
+            keepers,
             grace: config.server.shutdown_grace,
         })
     }
@@ -203,7 +225,9 @@ impl Service {
             }
             finished = &mut self.server => {
                 let _ = self.release.send(true);
-                let _ = self.keeper.await;
+                for keeper in self.keepers {
+                    let _ = keeper.await;
+                }
                 self.store.close().await;
                 finished.map_err(ServiceError::ServerTask)
             }
@@ -235,7 +259,7 @@ impl Service {
             }
         }
         let _ = self.release.send(true);
-        if tokio::time::timeout(RELEASE_WAIT, self.keeper)
+        if tokio::time::timeout(RELEASE_WAIT, futures_util::future::join_all(self.keepers))
             .await
             .is_err()
         {

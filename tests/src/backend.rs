@@ -1,13 +1,13 @@
 //! The database backends the store, API, journal and delivery tests run on, each from one body:
-//! [`Backend`] names one, [`on_both_backends!`](crate::on_both_backends) turns a list of
-//! `async fn NAME(backend: Backend)` into a test per backend (ripgrep's `rgtest!` pattern), and a fresh
-//! database or a migrated store of either backend is one call away.
+//! [`Backend`] names one (PostgreSQL once per capture mode), [`on_every_backend!`](crate::on_every_backend)
+//! turns a list of `async fn NAME(backend: Backend)` into a test per backend (ripgrep's `rgtest!`
+//! pattern), and a fresh database or a migrated store of any backend is one call away.
 
 use std::ops::Deref;
 use std::sync::Arc;
 
-use plant_monitor::config::DatabaseConfig;
-use plant_monitor::store::{self, Store};
+use plant_monitor::config::{CaptureMode, Config, DatabaseConfig};
+use plant_monitor::store::{self, Acquisition, Fence, Store};
 use sqlx::AnyPool;
 use tempfile::TempDir;
 
@@ -18,8 +18,10 @@ use crate::TestDatabase;
 pub enum Backend {
     /// An embedded SQLite file.
     Sqlite,
-    /// The machine's PostgreSQL server (see [`TestDatabase`]).
+    /// The machine's PostgreSQL server (see [`TestDatabase`]), journaling by triggers.
     Postgres,
+    /// The same, journaling from the write-ahead log (`capture.mode = "wal"`).
+    PostgresWal,
 }
 
 impl Backend {
@@ -31,7 +33,21 @@ impl Backend {
                 let url = format!("sqlite://{}", dir.path().join("plant-monitor.db").display());
                 FreshDatabase::Sqlite { url, _dir: dir }
             }
-            Backend::Postgres => FreshDatabase::Postgres(TestDatabase::create().await),
+            Backend::Postgres | Backend::PostgresWal => {
+                FreshDatabase::Postgres(TestDatabase::create().await)
+            }
+        }
+    }
+
+    /// Whether this is PostgreSQL, whatever its capture mode.
+    pub fn is_postgres(self) -> bool {
+        self != Backend::Sqlite
+    }
+
+    /// `config` made to run on this backend: its capture mode.
+    pub fn configure(self, config: &mut Config) {
+        if self == Backend::PostgresWal {
+            config.capture.mode = CaptureMode::Wal;
         }
     }
 
@@ -45,7 +61,57 @@ impl Backend {
         .await
         .expect("the store opens");
         store.migrate().await.expect("the store migrates");
-        TestStore { store, database }
+        let capture = match self {
+            Backend::PostgresWal => Some(Capture::start(store.clone()).await),
+            Backend::Sqlite | Backend::Postgres => None,
+        };
+        TestStore {
+            store,
+            _capture: capture,
+            database,
+        }
+    }
+}
+
+/// A capture leader for a store in `wal` capture, as the service runs it, for as long as it lives.
+#[derive(Debug)]
+struct Capture {
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Capture {
+    async fn start(store: Arc<dyn Store>) -> Capture {
+        store
+            .switch_capture(CaptureMode::Wal)
+            .await
+            .expect("the database switches to wal capture");
+        let holder = "test-capture".to_owned();
+        let ttl = std::time::Duration::from_secs(3600);
+        let Acquisition::Acquired { epoch } = store
+            .acquire_lease("capture", &holder, ttl)
+            .await
+            .expect("the capture lease")
+        else {
+            panic!("a fresh database's capture lease is free");
+        };
+        let fence = Fence {
+            lease: "capture".into(),
+            holder,
+            epoch,
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if let Err(error) = store.capture(&fence, stopped).await {
+                panic!("capture failed: {error}");
+            }
+        });
+        Capture { stop }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
     }
 }
 
@@ -79,6 +145,7 @@ impl FreshDatabase {
 #[derive(Debug)]
 pub struct TestStore {
     store: Arc<dyn Store>,
+    _capture: Option<Capture>,
     database: FreshDatabase,
 }
 
@@ -87,6 +154,42 @@ impl TestStore {
     pub async fn sql(&self) -> AnyPool {
         self.database.sql().await
     }
+
+    /// Returns once every change committed before the call is journaled (see [`captured`]).
+    pub async fn captured(&self) {
+        if self._capture.is_some() {
+            captured(&self.sql().await).await;
+        }
+    }
+}
+
+/// In `wal` capture, journal entries appear once the capture leader has decoded their transaction:
+/// waits until it has passed a marker written now, and so every transaction committed before.
+pub async fn captured(sql: &AnyPool) {
+    static MARKERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let token = format!(
+        "{}-{}",
+        std::process::id(),
+        MARKERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    sqlx::query("SELECT pg_logical_emit_message(false, 'plant_monitor.marker', $1)::text")
+        .bind(&token)
+        .execute(sql)
+        .await
+        .expect("a marker for the capture leader");
+    crate::eventually(crate::WAIT, || async {
+        let passed: Option<String> = sqlx::query_scalar("SELECT marker FROM capture")
+            .fetch_one(sql)
+            .await
+            .expect("the capture state");
+        match passed {
+            Some(marker) if marker == token => Ok(()),
+            other => Err(format!(
+                "the capture leader is at marker {other:?}, not {token}"
+            )),
+        }
+    })
+    .await
 }
 
 impl Deref for TestStore {
@@ -97,13 +200,15 @@ impl Deref for TestStore {
     }
 }
 
-/// Runs each `async fn NAME(backend: Backend)` listed as two tests, `sqlite::NAME` and `postgres::NAME`,
-/// so one body covers both backends and stays an ordinary function rustfmt formats.
+/// Runs each `async fn NAME(backend: Backend)` listed as three tests, `sqlite::NAME`, `postgres::NAME`
+/// and `postgres_wal::NAME`, so one body covers every backend and stays an ordinary function rustfmt
+/// formats.
 #[macro_export]
-macro_rules! on_both_backends {
+macro_rules! on_every_backend {
     ($($name:ident),+ $(,)?) => {
-        $crate::on_both_backends!(@module sqlite Sqlite $($name),+);
-        $crate::on_both_backends!(@module postgres Postgres $($name),+);
+        $crate::on_every_backend!(@module sqlite Sqlite $($name),+);
+        $crate::on_every_backend!(@module postgres Postgres $($name),+);
+        $crate::on_every_backend!(@module postgres_wal PostgresWal $($name),+);
     };
     (@module $module:ident $backend:ident $($name:ident),+) => {
         mod $module {

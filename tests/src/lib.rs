@@ -38,6 +38,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub config: Config,
     base: String,
+    backend: Backend,
     service: Option<Service>,
     /// Declared after the service, so it is dropped after the service stopped using it.
     database: FreshDatabase,
@@ -68,12 +69,14 @@ impl TestApp {
         config.feed.poll_interval = Duration::from_millis(20);
         // Tests that want snapshot events ask for them.
         config.feed.snapshot = plant_monitor::config::SnapshotMode::Never;
+        backend.configure(&mut config);
         adjust(&mut config);
         let service = Service::start(&config).await.expect("the service starts");
         TestApp {
             client: reqwest::Client::new(),
             config,
             base: format!("http://{}", service.local_addr()),
+            backend,
             service: Some(service),
             database,
             _dir: dir,
@@ -178,8 +181,17 @@ impl TestApp {
         .await
     }
 
-    /// The journal, oldest first (up to 1000 entries).
+    /// Returns once every change committed before the call is journaled: at once when triggers
+    /// journal them, once the capture leader has decoded them in `wal` capture.
+    pub async fn captured(&self) {
+        if self.backend == Backend::PostgresWal {
+            backend::captured(&self.sql().await).await;
+        }
+    }
+
+    /// The journal, oldest first (up to 1000 entries), once every change committed before is in it.
     pub async fn journal(&self) -> Vec<Value> {
+        self.captured().await;
         self.get_json("/v1/changes?limit=1000").await["items"]
             .as_array()
             .expect("items")

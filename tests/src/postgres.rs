@@ -59,6 +59,7 @@ impl Drop for TestDatabase {
                 .expect("runtime");
             runtime.block_on(async {
                 if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
+                    drop_slots(&pool, &name).await;
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .execute(&pool)
                         .await;
@@ -66,5 +67,24 @@ impl Drop for TestDatabase {
             });
         });
         let _ = dropped.join();
+    }
+}
+
+/// Drops the replication slots of database `name` (`wal` capture's), which would keep it from being
+/// dropped, ending the sessions that stream from them first.
+async fn drop_slots(pool: &sqlx::PgPool, name: &str) {
+    for _ in 0..50 {
+        let dropped = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM (SELECT CASE WHEN active THEN pg_terminate_backend(active_pid) \
+                                              ELSE pg_drop_replication_slot(slot_name) IS NULL END \
+                                   FROM pg_replication_slots WHERE database = $1) s",
+        )
+        .bind(name)
+        .fetch_one(pool)
+        .await;
+        if !matches!(dropped, Ok(n) if n > 0) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

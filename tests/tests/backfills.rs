@@ -16,7 +16,7 @@ use plant_monitor_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 
-plant_monitor_tests::on_both_backends! {
+plant_monitor_tests::on_every_backend! {
     a_backfill_of_a_region_sends_one_snapshot_per_plant_to_its_sink_and_none_to_another,
     a_backfills_filter_selects_plants_by_fuel_status_and_ids_exactly,
     a_backfill_goes_on_after_a_restart_and_sends_every_plant_once,
@@ -419,6 +419,7 @@ async fn a_backfill_steps_no_further_than_a_batch_ahead_of_the_feed_and_leaves_r
     for _ in 0..3 {
         store.create_plant(&draft, None).await.unwrap();
     }
+    store.captured().await;
     let fence = lead(&*store, "north").await;
     assert_eq!(feed_north(&*store, &fence).await, 3, "the plants' creation");
 

@@ -11,7 +11,7 @@ use std::process::Command;
 use plant_monitor_tests::{Backend, Receiver, TestApp, sink, sink_with};
 use serde_json::json;
 
-plant_monitor_tests::on_both_backends! {
+plant_monitor_tests::on_every_backend! {
     the_console_works_in_a_real_browser,
 }
 

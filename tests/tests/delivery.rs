@@ -12,7 +12,7 @@ use plant_monitor_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 
-plant_monitor_tests::on_both_backends! {
+plant_monitor_tests::on_every_backend! {
     every_failure_mode_loses_nothing_and_keeps_each_plants_order,
     no_attempt_comes_before_the_receivers_retry_after,
     a_retry_after_of_any_size_is_held_to_backoff_max_and_recorded,

@@ -12,7 +12,7 @@ use plant_monitor_tests::{
 };
 use serde_json::json;
 
-plant_monitor_tests::on_both_backends! {
+plant_monitor_tests::on_every_backend! {
     metrics_move_with_real_traffic,
 }
 
@@ -76,6 +76,7 @@ async fn metrics_move_with_real_traffic(backend: Backend) {
     let tag = match backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
+        Backend::PostgresWal => "postgres-wal",
     };
     let (region, elsewhere) = (format!("led-{tag}"), format!("unled-{tag}"));
     let (open, gated) = (format!("open-{tag}"), format!("gated-{tag}"));

@@ -12,7 +12,7 @@ use plant_monitor_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 
-plant_monitor_tests::on_both_backends! {
+plant_monitor_tests::on_every_backend! {
     every_answer_of_a_real_session_is_documented_and_matches_its_schema,
 }
 
@@ -303,6 +303,7 @@ async fn every_answer_of_a_real_session_is_documented_and_matches_its_schema(bac
         .await;
 
     // The journal.
+    app.captured().await;
     let history = "/v1/plants/{id}/changes";
     let changes = contract
         .expect(200, &get, history, send(&get, &format!("{one}/changes")))

@@ -13,7 +13,7 @@ use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
-plant_monitor_tests::on_both_backends! {
+plant_monitor_tests::on_every_backend! {
     api_changes_arrive_as_cloudevents_in_order_labelled_and_routed_by_fuel,
     a_write_through_raw_sql_reaches_the_receiver,
     plants_present_before_the_first_feed_are_snapshotted_once,

@@ -6,7 +6,7 @@ use reqwest::header::{CONTENT_TYPE, ETAG, IF_MATCH, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-plant_monitor_tests::on_both_backends! {
+plant_monitor_tests::on_every_backend! {
     creating_a_plant_returns_201_with_location_etag_and_the_server_fields,
     a_minimal_plant_gets_status_planned_and_null_optionals,
     each_validation_rule_is_enforced_at_its_boundaries,

@@ -16,7 +16,7 @@ use plant_monitor_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 
-plant_monitor_tests::on_both_backends! {
+plant_monitor_tests::on_every_backend! {
     the_current_buckets_show_the_events_deliveries_and_latencies_of_real_traffic,
     the_feed_and_the_recorder_count_what_they_marked_and_not_a_late_answer,
     a_window_counts_only_the_minutes_inside_it,
@@ -281,8 +281,8 @@ fn totals(stats: &Stats) -> Vec<String> {
 }
 
 async fn the_feed_and_the_recorder_count_what_they_marked_and_not_a_late_answer(backend: Backend) {
-    let store = backend.store().await;
-    let store: &dyn Store = &*store;
+    let test_store = backend.store().await;
+    let store: &dyn Store = &*test_store;
     let kept = store
         .create_plant(&draft("north", "Kept"), None)
         .await
@@ -296,6 +296,7 @@ async fn the_feed_and_the_recorder_count_what_they_marked_and_not_a_late_answer(
         .await
         .unwrap();
     store.delete_plant(&kept.id, None, None).await.unwrap();
+    test_store.captured().await;
     let fence = lead(store, "north").await;
     let changes = store
         .unprocessed_changes(&["north".into()], 100)

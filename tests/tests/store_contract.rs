@@ -14,7 +14,7 @@ use plant_monitor::store::{
 use plant_monitor_tests::{Backend, TestStore, draft};
 use sqlx::AnyPool;
 
-plant_monitor_tests::on_both_backends! {
+plant_monitor_tests::on_every_backend! {
     a_stale_fence_refuses_every_write_and_a_fresh_one_succeeds,
     an_expired_lease_is_taken_with_the_next_epoch,
     a_plant_that_moves_regions_keeps_its_order_across_leaders,
@@ -84,12 +84,13 @@ const PIPELINE: &str = "3fa2c1d9e0b4";
 /// Takes the lease of `region` as its feed would, and runs every unprocessed change of the region
 /// through `process`; returns the changes.
 async fn feed(
-    store: &dyn Store,
+    store: &TestStore,
     region: &str,
     process: impl Fn(&Change) -> Processed,
 ) -> Vec<Change> {
+    store.captured().await;
     let lease = format!("feed:{region}");
-    let Acquisition::Acquired { epoch } = acquire(store, &lease, "leader", TTL).await else {
+    let Acquisition::Acquired { epoch } = acquire(&**store, &lease, "leader", TTL).await else {
         panic!("the region's lease is free");
     };
     let fence = Fence {
@@ -169,6 +170,7 @@ async fn a_stale_fence_refuses_every_write_and_a_fresh_one_succeeds(backend: Bac
         .create_plant(&draft("north", "Fenced"), None)
         .await
         .expect("create");
+    store.captured().await;
     let change = store.unprocessed_changes(&north, 10).await.expect("read");
     assert_eq!(change.len(), 1);
     assert_eq!(change[0].plant_id, plant.id);
@@ -245,7 +247,10 @@ async fn an_expired_lease_is_taken_with_the_next_epoch(backend: Backend) {
         acquire(&*store, "feed:south", "b", short).await,
         Acquisition::Acquired { epoch: 2 }
     );
-    let leases = store.leases().await.expect("leases");
+    // In wal capture the capture leader's lease is listed too.
+    let leases: Vec<_> = (store.leases().await.expect("leases").into_iter())
+        .filter(|lease| lease.name != "capture")
+        .collect();
     assert_eq!(leases.len(), 1);
     assert_eq!((leases[0].holder.as_str(), leases[0].epoch), ("b", 2));
     assert!(leases[0].held);
@@ -266,6 +271,7 @@ async fn a_plant_that_moves_regions_keeps_its_order_across_leaders(backend: Back
         .replace_plant(&plant.id, &moved, None, None)
         .await
         .expect("move");
+    store.captured().await;
     assert!(
         store
             .unprocessed_changes(&south, 10)
@@ -343,8 +349,8 @@ async fn due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_hol
         .create_plant(&draft("south", "Fenced"), None)
         .await
         .unwrap();
-    feed(&*store, "north", |c| routed(c, &["out"])).await;
-    feed(&*store, "south", |c| routed(c, &["out"])).await;
+    feed(&store, "north", |c| routed(c, &["out"])).await;
+    feed(&store, "south", |c| routed(c, &["out"])).await;
 
     let north = store
         .due_deliveries("out", &["north".to_owned()], 10)
@@ -405,7 +411,7 @@ async fn recorded_attempts_deliver_retry_or_bury_and_the_sink_figures_count_them
             .await
             .unwrap();
     }
-    feed(&*store, "north", |c| routed(c, &["out"])).await;
+    feed(&store, "north", |c| routed(c, &["out"])).await;
     let ids = due(&*store, "out", &["north"]).await;
     assert_eq!(ids.len(), 4);
     let attempts = Attempts {
@@ -502,7 +508,7 @@ async fn a_disabled_sink_has_nothing_due_until_it_is_enabled(backend: Backend) {
         .create_plant(&draft("north", "Fenced"), None)
         .await
         .unwrap();
-    feed(&*store, "north", |c| routed(c, &["out", "other"])).await;
+    feed(&store, "north", |c| routed(c, &["out", "other"])).await;
     assert!(
         !store.enable_sink("out").await.unwrap(),
         "it was not disabled"
@@ -556,7 +562,7 @@ async fn replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its
         .create_plant(&draft("north", "Fenced"), None)
         .await
         .unwrap();
-    feed(&*store, "north", |change| {
+    feed(&store, "north", |change| {
         if change.plant_id == failed_plant.id {
             Processed {
                 result: OutcomeKind::Failed,
@@ -678,7 +684,7 @@ async fn retrying_a_sinks_dead_letters_requeues_every_one_of_that_sink(backend: 
             .await
             .unwrap();
     }
-    feed(&*store, "north", |c| routed(c, &["out", "other"])).await;
+    feed(&store, "north", |c| routed(c, &["out", "other"])).await;
     for sink in ["out", "other"] {
         let bury = Attempts {
             dead: due(&*store, sink, &["north"])
@@ -729,7 +735,7 @@ async fn pruning_deletes_old_delivered_rows_and_the_processed_changes_left_with_
     }
     // The first is delivered, the second still pending, the third dead, the fourth filtered out.
     let filtered = plants[3].clone();
-    feed(&*store, "north", |change| {
+    feed(&store, "north", |change| {
         filtering(change, &filtered, &["out"])
     })
     .await;
@@ -801,7 +807,7 @@ async fn a_batch_of_large_rows_is_cut_at_the_read_budget(backend: Backend) {
     let event = format!("{{\"blob\": \"{}\"}}", "y".repeat(700_000));
     let mut fed = 0;
     while fed < 30 {
-        let changes = feed(&*store, "north", |change| Processed {
+        let changes = feed(&store, "north", |change| Processed {
             event: Some(event.clone()),
             ..routed(change, &["out"])
         })
@@ -864,7 +870,7 @@ async fn the_sink_figures_stay_equal_to_a_count_of_the_outbox_whoever_changes_it
             .await
             .unwrap();
     }
-    feed(&*store, "north", |change| routed(change, &["a", "b"])).await;
+    feed(&store, "north", |change| routed(change, &["a", "b"])).await;
     let (counted, read) = counted_and_read(&store, &sql).await;
     assert_eq!(
         counted,
@@ -930,7 +936,7 @@ async fn the_pipeline_that_processed_a_change_is_kept_with_its_outcome_and_its_d
         .create_plant(&draft("north", "Fenced"), None)
         .await
         .unwrap();
-    feed(&*store, "north", |change| routed(change, &["out"])).await;
+    feed(&store, "north", |change| routed(change, &["out"])).await;
     let journal = store.list_changes(None, 0, 10).await.unwrap();
     let outcome = journal[0].outcome.as_ref().expect("processed");
     assert_eq!(outcome.pipeline.as_deref(), Some(PIPELINE));
@@ -956,7 +962,7 @@ async fn the_recorded_journal_gives_the_last_processed_entries_with_their_event_
         );
     }
     let filtered = plants[1].clone();
-    feed(&*store, "north", |change| {
+    feed(&store, "north", |change| {
         filtering(change, &filtered, &["out", "b"])
     })
     .await;
@@ -993,12 +999,13 @@ async fn the_journal_tells_its_last_seq_and_which_of_given_entries_are_processed
             .await
             .unwrap();
     }
+    store.captured().await;
     let seqs: Vec<u64> = (store.list_changes(None, 0, 10).await.unwrap().iter())
         .map(|change| change.seq)
         .collect();
     assert_eq!(store.last_seq().await.unwrap(), seqs[2]);
     assert!(store.processed_among(&seqs, 10).await.unwrap().is_empty());
-    feed(&*store, "north", |change| routed(change, &["out"])).await;
+    feed(&store, "north", |change| routed(change, &["out"])).await;
     let processed = store.processed_among(&seqs, 10).await.unwrap();
     assert_eq!(
         processed.iter().map(|c| c.seq).collect::<Vec<_>>(),
@@ -1036,8 +1043,9 @@ async fn an_open_transaction_that_wrote_the_journal_is_named_among_its_writers_u
     match backend {
         // Its seq may be overtaken by a later transaction's until it commits.
         Backend::Postgres => assert_eq!(writers.len(), 1, "{writers:?}"),
-        // Writers take turns: nothing can overtake it.
-        Backend::Sqlite => assert!(writers.is_empty(), "{writers:?}"),
+        // Writers take turns, or (wal capture) the capture leader journals transactions in commit
+        // order once they commit: nothing can overtake it.
+        Backend::Sqlite | Backend::PostgresWal => assert!(writers.is_empty(), "{writers:?}"),
     }
     open.commit().await.unwrap();
     assert!(store.journal_writers().await.unwrap().is_empty());

@@ -3,7 +3,8 @@
 //! takes [`LeaseStore`], the feed [`JournalStore`], the sink workers [`OutboxStore`]). [`Store`] is all of them plus the schema, with
 //! one implementation per database backend, each keeping its SQL together per concern; callers never
 //! see SQL, and a new backend fits beside the others. The journal itself is written by database
-//! triggers (see `migrations/`), so every writer, not only this process, is captured.
+//! triggers (see `migrations/`), or on PostgreSQL from its write-ahead log ([`CaptureStore`]), so
+//! every writer, not only this process, is captured.
 
 // Product code handles every failure; tests may unwrap (see clippy.toml).
 #![warn(clippy::unwrap_used)]
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use plant_monitor_core::config::{Backend, DatabaseConfig};
+use plant_monitor_core::config::{Backend, CaptureMode, DatabaseConfig};
 use plant_monitor_core::domain::{Change, Plant, PlantDraft, TraceParent};
 
 pub use model::{
@@ -67,6 +68,14 @@ pub enum StoreError {
     NotMigrated { applied: Option<i64>, required: i64 },
     #[error("lease {lease} is no longer ours: another instance acquired it")]
     Fenced { lease: String },
+    /// `wal` capture cannot run here, and why.
+    #[error("wal capture is not possible: {reason}")]
+    CaptureUnavailable { reason: String },
+    /// The replication stream sent what the capture cannot read.
+    #[error("the replication stream cannot be captured: {reason}")]
+    CaptureStream { reason: String },
+    #[error("the replication connection failed: {0}")]
+    Replication(#[from] pgwire_replication::PgWireError),
     #[error("stored {what} is not valid: {source}")]
     Corrupt {
         what: String,
@@ -322,10 +331,34 @@ pub trait RetentionStore: Send + Sync + std::fmt::Debug {
     async fn prune_stats(&self, kept: Duration, limit: u32) -> Result<u64, StoreError>;
 }
 
+/// How changes reach the journal: by triggers, or (PostgreSQL) from the write-ahead log by the one
+/// replica that holds the `capture` lease.
+#[async_trait]
+pub trait CaptureStore: Send + Sync + std::fmt::Debug {
+    /// Switches the database to `mode`, while writers run, losing and repeating no change; nothing to
+    /// do when it is in that mode. Explains what is missing when the server cannot do it.
+    async fn switch_capture(&self, mode: CaptureMode) -> Result<(), StoreError>;
+
+    /// The capture leader's work under `fence`: journals the changes of the write-ahead log until
+    /// `stop` turns true, or fails (the fence no longer holds, the stream or the database failed).
+    async fn capture(
+        &self,
+        fence: &Fence,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), StoreError>;
+}
+
 /// The whole database: every concern, and the schema they live in.
 #[async_trait]
 pub trait Store:
-    PlantStore + JournalStore + BackfillStore + LeaseStore + OutboxStore + StatsStore + RetentionStore
+    PlantStore
+    + JournalStore
+    + BackfillStore
+    + LeaseStore
+    + OutboxStore
+    + StatsStore
+    + RetentionStore
+    + CaptureStore
 {
     /// Applies every pending migration; safe to call from several processes at once.
     async fn migrate(&self) -> Result<(), StoreError>;

@@ -81,6 +81,11 @@ pub const SQLITE: List = &[
         "feed read plan",
         include_str!("../../../migrations/sqlite/0014_feed_read_plan.sql"),
     ),
+    (
+        15,
+        "capture modes",
+        include_str!("../../../migrations/sqlite/0015_capture_modes.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -153,6 +158,11 @@ pub const POSTGRES: List = &[
         14,
         "feed read plan",
         include_str!("../../../migrations/postgres/0014_feed_read_plan.sql"),
+    ),
+    (
+        15,
+        "capture modes",
+        include_str!("../../../migrations/postgres/0015_capture_modes.sql"),
     ),
 ];
 

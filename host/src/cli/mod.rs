@@ -17,7 +17,7 @@ mod plugin;
 
 use crate::config::Config;
 use crate::service::{self, Service};
-use crate::{store, telemetry};
+use crate::{capture, store, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -104,7 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Command::Migrate(_) => {
                 let store = store::connect(&config.database).await?;
-                store.migrate().await?;
+                capture::prepare(&*store, &config).await?;
                 store.close().await;
                 tracing::info!(database = %config.database.url, "Migrations applied.");
             }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::{Grant, Leadership, lease_name};
+use super::{Grant, Leadership};
 use crate::store::{Acquisition, LeaseStore, StoreError};
 
 /// Added to a held lease's remaining time before trying again: the database decides expiry, and the
@@ -122,7 +122,7 @@ impl Keeper {
             let holder = self.leadership.holder();
             match self
                 .store
-                .acquire_lease(&lease_name(region), holder, self.ttl)
+                .acquire_lease(&self.leadership.lease(region), holder, self.ttl)
                 .await
             {
                 Ok(Acquisition::Acquired { epoch }) => {

@@ -1,6 +1,7 @@
 //! Leases: which regions this process leads. One database lease per region (`feed:<region>`) decides
 //! which replica feeds that region's changes and delivers its events. [`Keeper`] acquires and renews
-//! them; [`Leadership`] is what the feed and the sinks read before every batch and every request.
+//! them; [`Leadership`] is what the feed and the sinks read before every batch and every request. The
+//! `capture` lease of `wal` capture is kept the same way, by a keeper and a leadership of its own.
 //!
 //! A grant is trusted locally only until half the lease's time-to-live has passed since the last
 //! renewal was *sent*, so a holder cut off from the database stops before the lease can expire and be
@@ -22,10 +23,8 @@ use crate::store::Fence;
 /// The prefix of a region feed's lease name.
 const PREFIX: &str = "feed:";
 
-/// The lease of a region's feed.
-pub fn lease_name(region: &str) -> String {
-    format!("{PREFIX}{region}")
-}
+/// The lease of the capture leader, which journals the write-ahead log's changes in `wal` capture.
+pub const CAPTURE: &str = "capture";
 
 /// The region a lease name leads, if it is a region feed's lease.
 pub fn region_of(lease: &str) -> Option<&str> {
@@ -44,15 +43,33 @@ pub struct Grant {
 #[derive(Debug)]
 pub struct Leadership {
     holder: String,
+    /// What turns a key of `grants` into its lease's name: `feed:` for regions, nothing otherwise.
+    prefix: &'static str,
     grants: watch::Sender<BTreeMap<String, Grant>>,
 }
 
 impl Leadership {
+    /// The leadership of regions: each key is a region, its lease `feed:<region>`.
     pub fn new(holder: String) -> Leadership {
         Leadership {
             holder,
+            prefix: PREFIX,
             grants: watch::Sender::new(BTreeMap::new()),
         }
+    }
+
+    /// The leadership of leases named as they are, such as [`CAPTURE`].
+    pub fn of_leases(holder: String) -> Leadership {
+        Leadership {
+            holder,
+            prefix: "",
+            grants: watch::Sender::new(BTreeMap::new()),
+        }
+    }
+
+    /// The name of the lease `key` stands for.
+    pub fn lease(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
     }
 
     /// This process's name as a lease holder.
@@ -87,7 +104,7 @@ impl Leadership {
     /// The fence for writes under `region`'s lease at `epoch`.
     pub fn fence(&self, region: &str, epoch: u64) -> Fence {
         Fence {
-            lease: lease_name(region),
+            lease: self.lease(region),
             holder: self.holder.clone(),
             epoch,
         }

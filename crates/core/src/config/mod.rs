@@ -19,8 +19,8 @@ use serde::Deserialize;
 
 pub use error::ConfigError;
 pub use sections::{
-    DatabaseConfig, FeedConfig, LogConfig, LogFormat, OnError, PluginsConfig, RetentionConfig,
-    RoutingConfig, Secrets, ServerConfig, SinkConfig, SnapshotMode,
+    CaptureConfig, CaptureMode, DatabaseConfig, FeedConfig, LogConfig, LogFormat, OnError,
+    PluginsConfig, RetentionConfig, RoutingConfig, Secrets, ServerConfig, SinkConfig, SnapshotMode,
 };
 pub use url::{Backend, DatabaseUrl, HttpUrl};
 
@@ -35,6 +35,7 @@ pub struct Config {
     pub log: LogConfig,
     pub database: DatabaseConfig,
     pub feed: FeedConfig,
+    pub capture: CaptureConfig,
     pub plugins: PluginsConfig,
     pub routing: RoutingConfig,
     pub sinks: BTreeMap<String, SinkConfig>,

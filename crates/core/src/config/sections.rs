@@ -171,6 +171,35 @@ pub enum SnapshotMode {
     Never,
 }
 
+/// `[capture]`: how changes to plants reach the journal.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// Default `trigger`. `migrate` (and `serve`, which migrates first) switches the database to it.
+    pub mode: CaptureMode,
+}
+
+/// Who writes the journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureMode {
+    /// Triggers on `power_plants`, in each writer's transaction. The only mode on SQLite.
+    #[default]
+    Trigger,
+    /// PostgreSQL only: the capture leader (lease `capture`) turns the changes of a logical
+    /// replication slot (`pgoutput`) into the same journal entries, so writers pay nothing for them.
+    Wal,
+}
+
+impl CaptureMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureMode::Trigger => "trigger",
+            CaptureMode::Wal => "wal",
+        }
+    }
+}
+
 /// `[plugins]`: the WebAssembly plugin folder and the sandbox every plugin runs in.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

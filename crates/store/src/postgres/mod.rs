@@ -6,6 +6,7 @@
 
 mod awake;
 mod backfills;
+mod capture;
 mod journal;
 mod leases;
 mod outbox;
@@ -25,7 +26,7 @@ use tokio::task::AbortHandle;
 use super::migrations::{self, Embedded};
 use super::signal::Written;
 use super::{Connections, Fence, Store, StoreError, shared};
-use plant_monitor_core::config::DatabaseConfig;
+use plant_monitor_core::config::{DatabaseConfig, DatabaseUrl};
 
 // The per-plant `NOT EXISTS` checks of the journal and the outbox end in `OFFSET 0`, which keeps
 // PostgreSQL from turning them into an anti-join. Planned as a join, under statistics that lag a burst
@@ -63,6 +64,8 @@ const MINUTE_NOW: &str = "floor(extract(epoch FROM now()) / 60)::bigint";
 /// A pool of connections to one PostgreSQL database, and the listener that wakes the journal's readers.
 #[derive(Debug)]
 pub struct PostgresStore {
+    /// The database's URL, for the replication connection of `wal` capture.
+    url: DatabaseUrl,
     pool: PgPool,
     /// A connection of the lease keeper's own, so that no load on the others (the API's reads, the
     /// feed, the sinks) can delay a renewal until the lease is lost.
@@ -109,6 +112,7 @@ impl PostgresStore {
             tokio::spawn(listen(listener, written.clone(), released.clone())).abort_handle();
         let awake = tokio::spawn(awake::keep_awake(pool.clone(), written.clone())).abort_handle();
         Ok(PostgresStore {
+            url: config.url.clone(),
             pool,
             leases,
             written,

@@ -1,6 +1,7 @@
 //! Plants on PostgreSQL: each write one statement that returns the row as the triggers left it. The
 //! write's trace reaches the journal through the transaction-local setting `plant_monitor.traceparent`
-//! (see migration 0008), set by a condition of the same statement so a write stays one round trip.
+//! (see migration 0008), and in `wal` capture through a logical decoding message (`plant_write_trace`,
+//! migration 0015), set by a condition of the same statement so a write stays one round trip.
 
 use async_trait::async_trait;
 use sqlx::postgres::PgArguments;
@@ -45,7 +46,7 @@ impl PlantStore for PostgresStore {
             "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, status, \
              latitude, longitude, attributes) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb FROM (SELECT 1) AS one \
-             WHERE set_config('plant_monitor.traceparent', coalesce($11, ''), true) IS NOT NULL \
+             WHERE plant_write_trace($11) \
              RETURNING plant_image(power_plants)::text AS image",
         )
         .bind(&id);
@@ -95,7 +96,7 @@ impl PlantStore for PostgresStore {
             "UPDATE power_plants SET name = $2, region = $3, fuel = $4, capacity_mw = $5, \
              output_mw = $6, status = $7, latitude = $8, longitude = $9, attributes = $10::jsonb \
              WHERE id = $1 AND ($11::bigint IS NULL OR version = $11) \
-               AND set_config('plant_monitor.traceparent', coalesce($12, ''), true) IS NOT NULL \
+               AND plant_write_trace($12) \
              RETURNING plant_image(power_plants)::text AS image",
         )
         .bind(id);
@@ -121,7 +122,7 @@ impl PlantStore for PostgresStore {
     ) -> Result<(), StoreError> {
         let deleted = sqlx::query(
             "DELETE FROM power_plants WHERE id = $1 AND ($2::bigint IS NULL OR version = $2) \
-               AND set_config('plant_monitor.traceparent', coalesce($3, ''), true) IS NOT NULL",
+               AND plant_write_trace($3)",
         )
         .bind(id)
         .bind(expected_version.map(|v| v as i64))

@@ -29,8 +29,8 @@ use self::group_commit::GroupCommit;
 use self::watch::Watcher;
 use super::migrations::{self, Embedded};
 use super::signal::Written;
-use super::{Connections, Fence, Store, StoreError, shared};
-use plant_monitor_core::config::DatabaseConfig;
+use super::{CaptureStore, Connections, Fence, Store, StoreError, shared};
+use plant_monitor_core::config::{CaptureMode, DatabaseConfig};
 
 /// How long a writer waits for another's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -117,6 +117,31 @@ impl SqliteStore {
             watcher,
             released: Arc::new(Notify::new()),
         })
+    }
+}
+
+/// SQLite has no log another process could decode: its journal triggers are the only capture.
+#[async_trait]
+impl CaptureStore for SqliteStore {
+    async fn switch_capture(&self, mode: CaptureMode) -> Result<(), StoreError> {
+        match mode {
+            CaptureMode::Trigger => Ok(()),
+            CaptureMode::Wal => Err(no_wal()),
+        }
+    }
+
+    async fn capture(
+        &self,
+        _: &Fence,
+        _: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), StoreError> {
+        Err(no_wal())
+    }
+}
+
+fn no_wal() -> StoreError {
+    StoreError::CaptureUnavailable {
+        reason: "SQLite journals by triggers only; capture.mode = \"wal\" is for PostgreSQL".into(),
     }
 }
 

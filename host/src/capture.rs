@@ -1,0 +1,88 @@
+//! Capture: puts the database in the configured capture mode, and in `wal` capture runs the capture
+//! leader while this process holds the `capture` lease (kept by a [`Keeper`] of its own): the store
+//! journals the write-ahead log's changes under the lease's fence, and stops when the lease is lost,
+//! at shutdown, or on an error, after which it starts again while the lease is held.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{Backend, CaptureMode, Config};
+use crate::lease::{CAPTURE, Leadership};
+use crate::store::{CaptureStore, Store, StoreError};
+
+/// How long the leader pauses after a failure before it starts again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Applies the migrations, then switches the database to `capture.mode`. SQLite has only trigger
+/// capture: asked for `wal`, it says so and goes on with triggers.
+pub async fn prepare(store: &dyn Store, config: &Config) -> Result<(), StoreError> {
+    store.migrate().await?;
+    let mode = config.capture.mode;
+    if mode == CaptureMode::Wal && config.database.url.backend() == Backend::Sqlite {
+        tracing::warn!(
+            "capture.mode = \"wal\" is for PostgreSQL; SQLite journals changes by triggers."
+        );
+        return Ok(());
+    }
+    store.switch_capture(mode).await
+}
+
+/// Whether this process takes part in `wal` capture.
+pub fn wanted(config: &Config) -> bool {
+    config.capture.mode == CaptureMode::Wal && config.database.url.backend() == Backend::Postgres
+}
+
+/// The capture leader's loop.
+#[derive(Debug)]
+pub struct Capturer {
+    pub store: Arc<dyn CaptureStore>,
+    /// Holds the `capture` lease when this process leads capture.
+    pub leadership: Arc<Leadership>,
+}
+
+impl Capturer {
+    /// Captures whenever the lease is held, until `stopping` turns true.
+    pub async fn run(self, mut stopping: watch::Receiver<bool>) {
+        let mut grants = self.leadership.subscribe();
+        while !*stopping.borrow() {
+            let fence = self
+                .leadership
+                .led()
+                .into_iter()
+                .find(|(lease, _)| lease == CAPTURE);
+            let Some((_, fence)) = fence else {
+                tokio::select! {
+                    _ = grants.changed() => {}
+                    _ = stopping.changed() => {}
+                }
+                continue;
+            };
+            let (stop, stopped) = watch::channel(false);
+            let capture = self.store.capture(&fence, stopped);
+            tokio::pin!(capture);
+            let result = loop {
+                tokio::select! {
+                    result = &mut capture => break result,
+                    _ = stopping.changed() => {}
+                    _ = grants.changed() => {}
+                }
+                if *stopping.borrow() || !self.leadership.leads(CAPTURE, fence.epoch) {
+                    let _ = stop.send(true);
+                }
+            };
+            match result {
+                Ok(()) => {}
+                Err(StoreError::Fenced { .. }) => self.leadership.lose(CAPTURE, fence.epoch),
+                Err(error) => {
+                    tracing::warn!(%error, "Capture stopped; starting again.");
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY_AFTER) => {}
+                        _ = stopping.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+}
