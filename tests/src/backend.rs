@@ -155,6 +155,12 @@ impl TestStore {
         self.database.sql().await
     }
 
+    /// Switches the store's database to `wal` capture, while whatever writes to it goes on, and runs a
+    /// capture leader for it from now on.
+    pub async fn capture_from_wal(&mut self) {
+        self._capture = Some(Capture::start(self.store.clone()).await);
+    }
+
     /// Returns once every change committed before the call is journaled (see [`captured`]).
     pub async fn captured(&self) {
         if self._capture.is_some() {
@@ -166,6 +172,11 @@ impl TestStore {
 /// In `wal` capture, journal entries appear once the capture leader has decoded their transaction:
 /// waits until it has passed a marker written now, and so every transaction committed before.
 pub async fn captured(sql: &AnyPool) {
+    captured_within(sql, crate::WAIT).await
+}
+
+/// [`captured`], waiting at most `limit` (a new leader may first have to wait out a lease).
+pub async fn captured_within(sql: &AnyPool, limit: std::time::Duration) {
     static MARKERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let token = format!(
         "{}-{}",
@@ -177,7 +188,7 @@ pub async fn captured(sql: &AnyPool) {
         .execute(sql)
         .await
         .expect("a marker for the capture leader");
-    crate::eventually(crate::WAIT, || async {
+    crate::eventually(limit, || async {
         let passed: Option<String> = sqlx::query_scalar("SELECT marker FROM capture")
             .fetch_one(sql)
             .await
@@ -220,4 +231,30 @@ macro_rules! on_every_backend {
             )+
         }
     };
+}
+
+/// Every plant's journal, checked against the plant itself: each change journaled exactly once and in
+/// order, so its entries' versions run 1, 2, 3, … up to the plant's version now (snapshots aside).
+/// Answers the number of entries checked, or what is wrong.
+pub async fn journal_is_exact(sql: &AnyPool) -> Result<usize, String> {
+    let rows: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT p.id, p.version, \
+                coalesce(string_agg(((c.after_row).version)::text, ',' ORDER BY c.seq), '') \
+         FROM power_plants p LEFT JOIN plant_changes c ON c.plant_id = p.id AND c.kind <> 'snapshot' \
+         GROUP BY p.id, p.version ORDER BY p.id",
+    )
+    .fetch_all(sql)
+    .await
+    .map_err(|error| error.to_string())?;
+    let mut entries = 0;
+    for (id, version, journaled) in rows {
+        let expected: Vec<String> = (1..=version).map(|v| v.to_string()).collect();
+        if journaled != expected.join(",") {
+            return Err(format!(
+                "plant {id} is at version {version}; its journal has versions [{journaled}]"
+            ));
+        }
+        entries += expected.len();
+    }
+    Ok(entries)
 }

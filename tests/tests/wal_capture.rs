@@ -1,0 +1,179 @@
+//! `wal` capture on PostgreSQL beyond the suites every backend runs: switching to it while writers run,
+//! kill -9 of the capture leader under load, transactions that commit out of order or change one
+//! plant several times, and TRUNCATE. Each checks the journal against the plants themselves: every
+//! change journaled once, in order (see [`journal_is_exact`]).
+
+use std::time::Duration;
+
+use plant_monitor_tests::{
+    Backend, Db, Load, Node, Receiver, TestApp, TestDatabase, captured_within, journal_is_exact,
+    node_config,
+};
+use serde_json::Value;
+
+async fn any_pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(url).await.expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_to_wal_while_writers_run_loses_and_repeats_no_change() {
+    let mut store = Backend::Postgres.store().await;
+    let sql = store.sql().await;
+    let url: String =
+        sqlx::query_scalar("SELECT 'postgres://root@127.0.0.1:5432/' || current_database()")
+            .fetch_one(&sql)
+            .await
+            .unwrap();
+    let db = Db::connect(&url).await;
+    let load = Load::start(&db, &["north", "south"], 10, Duration::from_millis(2)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let by_triggers = journal_is_exact(&sql).await.unwrap();
+    store.capture_from_wal().await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let writes = load.stop().await;
+    store.captured().await;
+    let journaled = journal_is_exact(&sql).await.unwrap();
+    assert!(by_triggers > 20, "the triggers journaled {by_triggers}");
+    assert!(
+        journaled > by_triggers + 20,
+        "the capture leader journaled {} after {by_triggers}",
+        journaled - by_triggers
+    );
+    assert_eq!(
+        journaled as u64,
+        writes + 20,
+        "20 creations and every update"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_of_the_capture_leader_under_load_its_successor_journals_every_change_once() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let receiver = Receiver::start().await;
+    let config = |name: &str| {
+        node_config(name, &database.url, &["*"], "2s", &receiver.url("/out"))
+            + "\n[capture]\nmode = \"wal\"\n"
+    };
+    let first = Node::start(dir.path(), "a", &config("a")).await;
+    let second = Node::start(dir.path(), "b", &config("b")).await;
+    let db = Db::connect(&database.url).await;
+    let sql = any_pool(&database.url).await;
+    let load = Load::start(&db, &["north"], 10, Duration::from_millis(3)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let leader: String = sqlx::query_scalar("SELECT holder FROM leases WHERE name = 'capture'")
+        .fetch_one(&sql)
+        .await
+        .unwrap();
+    let (leader, standby) = if leader == first.instance_id {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    leader.signal("KILL");
+    drop(leader);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let writes = load.stop().await;
+    // The standby takes the lease once it expires (2 s), then catches up.
+    captured_within(&sql, Duration::from_secs(30)).await;
+    let journaled = journal_is_exact(&sql)
+        .await
+        .unwrap_or_else(|wrong| panic!("{wrong}\n{}", standby.log()));
+    assert_eq!(
+        journaled as u64,
+        writes + 10,
+        "10 creations and every update"
+    );
+    let (holder, epoch): (String, i64) =
+        sqlx::query_as("SELECT holder, epoch FROM leases WHERE name = 'capture'")
+            .fetch_one(&sql)
+            .await
+            .unwrap();
+    assert_eq!(holder, standby.instance_id);
+    assert_eq!(epoch, 2);
+}
+
+/// The capture leader journals transactions as they commit: one that began first but committed last
+/// comes last, a transaction's changes come together, and an update that changed nothing of the plant
+/// is not journaled, as with triggers.
+#[tokio::test]
+async fn transactions_are_journaled_in_commit_order_with_every_change_of_a_plant_in_one() {
+    let app = TestApp::start_on(Backend::PostgresWal, |_| {}).await;
+    let sql = app.sql().await;
+    let mut first = sql.begin().await.unwrap();
+    sqlx::query("INSERT INTO power_plants (id, name, region, fuel, capacity_mw) VALUES ('first', 'First', 'north', 'wind', 1)")
+        .execute(&mut *first)
+        .await
+        .unwrap();
+    let mut second = sql.begin().await.unwrap();
+    for statement in [
+        "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) VALUES ('second', 'Second', 'north', 'wind', 1)",
+        "UPDATE power_plants SET output_mw = 1 WHERE id = 'second'",
+        "UPDATE power_plants SET output_mw = 1 WHERE id = 'second'",
+        "UPDATE power_plants SET output_mw = 2 WHERE id = 'second'",
+        "UPDATE power_plants SET status = 'operational' WHERE id = 'second'",
+    ] {
+        sqlx::query(statement).execute(&mut *second).await.unwrap();
+    }
+    second.commit().await.unwrap();
+    first.commit().await.unwrap();
+    let journal = app.journal().await;
+    let seen: Vec<(String, String, Value)> = (journal.iter())
+        .map(|entry| {
+            (
+                entry["plant_id"].as_str().unwrap().to_owned(),
+                entry["kind"].as_str().unwrap().to_owned(),
+                entry["changed_fields"].clone(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("second", "created"),
+        ("second", "updated"),
+        ("second", "updated"),
+        ("second", "updated"),
+        ("first", "created"),
+    ];
+    assert_eq!(
+        seen.iter()
+            .map(|(id, kind, _)| (id.as_str(), kind.as_str()))
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(seen[3].2, serde_json::json!(["status"]));
+    let traces: Vec<&str> = (journal[..4].iter())
+        .map(|entry| entry["traceparent"].as_str().unwrap())
+        .collect();
+    assert!(
+        traces.iter().all(|trace| *trace == traces[0]),
+        "one transaction, one trace: {traces:?}"
+    );
+    assert_ne!(journal[4]["traceparent"], journal[0]["traceparent"]);
+    assert_eq!(journal_is_exact(&sql).await, Ok(5));
+}
+
+/// TRUNCATE would remove plants with no deletion journaled, by triggers or from the log: refused, and
+/// the error says what to do instead.
+#[tokio::test]
+async fn truncate_is_refused_in_both_capture_modes_with_the_way_instead() {
+    for backend in [Backend::Postgres, Backend::PostgresWal] {
+        let app = TestApp::start_on(backend, |_| {}).await;
+        app.create(&plant_monitor_tests::plant("Kept")).await;
+        let sql = app.sql().await;
+        let error = sqlx::query("TRUNCATE power_plants")
+            .execute(&sql)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("TRUNCATE of power_plants is refused"),
+            "{error}"
+        );
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM power_plants")
+            .fetch_one(&sql)
+            .await
+            .unwrap();
+        assert_eq!(count, 1, "{backend:?}");
+    }
+}
