@@ -101,8 +101,10 @@ impl Capture {
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
+            // A test that drops the slot ends the stream on purpose; one that needed it fails on
+            // the journal it checks.
             if let Err(error) = store.capture(&fence, stopped).await {
-                panic!("capture failed: {error}");
+                eprintln!("capture stopped: {error}");
             }
         });
         Capture { stop }

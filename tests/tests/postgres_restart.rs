@@ -1,11 +1,13 @@
-//! PostgreSQL restarted under a running feed. Alone in its own test binary, because restarting the
-//! machine's server interrupts every other test using it, and cargo runs test binaries one at a time.
+//! PostgreSQL restarted under a running feed, in each capture mode. Alone in its own test binary,
+//! because restarting the machine's server interrupts every other test using it, and cargo runs test
+//! binaries one at a time.
 
 use std::process::Command;
 use std::time::Duration;
 
 use plant_monitor_tests::{
-    Db, Load, Node, Receiver, TestDatabase, audit_when_complete, node_config,
+    Db, Load, Node, Receiver, TestDatabase, audit_when_complete, captured_within, journal_is_exact,
+    node_config,
 };
 
 /// `pg_ctlcluster VERSION main restart` for the machine's cluster (it waits until the server is up).
@@ -23,12 +25,20 @@ fn restart_postgres() {
     assert!(status.success(), "pg_ctlcluster restart failed");
 }
 
+/// One after the other, since each restarts the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_feed_resumes_by_itself_after_postgresql_restarts() {
+async fn the_feed_and_the_capture_resume_by_themselves_after_postgresql_restarts() {
+    for capture in ["trigger", "wal"] {
+        resumes_after_postgresql_restarts(capture).await;
+    }
+}
+
+async fn resumes_after_postgresql_restarts(capture: &str) {
     let database = TestDatabase::create().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let receiver = Receiver::start().await;
-    let config = node_config("a", &database.url, &["*"], "2s", &receiver.url("/a"));
+    let config = node_config("a", &database.url, &["*"], "2s", &receiver.url("/a"))
+        + &format!("\n[capture]\nmode = \"{capture}\"\n");
     let mut node = Node::start(dir.path(), "a", &config).await;
     let db = Db::connect(&database.url).await;
     let load = Load::start(&db, &["north"], 10, Duration::from_millis(10)).await;
@@ -48,6 +58,21 @@ async fn the_feed_resumes_by_itself_after_postgresql_restarts() {
         "the writer resumed after the restart"
     );
 
+    if capture == "wal" {
+        sqlx::any::install_default_drivers();
+        let sql = sqlx::AnyPool::connect(&database.url)
+            .await
+            .expect("connect");
+        captured_within(&sql, Duration::from_secs(30)).await;
+        let journaled = journal_is_exact(&sql)
+            .await
+            .unwrap_or_else(|wrong| panic!("{wrong}\n{}", node.log()));
+        assert_eq!(
+            journaled as u64,
+            written + 10,
+            "10 creations and every update"
+        );
+    }
     let audit = audit_when_complete(&db, &receiver, Duration::from_secs(30)).await;
     assert!(
         audit.missing.is_empty(),

@@ -177,3 +177,111 @@ async fn truncate_is_refused_in_both_capture_modes_with_the_way_instead() {
         assert_eq!(count, 1, "{backend:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_back_to_triggers_while_writers_run_loses_and_repeats_no_change() {
+    let store = Backend::PostgresWal.store().await;
+    let sql = store.sql().await;
+    let url: String =
+        sqlx::query_scalar("SELECT 'postgres://root@127.0.0.1:5432/' || current_database()")
+            .fetch_one(&sql)
+            .await
+            .unwrap();
+    let db = Db::connect(&url).await;
+    let load = Load::start(&db, &["north", "south"], 10, Duration::from_millis(2)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Writers go on meanwhile, so the journal is checked against the plants only at the end.
+    store.captured().await;
+    let from_the_log: i64 = sqlx::query_scalar("SELECT count(*) FROM plant_changes")
+        .fetch_one(&sql)
+        .await
+        .unwrap();
+    let from_the_log = from_the_log as usize;
+    store
+        .switch_capture(plant_monitor::config::CaptureMode::Trigger)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let writes = load.stop().await;
+    // The capture leader still streams: once it has passed all of it, it must have journaled none of
+    // what the triggers did.
+    store.captured().await;
+    let journaled = journal_is_exact(&sql).await.unwrap();
+    assert!(
+        from_the_log > 20,
+        "the capture leader journaled {from_the_log}"
+    );
+    assert!(
+        journaled > from_the_log + 20,
+        "the triggers journaled {} after {from_the_log}",
+        journaled - from_the_log
+    );
+    assert_eq!(
+        journaled as u64,
+        writes + 20,
+        "20 creations and every update"
+    );
+    let mode: String = sqlx::query_scalar("SELECT mode FROM capture")
+        .fetch_one(&sql)
+        .await
+        .unwrap();
+    assert_eq!(mode, "trigger");
+}
+
+/// With no process capturing, `capture drop-slot` journals what the slot still holds itself, switches
+/// to triggers, and drops the slot, even one a session still streams from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_slot_journals_what_the_slot_holds_then_drops_it() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("wal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{}\"\n[capture]\nmode = \"wal\"\n",
+            database.url
+        ),
+    )
+    .unwrap();
+    let migrated = plant_monitor_tests::plant_monitor(dir.path())
+        .args(["migrate", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(migrated.status.success(), "{migrated:?}");
+    let sql = any_pool(&database.url).await;
+    let db = Db::connect(&database.url).await;
+    // Written with nobody capturing: only the slot holds these changes.
+    Load::start(&db, &["north"], 5, Duration::from_millis(2))
+        .await
+        .stop()
+        .await;
+    let dropped = plant_monitor_tests::plant_monitor(dir.path())
+        .args(["capture", "drop-slot", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&dropped.stdout);
+    assert!(dropped.status.success(), "{dropped:?}");
+    assert!(
+        said.contains("dropped the replication slot plant_monitor_"),
+        "{said}"
+    );
+    assert_eq!(journal_is_exact(&sql).await, Ok(5));
+    let slots: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
+    )
+    .fetch_one(&sql)
+    .await
+    .unwrap();
+    assert_eq!(slots, 0);
+    let again = plant_monitor_tests::plant_monitor(dir.path())
+        .args(["capture", "drop-slot", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("no replication slot to drop"),
+        "{again:?}"
+    );
+}

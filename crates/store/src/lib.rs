@@ -346,6 +346,11 @@ pub trait CaptureStore: Send + Sync + std::fmt::Debug {
         fence: &Fence,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), StoreError>;
+
+    /// Switches the database to trigger capture (see [`CaptureStore::switch_capture`]) and drops the
+    /// replication slot, which would otherwise keep the server's log from being recycled; the slot's
+    /// name, if there was one.
+    async fn drop_slot(&self) -> Result<Option<String>, StoreError>;
 }
 
 /// The whole database: every concern, and the schema they live in.

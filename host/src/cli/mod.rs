@@ -14,6 +14,7 @@ mod guest;
 mod journal;
 mod new;
 mod plugin;
+mod slot;
 
 use crate::config::Config;
 use crate::service::{self, Service};
@@ -42,6 +43,9 @@ enum Command {
     /// Read the recorded journal.
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Manage capture from the write-ahead log (PostgreSQL).
+    #[command(subcommand)]
+    Capture(slot::CaptureCommand),
     /// A webhook receiver for development: prints each event it receives.
     SinkEcho(echo::SinkEchoArgs),
 }
@@ -90,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let args = match cli.command {
         Command::Plugin(command) => return plugin::run(command),
         Command::Journal(command) => return journal::run(command),
+        Command::Capture(command) => return slot::run(command),
         Command::SinkEcho(args) => return echo::run(args),
         Command::Serve(ref args) | Command::Migrate(ref args) => args,
     };
@@ -108,7 +113,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 store.close().await;
                 tracing::info!(database = %config.database.url, "Migrations applied.");
             }
-            Command::Plugin(_) | Command::Journal(_) | Command::SinkEcho(_) => {}
+            Command::Plugin(_)
+            | Command::Journal(_)
+            | Command::Capture(_)
+            | Command::SinkEcho(_) => {}
         }
         Ok(())
     })

@@ -137,6 +137,10 @@ impl CaptureStore for SqliteStore {
     ) -> Result<(), StoreError> {
         Err(no_wal())
     }
+
+    async fn drop_slot(&self) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 }
 
 fn no_wal() -> StoreError {

@@ -18,6 +18,9 @@ use super::PostgresStore;
 use crate::{CaptureStore, Fence, StoreError};
 use plant_monitor_core::config::CaptureMode;
 
+/// The lease of the capture leader.
+const CAPTURE_LEASE: &str = "capture";
+
 /// The publication the slot decodes.
 const PUBLICATION: &str = "plant_monitor";
 
@@ -38,11 +41,18 @@ impl CaptureStore for PostgresStore {
     async fn switch_capture(&self, mode: CaptureMode) -> Result<(), StoreError> {
         match mode {
             CaptureMode::Wal => switch::to_wal(&self.pool).await,
-            CaptureMode::Trigger => switch::refuse_leaving_wal(&self.pool).await,
+            CaptureMode::Trigger => switch::to_trigger(self).await.map(drop),
         }
     }
 
     async fn capture(&self, fence: &Fence, stop: watch::Receiver<bool>) -> Result<(), StoreError> {
         stream::capture(self, fence, stop).await
+    }
+
+    async fn drop_slot(&self) -> Result<Option<String>, StoreError> {
+        match switch::to_trigger(self).await? {
+            Some(dropped) => Ok(Some(dropped)),
+            None => switch::drop_slot(&self.pool).await,
+        }
     }
 }

@@ -22,20 +22,23 @@ use super::pgoutput::{self, Message, Relation, Tuple, Value};
 use super::{MARKER_PREFIX, PUBLICATION, SWITCH_PREFIX, TRACE_PREFIX};
 use crate::postgres::{CHANNEL, PostgresStore, check_fences};
 use crate::{Fence, StoreError};
+use plant_monitor_core::config::CaptureMode;
 
 /// Journal entries written per database transaction at most (whole transactions: one larger than
 /// this goes alone).
 const BATCH_ROWS: usize = 5_000;
 
-/// One decoded transaction that changed plants, or the switch to `wal`.
+/// One decoded transaction that changed plants, or a switch of capture mode.
 #[derive(Debug)]
 struct Captured {
     /// Where its commit record ends: the position stored with its entries.
     end: Lsn,
     /// Microseconds since 2000-01-01 UTC, PostgreSQL's epoch.
     committed_micros: i64,
-    /// The switch to `wal` capture committed in this transaction.
-    switch: bool,
+    /// The capture mode this transaction switched the database to.
+    switch: Option<CaptureMode>,
+    /// Whether its changes are the capture's to journal (else the triggers journaled them).
+    journaled: bool,
     entries: Vec<Entry>,
 }
 
@@ -53,7 +56,7 @@ struct Entry {
 struct Open {
     committed_micros: i64,
     trace: String,
-    switch: bool,
+    switch: Option<CaptureMode>,
     entries: Vec<Entry>,
 }
 
@@ -80,6 +83,7 @@ pub(super) async fn capture(
         open: None,
         ready: Vec::new(),
         marker: None,
+        journaling: stored.is_some(),
         stored,
     };
     let start = stored.unwrap_or(Lsn(0));
@@ -112,6 +116,9 @@ struct Capture {
     relations: HashMap<u32, Relation>,
     open: Option<Open>,
     ready: Vec<Captured>,
+    /// Whether what is decoded now is the capture's to journal: after the switch to `wal` committed,
+    /// before a switch back did.
+    journaling: bool,
     /// A marker passed since the last journaling, to store with it.
     marker: Option<String>,
     /// The end of the last transaction journaled; none before the switch has been decoded.
@@ -138,7 +145,7 @@ impl Capture {
                 self.open = Some(Open {
                     committed_micros: commit_time_micros,
                     trace: new_trace(),
-                    switch: false,
+                    switch: None,
                     entries: Vec::new(),
                 });
             }
@@ -153,21 +160,32 @@ impl Capture {
                     let content = String::from_utf8_lossy(&content).into_owned();
                     match prefix.as_str() {
                         TRACE_PREFIX => open.trace = content,
-                        SWITCH_PREFIX => open.switch = content == "wal",
+                        SWITCH_PREFIX => {
+                            open.switch = match content.as_str() {
+                                "wal" => Some(CaptureMode::Wal),
+                                _ => Some(CaptureMode::Trigger),
+                            }
+                        }
                         _ => {}
                     }
                 }
             }
             ReplicationEvent::Commit { end_lsn, .. } => {
                 if let Some(open) = self.open.take()
-                    && (open.switch || !open.entries.is_empty())
+                    && (open.switch.is_some() || !open.entries.is_empty())
                 {
                     self.ready.push(Captured {
                         end: end_lsn,
                         committed_micros: open.committed_micros,
                         switch: open.switch,
+                        journaled: self.journaling,
                         entries: open.entries,
                     });
+                    // What commits after a switch to `wal` is the capture's, after a switch back
+                    // the triggers'.
+                    if let Some(mode) = open.switch {
+                        self.journaling = mode == CaptureMode::Wal;
+                    }
                 }
             }
             // Everything the server decoded before this point has arrived: with nothing unjournaled
@@ -191,9 +209,13 @@ impl Capture {
         Ok(())
     }
 
-    /// Decodes one pgoutput message of the open transaction.
+    /// Decodes one pgoutput message of the open transaction. Rows the triggers journal are passed
+    /// over: without `REPLICA IDENTITY FULL` (trigger capture) an update has no old row.
     fn change(&mut self, data: &[u8]) -> Result<(), StoreError> {
         let message = pgoutput::decode(data).map_err(|error| stream_error(error.to_string()))?;
+        if !self.journaling && !matches!(message, Message::Relation(_)) {
+            return Ok(());
+        }
         let (relation, kind, before, after) = match message {
             Message::Relation(relation) => {
                 self.relations.insert(relation.id, relation);
@@ -253,12 +275,13 @@ impl Capture {
         let mut stored = self.stored;
         let mut entries = Vec::new();
         for captured in self.ready.drain(..) {
-            match stored {
-                // Until the switch is decoded, the triggers journaled what comes.
-                None if !captured.switch => continue,
+            match (stored, captured.switch) {
                 // Sent again after a crash: journaled already.
-                Some(at) if captured.end <= at => continue,
-                _ => {}
+                (Some(at), _) if captured.end <= at => continue,
+                // Stored, so a leader starting anew knows where the capture's changes begin.
+                (_, Some(_)) => {}
+                (_, None) if !captured.journaled => continue,
+                (_, None) => {}
             }
             stored = Some(captured.end);
             entries.extend(

@@ -1,4 +1,5 @@
-//! Switching a database's capture mode, which `migrate` does to match `capture.mode`.
+//! Switching a database's capture mode, which `migrate` does to match `capture.mode`, either way
+//! while writers run.
 //!
 //! To `wal`, while writers run: the slot is created first, so the log it keeps starts before the
 //! switch; then one transaction takes a lock on `power_plants` that waits for every writer in flight
@@ -7,10 +8,14 @@
 //! and every one after it is decoded after the message: the capture leader skips what comes before
 //! the message and journals what comes after, so no change is lost or journaled twice.
 
-use sqlx::PgPool;
+use std::time::Duration;
 
-use super::{PUBLICATION, SWITCH_PREFIX};
-use crate::StoreError;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use super::{CAPTURE_LEASE, MARKER_PREFIX, PUBLICATION, SWITCH_PREFIX, stream};
+use crate::postgres::PostgresStore;
+use crate::{Acquisition, Fence, LeaseStore, StoreError};
 
 fn unavailable(reason: impl Into<String>) -> StoreError {
     StoreError::CaptureUnavailable {
@@ -89,18 +94,131 @@ pub(super) async fn to_wal(pool: &PgPool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Leaving `wal` capture needs the slot drained up to the switch before the triggers return, which is
-/// not built yet: a database in `wal` capture stays there, and says so, rather than losing changes.
-pub(super) async fn refuse_leaving_wal(pool: &PgPool) -> Result<(), StoreError> {
+/// Switches the database back to trigger capture; nothing to do if it is in that mode.
+///
+/// One transaction takes the lock on `power_plants` that holds writers off, and writes a marker to the
+/// log: once the capture leader has passed it, every change committed before is journaled. If no
+/// leader holds the `capture` lease, this process takes it and journals up to the marker itself. Then
+/// the same transaction brings the journal triggers back and says so in a message, after which the
+/// leader journals nothing more; writers go on when it commits, journaled by the triggers. The slot is
+/// dropped if no session streams from it any more (else `plant-monitor capture drop-slot` drops it):
+/// its name if it was.
+pub(super) async fn to_trigger(store: &PostgresStore) -> Result<Option<String>, StoreError> {
     let mode: String = sqlx::query_scalar("SELECT mode FROM capture")
-        .fetch_one(pool)
+        .fetch_one(&store.pool)
         .await?;
-    match mode.as_str() {
-        "wal" => Err(unavailable(
-            "the database is in wal capture, and switching it back to trigger capture is not \
-             supported yet: keep capture.mode = \"wal\"",
-        )),
-        _ => Ok(()),
+    if mode != "wal" {
+        return Ok(None);
+    }
+    let mut tx = store.pool.begin().await?;
+    sqlx::query("LOCK TABLE power_plants IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    // The transaction waits on the drain (other connections) for up to DRAIN_WAIT.
+    sqlx::query("SET LOCAL idle_in_transaction_session_timeout = '60s'")
+        .execute(&mut *tx)
+        .await?;
+    let token = uuid::Uuid::new_v4().to_string();
+    sqlx::query("SELECT pg_logical_emit_message(false, $1, $2)::text")
+        .bind(MARKER_PREFIX)
+        .bind(&token)
+        .execute(&mut *tx)
+        .await?;
+    drain(store, &token).await?;
+    for (trigger, event, tables) in [
+        ("insert", "INSERT", "NEW TABLE AS new_rows"),
+        (
+            "update",
+            "UPDATE",
+            "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        ),
+        ("delete", "DELETE", "OLD TABLE AS old_rows"),
+    ] {
+        sqlx::query(&format!(
+            "CREATE TRIGGER power_plants_journal_{trigger} AFTER {event} ON power_plants \
+             REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION power_plants_journal()"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    // Whole old rows made every update and delete write more log; only the slot needed them.
+    sqlx::query("ALTER TABLE power_plants REPLICA IDENTITY DEFAULT")
+        .execute(&mut *tx)
+        .await?;
+    let slot: Option<String> = sqlx::query_scalar(
+        "UPDATE capture SET mode = 'trigger', lsn = NULL, marker = NULL \
+         FROM (SELECT slot FROM capture) old RETURNING old.slot",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_logical_emit_message(true, $1, 'trigger')")
+        .bind(SWITCH_PREFIX)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!("Switched the journal back to trigger capture.");
+    let dropped: bool = sqlx::query_scalar(
+        "SELECT count(pg_drop_replication_slot(slot_name)) > 0 FROM pg_replication_slots \
+         WHERE slot_name = $1 AND NOT active",
+    )
+    .bind(&slot)
+    .fetch_one(&store.pool)
+    .await?;
+    if !dropped {
+        tracing::warn!(
+            slot,
+            "The replication slot is still streamed from; `plant-monitor capture drop-slot` drops it."
+        );
+    }
+    Ok(slot.filter(|_| dropped))
+}
+
+/// How long a switch back waits for the capture leader to journal what came before it.
+const DRAIN_WAIT: Duration = Duration::from_secs(30);
+
+/// Returns once the capture leader has passed the marker `token`: the one that holds the lease, or
+/// this process if none does.
+async fn drain(store: &PostgresStore, token: &str) -> Result<(), StoreError> {
+    let holder = format!("switch-{token}");
+    let passed = async {
+        loop {
+            let marker: Option<String> = sqlx::query_scalar("SELECT marker FROM capture")
+                .fetch_one(&store.pool)
+                .await?;
+            if marker.as_deref() == Some(token) {
+                return Ok::<(), StoreError>(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let drained = match store
+        .acquire_lease(CAPTURE_LEASE, &holder, DRAIN_WAIT)
+        .await?
+    {
+        Acquisition::Acquired { epoch } => {
+            let fence = Fence {
+                lease: CAPTURE_LEASE.into(),
+                holder,
+                epoch,
+            };
+            let (_stop, stopped) = watch::channel(false);
+            let drained = tokio::time::timeout(DRAIN_WAIT, async {
+                tokio::select! {
+                    passed = passed => passed,
+                    captured = stream::capture(store, &fence, stopped) => captured,
+                }
+            })
+            .await;
+            store.release_lease(&fence).await?;
+            drained
+        }
+        Acquisition::Held { .. } => tokio::time::timeout(DRAIN_WAIT, passed).await,
+    };
+    match drained {
+        Ok(result) => result,
+        Err(_) => Err(unavailable(format!(
+            "the capture leader did not journal the changes before the switch within {DRAIN_WAIT:?}"
+        ))),
     }
 }
 
@@ -135,4 +253,48 @@ async fn check_server(pool: &PgPool) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+/// Drops the database's replication slot, ending the session that streams from it if there is one;
+/// its name, if there was one to drop. Only in trigger capture: in `wal` capture the slot is the
+/// journal's source.
+pub(super) async fn drop_slot(pool: &PgPool) -> Result<Option<String>, StoreError> {
+    let (mode, slot): (String, Option<String>) = sqlx::query_as("SELECT mode, slot FROM capture")
+        .fetch_one(pool)
+        .await?;
+    if mode == "wal" {
+        return Err(unavailable(
+            "the database is in wal capture, whose source the slot is: switch it to trigger \
+             capture first",
+        ));
+    }
+    for _ in 0..50 {
+        let (exists, active_pid): (bool, Option<i32>) = sqlx::query_as(
+            "SELECT count(*) > 0, max(active_pid) FROM pg_replication_slots WHERE slot_name = $1",
+        )
+        .bind(&slot)
+        .fetch_one(pool)
+        .await?;
+        match (exists, active_pid) {
+            (false, _) => return Ok(None),
+            (true, Some(pid)) => {
+                sqlx::query("SELECT pg_terminate_backend($1)")
+                    .bind(pid)
+                    .execute(pool)
+                    .await?;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (true, None) => {
+                sqlx::query("SELECT pg_drop_replication_slot($1)")
+                    .bind(&slot)
+                    .execute(pool)
+                    .await?;
+                return Ok(slot);
+            }
+        }
+    }
+    Err(unavailable(format!(
+        "the replication slot {} stays in use",
+        slot.as_deref().unwrap_or_default()
+    )))
 }
