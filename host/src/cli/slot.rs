@@ -3,6 +3,7 @@
 //! dropping it first switches the database back to trigger capture, after the capture leader (or this
 //! command) has journaled every change the slot holds, so nothing is lost on the way.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -35,12 +36,14 @@ pub fn run(command: CaptureCommand) -> anyhow::Result<()> {
                     .await
                     .context("cannot drop the replication slot");
                 store.close().await;
-                match dropped? {
-                    Some(slot) => println!(
+                let said = match dropped? {
+                    Some(slot) => format!(
                         "The journal is written by triggers now; dropped the replication slot {slot}."
                     ),
-                    None => println!("The journal is written by triggers; there is no replication slot to drop."),
-                }
+                    None => "The journal is written by triggers; there is no replication slot to drop."
+                        .to_owned(),
+                };
+                writeln!(std::io::stdout(), "{said}")?;
                 Ok(())
             })
         }
