@@ -15,6 +15,41 @@ use crate::store::{CaptureStore, Store, StoreError};
 /// How long the leader pauses after a failure before it starts again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// How much of PostgreSQL's log a replication slot may keep before every process says so in its log.
+/// A slot nobody streams from keeps all of it, until the disk is full or `max_slot_wal_keep_size`
+/// makes the server give the slot up.
+pub const SLOT_WARN_BYTES: u64 = 1 << 30;
+
+/// How often the slot's cost is looked at.
+const SLOT_CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// Warns whenever the replication slot keeps more than [`SLOT_WARN_BYTES`] of the log, until
+/// `stopping` turns true. Every process on PostgreSQL runs it: the slot may be one nobody streams
+/// from any more.
+pub async fn watch_slot(store: Arc<dyn CaptureStore>, mut stopping: watch::Receiver<bool>) {
+    while !*stopping.borrow() {
+        match store.capture_status().await {
+            Ok(status) => {
+                if let Some(retained) = status.retained_bytes.filter(|b| *b > SLOT_WARN_BYTES) {
+                    tracing::warn!(
+                        slot = status.slot.as_deref().unwrap_or_default(),
+                        retained_bytes = retained,
+                        lag_bytes = status.lag_bytes.unwrap_or_default(),
+                        active = status.active,
+                        "The replication slot keeps more than 1 GiB of PostgreSQL's log: is a \
+                         capture leader running? `plant-monitor capture drop-slot` removes the slot."
+                    );
+                }
+            }
+            Err(error) => tracing::debug!(%error, "Cannot read the capture's state."),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SLOT_CHECK_EVERY) => {}
+            _ = stopping.changed() => {}
+        }
+    }
+}
+
 /// Applies the migrations, then switches the database to `capture.mode`. SQLite has only trigger
 /// capture: asked for `wal`, it says so and goes on with triggers.
 pub async fn prepare(store: &dyn Store, config: &Config) -> Result<(), StoreError> {

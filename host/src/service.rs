@@ -15,7 +15,7 @@ use tokio::task::{JoinError, JoinHandle};
 use crate::api::{self, AppState, ServeLimits};
 use crate::backfill::Backfiller;
 use crate::capture::{self, Capturer};
-use crate::config::Config;
+use crate::config::{Backend, Config};
 use crate::feed::Feed;
 use crate::lease::{CAPTURE, Keeper, Leadership};
 use crate::pipeline::{Folder, LivePipeline, Watcher};
@@ -103,6 +103,12 @@ impl Service {
             keeper.run(stopping.clone(), releasing.clone()),
         )];
         let mut workers = Vec::new();
+        if config.database.url.backend() == Backend::Postgres {
+            workers.push(tokio::spawn(capture::watch_slot(
+                store.clone() as Arc<dyn CaptureStore>,
+                stopping.clone(),
+            )));
+        }
         if capture::wanted(config) {
             let leadership = Arc::new(Leadership::of_leases(leadership.holder().to_owned()));
             let keeper = Keeper {

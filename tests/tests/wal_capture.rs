@@ -285,3 +285,47 @@ async fn drop_slot_journals_what_the_slot_holds_then_drops_it() {
         "{again:?}"
     );
 }
+
+/// What the slot costs the server is shown beside the leases and in the metrics.
+#[tokio::test]
+async fn the_leases_and_the_metrics_show_the_capture_and_what_its_slot_keeps() {
+    let app = TestApp::start_on(Backend::PostgresWal, |_| {}).await;
+    app.create(&plant_monitor_tests::plant("Logged")).await;
+    let leases = app
+        .wait_for_json("/v1/leases", |leases| {
+            leases["capture"]["active"] == true
+                && (leases["items"].as_array().unwrap().iter())
+                    .any(|lease| lease["name"] == "capture" && lease["held"] == true)
+        })
+        .await;
+    let capture = &leases["capture"];
+    assert_eq!(capture["mode"], "wal");
+    assert!(
+        capture["slot"]
+            .as_str()
+            .is_some_and(|slot| slot.starts_with("plant_monitor_")),
+        "{capture}"
+    );
+    assert!(capture["retained_bytes"].as_u64().is_some(), "{capture}");
+    assert!(capture["lag_bytes"].as_u64().is_some(), "{capture}");
+    let metrics = app
+        .call(reqwest::Method::GET, "/metrics")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("plant_monitor_capture_slot_retained_bytes ")),
+        "{metrics}"
+    );
+
+    let triggers = TestApp::start_on(Backend::Postgres, |_| {}).await;
+    let leases = triggers.get_json("/v1/leases").await;
+    assert_eq!(
+        leases["capture"],
+        serde_json::json!({"mode": "trigger", "slot": null, "active": false,
+                           "retained_bytes": null, "lag_bytes": null})
+    );
+}

@@ -27,9 +27,9 @@ use plant_monitor_core::config::{Backend, CaptureMode, DatabaseConfig};
 use plant_monitor_core::domain::{Change, Plant, PlantDraft, TraceParent};
 
 pub use model::{
-    Acquisition, Attempts, Backfill, BackfillFilter, BackfillState, BackfillStep, Connections,
-    Dead, DeadLetters, Delivered, Delivery, DeliveryRecord, DeliveryStatus, Fence, Lease,
-    PlantFilter, Processed, Recorded, RegionLag, Replay, Retry, SinkStats,
+    Acquisition, Attempts, Backfill, BackfillFilter, BackfillState, BackfillStep, CaptureStatus,
+    Connections, Dead, DeadLetters, Delivered, Delivery, DeliveryRecord, DeliveryStatus, Fence,
+    Lease, PlantFilter, Processed, Recorded, RegionLag, Replay, Retry, SinkStats,
 };
 pub use postgres::PostgresStore;
 pub use signal::ChangeSignal;
@@ -346,6 +346,9 @@ pub trait CaptureStore: Send + Sync + std::fmt::Debug {
         fence: &Fence,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), StoreError>;
+
+    /// The capture mode, and what the replication slot costs the server.
+    async fn capture_status(&self) -> Result<CaptureStatus, StoreError>;
 
     /// Switches the database to trigger capture (see [`CaptureStore::switch_capture`]) and drops the
     /// replication slot, which would otherwise keep the server's log from being recycled; the slot's

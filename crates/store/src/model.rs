@@ -266,6 +266,22 @@ pub struct Lease {
     pub held: bool,
 }
 
+/// How the journal is captured, as `/v1/leases` shows it: the mode, and in `wal` capture (or while a
+/// slot is left from it) what the replication slot costs the server.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CaptureStatus {
+    /// `trigger` or `wal`.
+    pub mode: String,
+    /// The replication slot, if there is one.
+    pub slot: Option<String>,
+    /// Whether a capture leader streams from the slot now.
+    pub active: bool,
+    /// Bytes of the server's log the slot keeps from being recycled.
+    pub retained_bytes: Option<u64>,
+    /// Bytes of the log written since the last position the capture confirmed.
+    pub lag_bytes: Option<u64>,
+}
+
 /// How far the feed is behind in one region.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegionLag {

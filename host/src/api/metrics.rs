@@ -1,5 +1,5 @@
 //! `GET /metrics`: the Prometheus text exposition. The gauges that describe the database (journal lag,
-//! pending and dead deliveries, leases, connections) and the sinks' health gates are read at each
+//! pending and dead deliveries, leases, the capture's slot, connections) and the sinks' health gates are read at each
 //! scrape, so they are as fresh as the scrape; everything else was recorded as it happened. A region or
 //! sink that no longer has lag or deliveries reads 0 rather than its last value.
 //!
@@ -19,9 +19,9 @@ use tokio::sync::Mutex;
 use super::{AppState, Problem};
 use crate::lease::region_of;
 use crate::telemetry::metrics::{
-    DB_CONNECTIONS, DB_CONNECTIONS_IN_USE, HTTP_REQUEST_SECONDS, HTTP_REQUESTS,
-    JOURNAL_LAG_ENTRIES, JOURNAL_LAG_SECONDS, LEASE_EPOCH, LEASE_HELD, SINK_DEAD, SINK_PENDING,
-    SINK_WAITING, handle,
+    CAPTURE_SLOT_LAG_BYTES, CAPTURE_SLOT_RETAINED_BYTES, DB_CONNECTIONS, DB_CONNECTIONS_IN_USE,
+    HTTP_REQUEST_SECONDS, HTTP_REQUESTS, JOURNAL_LAG_ENTRIES, JOURNAL_LAG_SECONDS, LEASE_EPOCH,
+    LEASE_HELD, SINK_DEAD, SINK_PENDING, SINK_WAITING, handle,
 };
 
 /// The exposition format's media type.
@@ -50,6 +50,9 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, Problem> 
     journal_lag(&state, &mut lagging).await?;
     sinks(&state).await?;
     leases(&state).await?;
+    let capture = state.store.capture_status().await?;
+    gauge!(CAPTURE_SLOT_RETAINED_BYTES).set(capture.retained_bytes.unwrap_or(0) as f64);
+    gauge!(CAPTURE_SLOT_LAG_BYTES).set(capture.lag_bytes.unwrap_or(0) as f64);
     let connections = state.store.connections();
     gauge!(DB_CONNECTIONS).set(connections.open);
     gauge!(DB_CONNECTIONS_IN_USE).set(connections.open.saturating_sub(connections.idle));

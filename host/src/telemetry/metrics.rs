@@ -21,6 +21,8 @@ pub const SINK_DEAD: &str = "plant_monitor_sink_dead_deliveries";
 pub const SINK_WAITING: &str = "plant_monitor_sink_waiting";
 pub const LEASE_HELD: &str = "plant_monitor_lease_held";
 pub const LEASE_EPOCH: &str = "plant_monitor_lease_epoch";
+pub const CAPTURE_SLOT_RETAINED_BYTES: &str = "plant_monitor_capture_slot_retained_bytes";
+pub const CAPTURE_SLOT_LAG_BYTES: &str = "plant_monitor_capture_slot_lag_bytes";
 pub const DB_CONNECTIONS: &str = "plant_monitor_db_connections";
 pub const DB_CONNECTIONS_IN_USE: &str = "plant_monitor_db_connections_in_use";
 pub const HTTP_REQUESTS: &str = "plant_monitor_http_requests_total";
@@ -114,6 +116,14 @@ fn describe() {
     describe_gauge!(
         LEASE_EPOCH,
         "The region lease's epoch (acquisitions so far), whoever holds it."
+    );
+    describe_gauge!(
+        CAPTURE_SLOT_RETAINED_BYTES,
+        "Bytes of PostgreSQL's log the replication slot of wal capture keeps (0 without a slot)."
+    );
+    describe_gauge!(
+        CAPTURE_SLOT_LAG_BYTES,
+        "Bytes of PostgreSQL's log written since the position wal capture last confirmed."
     );
     describe_gauge!(DB_CONNECTIONS, "Open database connections.");
     describe_gauge!(

@@ -29,7 +29,7 @@ use self::group_commit::GroupCommit;
 use self::watch::Watcher;
 use super::migrations::{self, Embedded};
 use super::signal::Written;
-use super::{CaptureStore, Connections, Fence, Store, StoreError, shared};
+use super::{CaptureStatus, CaptureStore, Connections, Fence, Store, StoreError, shared};
 use plant_monitor_core::config::{CaptureMode, DatabaseConfig};
 
 /// How long a writer waits for another's lock before giving up.
@@ -140,6 +140,16 @@ impl CaptureStore for SqliteStore {
 
     async fn drop_slot(&self) -> Result<Option<String>, StoreError> {
         Ok(None)
+    }
+
+    async fn capture_status(&self) -> Result<CaptureStatus, StoreError> {
+        Ok(CaptureStatus {
+            mode: CaptureMode::Trigger.as_str().into(),
+            slot: None,
+            active: false,
+            retained_bytes: None,
+            lag_bytes: None,
+        })
     }
 }
 

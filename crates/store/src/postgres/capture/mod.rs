@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use super::PostgresStore;
-use crate::{CaptureStore, Fence, StoreError};
+use crate::{CaptureStatus, CaptureStore, Fence, StoreError};
 use plant_monitor_core::config::CaptureMode;
 
 /// The lease of the capture leader.
@@ -47,6 +47,30 @@ impl CaptureStore for PostgresStore {
 
     async fn capture(&self, fence: &Fence, stop: watch::Receiver<bool>) -> Result<(), StoreError> {
         stream::capture(self, fence, stop).await
+    }
+
+    async fn capture_status(&self) -> Result<CaptureStatus, StoreError> {
+        let (mode, slot, active, retained, lag): (
+            String,
+            Option<String>,
+            Option<bool>,
+            Option<i64>,
+            Option<i64>,
+        ) = sqlx::query_as(
+            "SELECT c.mode, s.slot_name::text, s.active, \
+                    (pg_current_wal_lsn() - s.restart_lsn)::bigint, \
+                    (pg_current_wal_lsn() - s.confirmed_flush_lsn)::bigint \
+             FROM capture c LEFT JOIN pg_replication_slots s ON s.slot_name = c.slot",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(CaptureStatus {
+            mode,
+            slot,
+            active: active.unwrap_or(false),
+            retained_bytes: retained.map(|bytes| bytes.max(0) as u64),
+            lag_bytes: lag.map(|bytes| bytes.max(0) as u64),
+        })
     }
 
     async fn drop_slot(&self) -> Result<Option<String>, StoreError> {
