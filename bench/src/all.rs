@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use plant_monitor::config::CaptureMode;
+
 use crate::capture::{self, Scenario};
 use crate::http_ceiling::{self, Posts};
 use crate::paced::{self, Consumer, Workload};
@@ -206,6 +208,24 @@ async fn backend(
             Ceiling::Measured(Figure::PerSecond(rates.plain, unit), "capture off".into()),
         );
     }
+    for rates in &rates {
+        let Some((wal, plain)) = rates.wal else {
+            continue;
+        };
+        let unit = match rates.scenario {
+            Scenario::SingleRow { .. } => "commits",
+            _ => "rows",
+        };
+        table.measured(
+            name,
+            format!(
+                "writers into power_plants, wal capture (its leader running): {}",
+                rates.scenario.describe(sizes.capture)
+            ),
+            Figure::PerSecond(wal, unit),
+            Ceiling::Measured(Figure::PerSecond(plain, unit), "capture off".into()),
+        );
+    }
 
     // One event per request, as the sinks are configured by default, and batches of up to 100 (the
     // issue's two columns): the first is bound by each sink's one request at a time, the second by
@@ -261,7 +281,7 @@ async fn backend(
                 per_second: rate,
                 seconds: sizes.rate_seconds,
             },
-            Consumer::PlantMonitor,
+            Consumer::PlantMonitor(CaptureMode::Trigger),
         )
         .await?;
         let what = format!(
@@ -519,6 +539,7 @@ async fn end_to_end(
         batch_size: std::num::NonZeroU32::new(500).expect("500 is not zero"),
         postgres: admin.map(str::to_owned),
         writers,
+        capture: CaptureMode::Trigger,
     }))
     .await?;
     let name = backend_name(admin);

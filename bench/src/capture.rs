@@ -1,7 +1,9 @@
 //! What capture costs the writers: the same writes committed into `power_plants` (journal triggers
 //! on) and into its plain copy (capture off, see [`crate::plain_table`]) in one database, alternating
 //! per scenario: single-row commits from 1 and from 8 writers, 10-row transactions from one writer, and
-//! one large transaction. The service is not running; the writers are all there is.
+//! one large transaction. The service is not running; the writers are all there is. On PostgreSQL the
+//! scenarios run again in `wal` capture, with a capture leader journaling from the slot meanwhile, in
+//! this process as the service would run it, against capture off again.
 
 use std::time::{Duration, Instant};
 
@@ -54,6 +56,8 @@ pub struct Rates {
     pub scenario: Scenario,
     pub captured: f64,
     pub plain: f64,
+    /// PostgreSQL: into `power_plants` in `wal` capture, and into the plain copy right after.
+    pub wal: Option<(f64, f64)>,
 }
 
 const FUELS: [&str; 6] = ["hydro", "wind", "gas", "coal", "solar", "nuclear"];
@@ -72,7 +76,17 @@ pub async fn measure(admin: Option<&str>, sizes: Sizes) -> anyhow::Result<Vec<Ra
             scenario,
             captured,
             plain,
+            wal: None,
         });
+    }
+    if admin.is_some() {
+        let leader = WalLeader::start(database.url()).await?;
+        for rates in &mut rates {
+            let wal = rate(&pool, "power_plants", rates.scenario, sizes).await?;
+            let plain = rate(&pool, PLAIN, rates.scenario, sizes).await?;
+            rates.wal = Some((wal, plain));
+        }
+        leader.stop().await?;
     }
     pool.close().await;
     drop(database);
@@ -143,4 +157,49 @@ fn row(insert: &str, i: u32) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::Any
         .bind(format!("region-{}", i % 4))
         .bind(FUELS[i as usize % FUELS.len()])
         .bind(if i.is_multiple_of(10) { 150.0 } else { 80.0 })
+}
+
+/// A capture leader for the bench's database, switched to `wal` capture: the service's own store
+/// code, under the `capture` lease, in this process.
+struct WalLeader {
+    store: std::sync::Arc<dyn plant_monitor::store::Store>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), plant_monitor::store::StoreError>>,
+}
+
+impl WalLeader {
+    async fn start(url: &str) -> anyhow::Result<WalLeader> {
+        use plant_monitor::store::{Acquisition, Fence};
+        let store = plant_monitor::store::connect(&plant_monitor::config::DatabaseConfig {
+            url: url.parse().map_err(anyhow::Error::msg)?,
+            ..Default::default()
+        })
+        .await?;
+        store
+            .switch_capture(plant_monitor::config::CaptureMode::Wal)
+            .await?;
+        let holder = "bench".to_owned();
+        let Acquisition::Acquired { epoch } = store
+            .acquire_lease("capture", &holder, Duration::from_secs(3600))
+            .await?
+        else {
+            anyhow::bail!("the bench database's capture lease is held");
+        };
+        let fence = Fence {
+            lease: "capture".into(),
+            holder,
+            epoch,
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let leader = store.clone();
+        let task = tokio::spawn(async move { leader.capture(&fence, stopped).await });
+        Ok(WalLeader { store, stop, task })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await??;
+        self.store.close().await;
+        Ok(())
+    }
 }

@@ -25,6 +25,8 @@ pub struct Setup {
     pub batch_size: std::num::NonZeroU32,
     pub postgres: Option<String>,
     pub writers: u32,
+    /// Who writes the journal (`wal` on PostgreSQL only).
+    pub capture: plant_monitor::config::CaptureMode,
 }
 
 const FUELS: [&str; 6] = ["hydro", "wind", "gas", "coal", "solar", "nuclear"];
@@ -43,7 +45,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<f64> {
         super::dist().join("fuel-router.wasm").exists(),
         "the example plugins are not built: run plugins/build first"
     );
-    let config = config(
+    let mut config = config(
         database.url(),
         dir.path(),
         receiver,
@@ -51,6 +53,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<f64> {
         setup.batch_max,
         setup.batch_size,
     )?;
+    config.capture.mode = setup.capture;
     let service = Service::start(&config).await?;
     let pool = AnyPoolOptions::new()
         .max_connections(setup.writers.max(1))

@@ -111,6 +111,9 @@ enum Command {
         /// feed runs; 0 writes them all in one transaction before the clock starts.
         #[arg(long, default_value_t = 0)]
         writers: u32,
+        /// With --postgres: the journal written from the write-ahead log (`capture.mode = "wal"`).
+        #[arg(long, requires = "postgres")]
+        wal: bool,
     },
     /// Commit → receipt at a fixed rate of raw SQL inserts through the example plugins, on SQLite (or
     /// PostgreSQL), split where the feed records each change.
@@ -124,6 +127,9 @@ enum Command {
         /// Run on PostgreSQL (admin URL; a fresh database is created and dropped).
         #[arg(long, value_name = "ADMIN_URL")]
         postgres: Option<String>,
+        /// With --postgres: the journal written from the write-ahead log (`capture.mode = "wal"`).
+        #[arg(long, requires = "postgres")]
+        wal: bool,
     },
     /// Requests per second, p50 and p99 of GET by id, list, POST and PATCH through the HTTP API, with N
     /// concurrent connections, on SQLite (or PostgreSQL).
@@ -223,6 +229,7 @@ fn main() -> anyhow::Result<()> {
             batch_size,
             postgres,
             writers,
+            wal,
         } => tokio::runtime::Runtime::new()?
             .block_on(e2e::run(e2e::Setup {
                 events,
@@ -231,16 +238,19 @@ fn main() -> anyhow::Result<()> {
                 batch_size,
                 postgres,
                 writers,
+                capture: capture_mode(wal),
             }))
             .map(drop),
         Command::Paced {
             rate,
             seconds,
             postgres,
+            wal,
         } => tokio::runtime::Runtime::new()?.block_on(paced::run(
             rate,
             std::time::Duration::try_from_secs_f64(seconds)?,
             postgres.as_deref(),
+            capture_mode(wal),
         )),
         Command::Crud {
             connections,
@@ -285,5 +295,14 @@ fn main() -> anyhow::Result<()> {
                 postgres,
             }))
             .map(drop),
+    }
+}
+
+/// The capture mode `--wal` asks for.
+fn capture_mode(wal: bool) -> plant_monitor::config::CaptureMode {
+    if wal {
+        plant_monitor::config::CaptureMode::Wal
+    } else {
+        plant_monitor::config::CaptureMode::Trigger
     }
 }

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use plant_monitor::config::CaptureMode;
 use plant_monitor::service::Service;
 use tokio::sync::watch;
 
@@ -28,7 +29,8 @@ pub enum Workload {
 /// Who turns the rows into HTTP requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Consumer {
-    PlantMonitor,
+    /// The service, its journal written in the given capture mode.
+    PlantMonitor(CaptureMode),
     NaivePoller,
 }
 
@@ -65,12 +67,17 @@ pub struct Stages {
 }
 
 /// `bench paced`: one fixed-rate run through the service, printed.
-pub async fn run(rate: u32, seconds: Duration, admin: Option<&str>) -> anyhow::Result<()> {
+pub async fn run(
+    rate: u32,
+    seconds: Duration,
+    admin: Option<&str>,
+    capture: CaptureMode,
+) -> anyhow::Result<()> {
     let workload = Workload::Rate {
         per_second: rate,
         seconds,
     };
-    let outcome = measure(admin, workload, Consumer::PlantMonitor).await?;
+    let outcome = measure(admin, workload, Consumer::PlantMonitor(capture)).await?;
     println!(
         "{rate} rows/s for {seconds:?}: {:.0} events/s, {} never arrived, {:.1} CPU s, {} MiB peak",
         outcome.per_second,
@@ -103,8 +110,8 @@ pub async fn measure(
     let database = Database::open(admin, dir.path(), "paced.db").await?;
     let (stop, stopping) = watch::channel(false);
     let (service, poller) = match consumer {
-        Consumer::PlantMonitor => {
-            let config = crate::e2e::config(
+        Consumer::PlantMonitor(capture) => {
+            let mut config = crate::e2e::config(
                 database.url(),
                 dir.path(),
                 receiver,
@@ -112,6 +119,7 @@ pub async fn measure(
                 1,
                 std::num::NonZeroU32::new(500).expect("500 is not zero"),
             )?;
+            config.capture.mode = capture;
             (Some(Service::start(&config).await?), None)
         }
         Consumer::NaivePoller => {

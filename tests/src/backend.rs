@@ -157,6 +157,11 @@ impl TestStore {
         self.database.sql().await
     }
 
+    /// The store's database URL.
+    pub fn url(&self) -> &str {
+        self.database.url()
+    }
+
     /// Switches the store's database to `wal` capture, while whatever writes to it goes on, and runs a
     /// capture leader for it from now on.
     pub async fn capture_from_wal(&mut self) {
@@ -233,6 +238,22 @@ macro_rules! on_every_backend {
             )+
         }
     };
+}
+
+/// Waits (up to `limit`) until the capture leader has journaled everything committed, then checks
+/// the journal against the plants: `expected` entries, each change once, in order (see
+/// [`journal_is_exact`]). `log` says what the service logged, for a failure.
+pub async fn assert_captured_exactly(
+    sql: &AnyPool,
+    limit: std::time::Duration,
+    expected: u64,
+    log: impl Fn() -> String,
+) {
+    captured_within(sql, limit).await;
+    let journaled = journal_is_exact(sql)
+        .await
+        .unwrap_or_else(|wrong| panic!("{wrong}\n{}", log()));
+    assert_eq!(journaled as u64, expected, "entries journaled");
 }
 
 /// Every plant's journal, checked against the plant itself: each change journaled exactly once and in

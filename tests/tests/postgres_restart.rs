@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use plant_monitor_tests::{
-    Db, Load, Node, Receiver, TestDatabase, audit_when_complete, captured_within, journal_is_exact,
+    Db, Load, Node, Receiver, TestDatabase, assert_captured_exactly, audit_when_complete,
     node_config,
 };
 
@@ -63,15 +63,8 @@ async fn resumes_after_postgresql_restarts(capture: &str) {
         let sql = sqlx::AnyPool::connect(&database.url)
             .await
             .expect("connect");
-        captured_within(&sql, Duration::from_secs(30)).await;
-        let journaled = journal_is_exact(&sql)
-            .await
-            .unwrap_or_else(|wrong| panic!("{wrong}\n{}", node.log()));
-        assert_eq!(
-            journaled as u64,
-            written + 10,
-            "10 creations and every update"
-        );
+        // 10 creations and every update.
+        assert_captured_exactly(&sql, Duration::from_secs(30), written + 10, || node.log()).await;
     }
     let audit = audit_when_complete(&db, &receiver, Duration::from_secs(30)).await;
     assert!(

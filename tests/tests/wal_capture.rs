@@ -6,10 +6,16 @@
 use std::time::Duration;
 
 use plant_monitor_tests::{
-    Backend, Db, Load, Node, Receiver, TestApp, TestDatabase, captured_within, journal_is_exact,
-    node_config,
+    Backend, Db, Load, Node, Receiver, TestApp, TestDatabase, TestStore, assert_captured_exactly,
+    journal_is_exact, node_config,
 };
 use serde_json::Value;
+
+/// Writers creating 10 plants in each of two regions, then updating them, one every 2 ms.
+async fn writers_on(store: &TestStore) -> Load {
+    let db = Db::connect(store.url()).await;
+    Load::start(&db, &["north", "south"], 10, Duration::from_millis(2)).await
+}
 
 async fn any_pool(url: &str) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
@@ -20,13 +26,7 @@ async fn any_pool(url: &str) -> sqlx::AnyPool {
 async fn switching_to_wal_while_writers_run_loses_and_repeats_no_change() {
     let mut store = Backend::Postgres.store().await;
     let sql = store.sql().await;
-    let url: String =
-        sqlx::query_scalar("SELECT 'postgres://root@127.0.0.1:5432/' || current_database()")
-            .fetch_one(&sql)
-            .await
-            .unwrap();
-    let db = Db::connect(&url).await;
-    let load = Load::start(&db, &["north", "south"], 10, Duration::from_millis(2)).await;
+    let load = writers_on(&store).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let by_triggers = journal_is_exact(&sql).await.unwrap();
     store.capture_from_wal().await;
@@ -75,16 +75,9 @@ async fn after_kill_9_of_the_capture_leader_under_load_its_successor_journals_ev
     drop(leader);
     tokio::time::sleep(Duration::from_millis(800)).await;
     let writes = load.stop().await;
-    // The standby takes the lease once it expires (2 s), then catches up.
-    captured_within(&sql, Duration::from_secs(30)).await;
-    let journaled = journal_is_exact(&sql)
-        .await
-        .unwrap_or_else(|wrong| panic!("{wrong}\n{}", standby.log()));
-    assert_eq!(
-        journaled as u64,
-        writes + 10,
-        "10 creations and every update"
-    );
+    // The standby takes the lease once it expires (2 s), then catches up: 10 creations and every
+    // update.
+    assert_captured_exactly(&sql, Duration::from_secs(30), writes + 10, || standby.log()).await;
     let (holder, epoch): (String, i64) =
         sqlx::query_as("SELECT holder, epoch FROM leases WHERE name = 'capture'")
             .fetch_one(&sql)
@@ -182,13 +175,7 @@ async fn truncate_is_refused_in_both_capture_modes_with_the_way_instead() {
 async fn switching_back_to_triggers_while_writers_run_loses_and_repeats_no_change() {
     let store = Backend::PostgresWal.store().await;
     let sql = store.sql().await;
-    let url: String =
-        sqlx::query_scalar("SELECT 'postgres://root@127.0.0.1:5432/' || current_database()")
-            .fetch_one(&sql)
-            .await
-            .unwrap();
-    let db = Db::connect(&url).await;
-    let load = Load::start(&db, &["north", "south"], 10, Duration::from_millis(2)).await;
+    let load = writers_on(&store).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     // Writers go on meanwhile, so the journal is checked against the plants only at the end.
     store.captured().await;
@@ -252,7 +239,7 @@ async fn drop_slot_journals_what_the_slot_holds_then_drops_it() {
     let sql = any_pool(&database.url).await;
     let db = Db::connect(&database.url).await;
     // Written with nobody capturing: only the slot holds these changes.
-    Load::start(&db, &["north"], 5, Duration::from_millis(2))
+    let updates = Load::start(&db, &["north"], 5, Duration::from_millis(2))
         .await
         .stop()
         .await;
@@ -267,7 +254,7 @@ async fn drop_slot_journals_what_the_slot_holds_then_drops_it() {
         said.contains("dropped the replication slot plant_monitor_"),
         "{said}"
     );
-    assert_eq!(journal_is_exact(&sql).await, Ok(5));
+    assert_eq!(journal_is_exact(&sql).await, Ok(5 + updates as usize));
     let slots: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
     )
