@@ -316,3 +316,48 @@ async fn the_leases_and_the_metrics_show_the_capture_and_what_its_slot_keeps() {
                            "retained_bytes": null, "lag_bytes": null})
     );
 }
+
+/// A role that may not replicate is told what it needs, and the database stays in trigger capture.
+#[tokio::test]
+async fn a_role_that_may_not_replicate_is_told_what_wal_capture_needs() {
+    let store = Backend::Postgres.store().await;
+    let sql = store.sql().await;
+    let role = format!("pm_no_replication_{}", std::process::id());
+    for statement in [
+        format!("DROP ROLE IF EXISTS {role}"),
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT SELECT ON capture TO {role}"),
+    ] {
+        sqlx::query(&statement).execute(&sql).await.unwrap();
+    }
+    let url = store.url().replace("root@", &format!("{role}@"));
+    let limited = plant_monitor::store::connect(&plant_monitor::config::DatabaseConfig {
+        url: url.parse().unwrap(),
+        max_connections: 2.try_into().unwrap(),
+    })
+    .await
+    .unwrap();
+    let refused = limited
+        .switch_capture(plant_monitor::config::CaptureMode::Wal)
+        .await
+        .unwrap_err()
+        .to_string();
+    limited.close().await;
+    for statement in [
+        format!("REVOKE ALL ON capture FROM {role}"),
+        format!("DROP ROLE {role}"),
+    ] {
+        sqlx::query(&statement).execute(&sql).await.unwrap();
+    }
+    assert!(
+        refused.contains(&format!(
+            "needs a role that may replicate, and {role} may not: run ALTER ROLE {role} REPLICATION"
+        )),
+        "{refused}"
+    );
+    let mode: String = sqlx::query_scalar("SELECT mode FROM capture")
+        .fetch_one(&sql)
+        .await
+        .unwrap();
+    assert_eq!(mode, "trigger");
+}
