@@ -187,10 +187,7 @@ async fn backend(
     let rates = capture::measure(admin, sizes.capture).await?;
     let (mut raw_insert, mut single_rows) = (f64::NAN, f64::NAN);
     for rates in &rates {
-        let unit = match rates.scenario {
-            Scenario::SingleRow { .. } => "commits",
-            _ => "rows",
-        };
+        let unit = rates.scenario.unit();
         match rates.scenario {
             Scenario::OneTransaction => raw_insert = rates.captured,
             Scenario::SingleRow { writers } if writers == E2E_WRITERS => {
@@ -212,10 +209,7 @@ async fn backend(
         let Some((wal, plain)) = rates.wal else {
             continue;
         };
-        let unit = match rates.scenario {
-            Scenario::SingleRow { .. } => "commits",
-            _ => "rows",
-        };
+        let unit = rates.scenario.unit();
         table.measured(
             name,
             format!(

@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use plant_monitor::config::DatabaseConfig;
+use plant_monitor_tests::CaptureLeader;
 use sqlx::AnyPool;
 
 use crate::database::Database;
@@ -36,6 +38,14 @@ impl Scenario {
         Scenario::TenRowTransactions,
         Scenario::OneTransaction,
     ];
+
+    /// What a rate of this scenario counts.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Scenario::SingleRow { .. } => "commits",
+            _ => "rows",
+        }
+    }
 
     pub fn describe(self, sizes: Sizes) -> String {
         match self {
@@ -80,13 +90,19 @@ pub async fn measure(admin: Option<&str>, sizes: Sizes) -> anyhow::Result<Vec<Ra
         });
     }
     if admin.is_some() {
-        let leader = WalLeader::start(database.url()).await?;
+        let store = plant_monitor::store::connect(&DatabaseConfig {
+            url: database.url().parse().map_err(anyhow::Error::msg)?,
+            ..DatabaseConfig::default()
+        })
+        .await?;
+        let leader = CaptureLeader::start(store.clone()).await;
         for rates in &mut rates {
             let wal = rate(&pool, "power_plants", rates.scenario, sizes).await?;
             let plain = rate(&pool, PLAIN, rates.scenario, sizes).await?;
             rates.wal = Some((wal, plain));
         }
         leader.stop().await?;
+        store.close().await;
     }
     pool.close().await;
     drop(database);
@@ -157,49 +173,4 @@ fn row(insert: &str, i: u32) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::Any
         .bind(format!("region-{}", i % 4))
         .bind(FUELS[i as usize % FUELS.len()])
         .bind(if i.is_multiple_of(10) { 150.0 } else { 80.0 })
-}
-
-/// A capture leader for the bench's database, switched to `wal` capture: the service's own store
-/// code, under the `capture` lease, in this process.
-struct WalLeader {
-    store: std::sync::Arc<dyn plant_monitor::store::Store>,
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), plant_monitor::store::StoreError>>,
-}
-
-impl WalLeader {
-    async fn start(url: &str) -> anyhow::Result<WalLeader> {
-        use plant_monitor::store::{Acquisition, Fence};
-        let store = plant_monitor::store::connect(&plant_monitor::config::DatabaseConfig {
-            url: url.parse().map_err(anyhow::Error::msg)?,
-            ..Default::default()
-        })
-        .await?;
-        store
-            .switch_capture(plant_monitor::config::CaptureMode::Wal)
-            .await?;
-        let holder = "bench".to_owned();
-        let Acquisition::Acquired { epoch } = store
-            .acquire_lease("capture", &holder, Duration::from_secs(3600))
-            .await?
-        else {
-            anyhow::bail!("the bench database's capture lease is held");
-        };
-        let fence = Fence {
-            lease: "capture".into(),
-            holder,
-            epoch,
-        };
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let leader = store.clone();
-        let task = tokio::spawn(async move { leader.capture(&fence, stopped).await });
-        Ok(WalLeader { store, stop, task })
-    }
-
-    async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(true);
-        self.task.await??;
-        self.store.close().await;
-        Ok(())
-    }
 }

@@ -7,7 +7,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use plant_monitor::config::{CaptureMode, Config, DatabaseConfig};
-use plant_monitor::store::{self, Acquisition, Fence, Store};
+use plant_monitor::store::{self, Acquisition, Fence, Store, StoreError};
 use sqlx::AnyPool;
 use tempfile::TempDir;
 
@@ -62,7 +62,7 @@ impl Backend {
         .expect("the store opens");
         store.migrate().await.expect("the store migrates");
         let capture = match self {
-            Backend::PostgresWal => Some(Capture::start(store.clone()).await),
+            Backend::PostgresWal => Some(CaptureLeader::start(store.clone()).await),
             Backend::Sqlite | Backend::Postgres => None,
         };
         TestStore {
@@ -73,14 +73,19 @@ impl Backend {
     }
 }
 
-/// A capture leader for a store in `wal` capture, as the service runs it, for as long as it lives.
+/// A capture leader for a store switched to `wal` capture, run as the service runs it (the store's
+/// capture under the `capture` lease), until [`CaptureLeader::stop`] or until dropped. The tests'
+/// stores and the benchmarks use it.
 #[derive(Debug)]
-struct Capture {
+pub struct CaptureLeader {
     stop: tokio::sync::watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
 }
 
-impl Capture {
-    async fn start(store: Arc<dyn Store>) -> Capture {
+impl CaptureLeader {
+    /// Switches `store`'s database to `wal` capture, while whatever writes to it goes on, takes the
+    /// free `capture` lease and starts capturing.
+    pub async fn start(store: Arc<dyn Store>) -> CaptureLeader {
         store
             .switch_capture(CaptureMode::Wal)
             .await
@@ -100,18 +105,25 @@ impl Capture {
             epoch,
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            // A test that drops the slot ends the stream on purpose; one that needed it fails on
-            // the journal it checks.
-            if let Err(error) = store.capture(&fence, stopped).await {
-                eprintln!("capture stopped: {error}");
-            }
-        });
-        Capture { stop }
+        let task = tokio::spawn(async move { store.capture(&fence, stopped).await });
+        CaptureLeader {
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// Stops capturing; how the capture ended. (Dropped instead, it stops without saying: a test that
+    /// drops the slot ends the stream on purpose, one that needed it fails on the journal it checks.)
+    pub async fn stop(mut self) -> Result<(), StoreError> {
+        let _ = self.stop.send(true);
+        match self.task.take() {
+            Some(task) => task.await.expect("the capture task does not panic"),
+            None => Ok(()),
+        }
     }
 }
 
-impl Drop for Capture {
+impl Drop for CaptureLeader {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
@@ -147,7 +159,7 @@ impl FreshDatabase {
 #[derive(Debug)]
 pub struct TestStore {
     store: Arc<dyn Store>,
-    _capture: Option<Capture>,
+    _capture: Option<CaptureLeader>,
     database: FreshDatabase,
 }
 
@@ -165,7 +177,7 @@ impl TestStore {
     /// Switches the store's database to `wal` capture, while whatever writes to it goes on, and runs a
     /// capture leader for it from now on.
     pub async fn capture_from_wal(&mut self) {
-        self._capture = Some(Capture::start(self.store.clone()).await);
+        self._capture = Some(CaptureLeader::start(self.store.clone()).await);
     }
 
     /// Returns once every change committed before the call is journaled (see [`captured`]).

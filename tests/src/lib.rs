@@ -15,7 +15,9 @@ mod plugin_dir;
 mod postgres;
 mod receiver;
 
-pub use backend::{Backend, FreshDatabase, TestStore, assert_captured_exactly, journal_is_exact};
+pub use backend::{
+    Backend, CaptureLeader, FreshDatabase, TestStore, assert_captured_exactly, journal_is_exact,
+};
 pub use cluster::{Audit, Db, Load, Node, audit_when_complete, node_config};
 pub use plugin_dir::{PluginDir, component, repo, with_extra_modules};
 pub use postgres::TestDatabase;

@@ -161,10 +161,11 @@ impl Capture {
                     match prefix.as_str() {
                         TRACE_PREFIX => open.trace = content,
                         SWITCH_PREFIX => {
-                            open.switch = match content.as_str() {
-                                "wal" => Some(CaptureMode::Wal),
-                                _ => Some(CaptureMode::Trigger),
-                            }
+                            open.switch = Some(if content == CaptureMode::Wal.as_str() {
+                                CaptureMode::Wal
+                            } else {
+                                CaptureMode::Trigger
+                            })
                         }
                         _ => {}
                     }

@@ -10,12 +10,46 @@
 
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
 use super::{CAPTURE_LEASE, MARKER_PREFIX, PUBLICATION, SWITCH_PREFIX, stream};
 use crate::postgres::PostgresStore;
 use crate::{Acquisition, Fence, LeaseStore, StoreError};
+use plant_monitor_core::config::CaptureMode;
+
+/// The journal triggers of migrations 0012 and 0013, `power_plants_journal_<action>`: the action,
+/// its event and the transition tables the function reads.
+const JOURNAL_TRIGGERS: [(&str, &str, &str); 3] = [
+    ("insert", "INSERT", "NEW TABLE AS new_rows"),
+    (
+        "update",
+        "UPDATE",
+        "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    ),
+    ("delete", "DELETE", "OLD TABLE AS old_rows"),
+];
+
+/// Waits for every writer of `power_plants` in flight and holds new ones off until `tx` ends: SHARE ROW
+/// EXCLUSIVE conflicts with every writer's ROW EXCLUSIVE, and with itself, so two switches do not
+/// interleave either.
+async fn hold_writers(tx: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("LOCK TABLE power_plants IN SHARE ROW EXCLUSIVE MODE")
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Writes, in `tx`, the message that tells the capture leader the database is in `mode` from this
+/// transaction's commit on (read in `stream`).
+async fn announce(tx: &mut PgConnection, mode: CaptureMode) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_logical_emit_message(true, $1, $2)::text")
+        .bind(SWITCH_PREFIX)
+        .bind(mode.as_str())
+        .execute(tx)
+        .await?;
+    Ok(())
+}
 
 fn unavailable(reason: impl Into<String>) -> StoreError {
     StoreError::CaptureUnavailable {
@@ -67,28 +101,19 @@ pub(super) async fn to_wal(pool: &PgPool) -> Result<(), StoreError> {
             .await?;
     }
     let mut tx = pool.begin().await?;
-    // SHARE ROW EXCLUSIVE conflicts with every writer's ROW EXCLUSIVE, and with itself, so two
-    // switches do not interleave either.
-    sqlx::query("LOCK TABLE power_plants IN SHARE ROW EXCLUSIVE MODE")
+    hold_writers(&mut tx).await?;
+    for (action, _, _) in JOURNAL_TRIGGERS {
+        sqlx::query(&format!(
+            "DROP TRIGGER IF EXISTS power_plants_journal_{action} ON power_plants"
+        ))
         .execute(&mut *tx)
         .await?;
-    for trigger in [
-        "power_plants_journal_insert",
-        "power_plants_journal_update",
-        "power_plants_journal_delete",
-    ] {
-        sqlx::query(&format!("DROP TRIGGER IF EXISTS {trigger} ON power_plants"))
-            .execute(&mut *tx)
-            .await?;
     }
     sqlx::query("UPDATE capture SET mode = 'wal', slot = $1, lsn = NULL")
         .bind(&slot)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("SELECT pg_logical_emit_message(true, $1, 'wal')")
-        .bind(SWITCH_PREFIX)
-        .execute(&mut *tx)
-        .await?;
+    announce(&mut tx, CaptureMode::Wal).await?;
     tx.commit().await?;
     tracing::info!(slot, "Switched the journal to wal capture.");
     Ok(())
@@ -111,9 +136,7 @@ pub(super) async fn to_trigger(store: &PostgresStore) -> Result<Option<String>, 
         return Ok(None);
     }
     let mut tx = store.pool.begin().await?;
-    sqlx::query("LOCK TABLE power_plants IN SHARE ROW EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await?;
+    hold_writers(&mut tx).await?;
     // The transaction waits on the drain (other connections) for up to DRAIN_WAIT.
     sqlx::query("SET LOCAL idle_in_transaction_session_timeout = '60s'")
         .execute(&mut *tx)
@@ -125,17 +148,9 @@ pub(super) async fn to_trigger(store: &PostgresStore) -> Result<Option<String>, 
         .execute(&mut *tx)
         .await?;
     drain(store, &token).await?;
-    for (trigger, event, tables) in [
-        ("insert", "INSERT", "NEW TABLE AS new_rows"),
-        (
-            "update",
-            "UPDATE",
-            "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-        ),
-        ("delete", "DELETE", "OLD TABLE AS old_rows"),
-    ] {
+    for (action, event, tables) in JOURNAL_TRIGGERS {
         sqlx::query(&format!(
-            "CREATE TRIGGER power_plants_journal_{trigger} AFTER {event} ON power_plants \
+            "CREATE TRIGGER power_plants_journal_{action} AFTER {event} ON power_plants \
              REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION power_plants_journal()"
         ))
         .execute(&mut *tx)
@@ -151,10 +166,7 @@ pub(super) async fn to_trigger(store: &PostgresStore) -> Result<Option<String>, 
     )
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("SELECT pg_logical_emit_message(true, $1, 'trigger')")
-        .bind(SWITCH_PREFIX)
-        .execute(&mut *tx)
-        .await?;
+    announce(&mut tx, CaptureMode::Trigger).await?;
     tx.commit().await?;
     tracing::info!("Switched the journal back to trigger capture.");
     let dropped: bool = sqlx::query_scalar(
