@@ -9,10 +9,11 @@ use std::time::Duration;
 use plant_monitor::config::CaptureMode;
 
 use crate::capture::{self, Scenario};
+use crate::failover::Lease;
 use crate::http_ceiling::{self, Posts};
 use crate::paced::{self, Consumer, Workload};
 use crate::report::{Ceiling, Figure, Table, grouped};
-use crate::{crud, e2e, failover, misses, plugin_calls, process, swap};
+use crate::{crud, e2e, failover, leader, misses, plugin_calls, process, swap};
 
 /// What `bench all` was asked for.
 #[derive(Debug)]
@@ -345,29 +346,77 @@ async fn backend(
             format!("skipped: {missing}"),
         ),
         (Some(admin), Ok(_)) => {
-            for (signal, runs) in [("TERM", sizes.failovers), ("KILL", sizes.failovers)] {
-                let medians = failover::run(failover::Setup {
-                    runs,
-                    signal: signal.into(),
-                    lease_ttl: "2s".into(),
-                    postgres: admin.into(),
-                })
-                .await?;
-                table.measured(
-                    name,
-                    format!("failover, kill -{signal}, lease_ttl 2s: lease taken (median)"),
-                    Figure::Time(medians.lease),
-                    Ceiling::None(format!("{runs} runs")),
-                );
-                table.measured(
-                    name,
-                    format!("failover, kill -{signal}, lease_ttl 2s: first event (median)"),
-                    Figure::Time(medians.first_event),
-                    Ceiling::None(format!("{runs} runs")),
-                );
+            for lease in [Lease::Region, Lease::Capture] {
+                for (signal, runs) in [("TERM", sizes.failovers), ("KILL", sizes.failovers)] {
+                    let medians = failover::run(failover::Setup {
+                        runs,
+                        signal: signal.into(),
+                        lease_ttl: "2s".into(),
+                        postgres: admin.into(),
+                        lease,
+                    })
+                    .await?;
+                    let whose = match lease {
+                        Lease::Region => "failover",
+                        Lease::Capture => "failover of the wal capture leader",
+                    };
+                    table.measured(
+                        name,
+                        format!("{whose}, kill -{signal}, lease_ttl 2s: lease taken (median)"),
+                        Figure::Time(medians.lease),
+                        Ceiling::None(format!("{runs} runs")),
+                    );
+                    table.measured(
+                        name,
+                        format!(
+                            "{whose}, kill -{signal}, lease_ttl 2s: {} (median)",
+                            lease.first_work()
+                        ),
+                        Figure::Time(medians.first_work),
+                        Ceiling::None(format!("{runs} runs")),
+                    );
+                }
             }
+            leader_cost(table, name, admin, sizes).await?;
         }
     }
+    Ok(())
+}
+
+/// What the capture leader of `wal` capture costs, in a process of its own.
+async fn leader_cost(
+    table: &mut Table,
+    name: &'static str,
+    admin: &str,
+    sizes: Sizes,
+) -> anyhow::Result<()> {
+    let cost = leader::run(sizes.events, admin).await?;
+    for phase in &cost.phases {
+        table.measured(
+            name,
+            format!("wal capture leader alone, {}: journaled", phase.what),
+            Figure::PerSecond(phase.per_second, "changes"),
+            Ceiling::None("from the first write to the last journaled".into()),
+        );
+        table.measured(
+            name,
+            format!(
+                "wal capture leader alone, {}: its CPU per change",
+                phase.what
+            ),
+            Figure::Micros(leader::per_change(phase.leader_cpu, phase.changes)),
+            Ceiling::Measured(
+                Figure::Micros(leader::per_change(phase.decoding_cpu, phase.changes)),
+                "PostgreSQL's decoding (walsender) per change".into(),
+            ),
+        );
+    }
+    table.measured(
+        name,
+        "wal capture leader alone: peak RSS",
+        Figure::Mib(cost.peak_rss_kib / 1024),
+        Ceiling::None("the whole process".into()),
+    );
     Ok(())
 }
 

@@ -116,9 +116,7 @@ async fn rate(
     scenario: Scenario,
     sizes: Sizes,
 ) -> anyhow::Result<f64> {
-    let insert = format!(
-        "INSERT INTO {table} (name, region, fuel, capacity_mw, output_mw) VALUES ($1, $2, $3, 100, $4)"
-    );
+    let insert = insert(table);
     let started = Instant::now();
     let rows = match scenario {
         Scenario::SingleRow { writers } => {
@@ -167,7 +165,15 @@ async fn rate(
     Ok(rows as f64 / started.elapsed().as_secs_f64())
 }
 
-fn row(insert: &str, i: u32) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+/// The insert of one plant into `table`.
+pub fn insert(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} (name, region, fuel, capacity_mw, output_mw) VALUES ($1, $2, $3, 100, $4)"
+    )
+}
+
+/// The `i`th plant the scenarios write, inserted by `insert`.
+pub fn row(insert: &str, i: u32) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
     sqlx::query(insert)
         .bind(format!("plant {i}"))
         .bind(format!("region-{}", i % 4))

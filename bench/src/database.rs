@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use plant_monitor::config::{Config, DatabaseConfig, SnapshotMode};
+use plant_monitor::config::{CaptureMode, Config, DatabaseConfig, SnapshotMode};
 use plant_monitor::store;
 use plant_monitor_tests::TestDatabase;
 use sqlx::AnyPool;
@@ -71,12 +71,18 @@ impl Database {
     /// Migrates the schema as the service does at start, for benchmarks whose writers come before it
     /// or without it.
     pub async fn migrate(&self) -> anyhow::Result<()> {
+        self.prepare(CaptureMode::Trigger).await
+    }
+
+    /// Migrates the schema and switches the database to capture `mode`, as the service does at start.
+    pub async fn prepare(&self, mode: CaptureMode) -> anyhow::Result<()> {
         let store = store::connect(&DatabaseConfig {
             url: self.url().parse().map_err(anyhow::Error::msg)?,
             ..DatabaseConfig::default()
         })
         .await?;
         store.migrate().await?;
+        store.switch_capture(mode).await?;
         store.close().await;
         Ok(())
     }

@@ -16,6 +16,8 @@
 //!     --postgres postgres://root@127.0.0.1:5432/postgres
 //! cargo build --release -p plant-monitor
 //! cargo run --release -p plant-monitor-bench -- failover --signal KILL --lease-ttl 2s --runs 10 \
+//!     --postgres postgres://root@127.0.0.1:5432/postgres [--capture]
+//! cargo run --release -p plant-monitor-bench -- leader --changes 20000 \
 //!     --postgres postgres://root@127.0.0.1:5432/postgres
 //! ```
 
@@ -33,6 +35,7 @@ mod failover;
 mod http_ceiling;
 mod languages;
 mod latency;
+mod leader;
 mod misses;
 mod paced;
 mod plain_table;
@@ -172,8 +175,9 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         runs: u32,
     },
-    /// Time from stopping a region's leader to its successor holding the lease and delivering, with
-    /// two processes of the release binary on one PostgreSQL database.
+    /// Time from stopping a region's (or the capture) leader to its successor holding the lease and
+    /// delivering (or journaling), with two processes of the release binary on one PostgreSQL
+    /// database.
     Failover {
         /// Leaders stopped, one per run.
         #[arg(long, default_value_t = 10)]
@@ -184,6 +188,19 @@ enum Command {
         /// `feed.lease_ttl` of both processes.
         #[arg(long, default_value = "2s")]
         lease_ttl: String,
+        /// The admin URL of the PostgreSQL server; a fresh database is created and dropped.
+        #[arg(long, value_name = "ADMIN_URL")]
+        postgres: String,
+        /// Stop the capture leader instead, both processes in `wal` capture.
+        #[arg(long)]
+        capture: bool,
+    },
+    /// What the capture leader of `wal` capture costs: a process of the release binary doing nothing
+    /// else, while writers commit single rows and then one large transaction.
+    Leader {
+        /// Changes written in each of the two phases.
+        #[arg(long, default_value_t = 20_000)]
+        changes: u32,
         /// The admin URL of the PostgreSQL server; a fresh database is created and dropped.
         #[arg(long, value_name = "ADMIN_URL")]
         postgres: String,
@@ -287,13 +304,22 @@ fn main() -> anyhow::Result<()> {
             signal,
             lease_ttl,
             postgres,
+            capture,
         } => tokio::runtime::Runtime::new()?
             .block_on(failover::run(failover::Setup {
                 runs,
                 signal,
                 lease_ttl,
                 postgres,
+                lease: if capture {
+                    failover::Lease::Capture
+                } else {
+                    failover::Lease::Region
+                },
             }))
+            .map(drop),
+        Command::Leader { changes, postgres } => tokio::runtime::Runtime::new()?
+            .block_on(leader::run(changes, &postgres))
             .map(drop),
     }
 }

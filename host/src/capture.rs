@@ -4,7 +4,7 @@
 //! at shutdown, or on an error, after which it starts again while the lease is held.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -14,6 +14,9 @@ use crate::store::{CaptureStore, Store, StoreError};
 
 /// How long the leader pauses after a failure before it starts again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// How long a capture must have run for its failure to count as new, and be logged again.
+const WORKED: Duration = Duration::from_secs(60);
 
 /// How much of PostgreSQL's log a replication slot may keep before every process says so in its log.
 /// A slot nobody streams from keeps all of it, until the disk is full or `max_slot_wal_keep_size`
@@ -81,6 +84,9 @@ impl Capturer {
     /// Captures whenever the lease is held, until `stopping` turns true.
     pub async fn run(self, mut stopping: watch::Receiver<bool>) {
         let mut grants = self.leadership.subscribe();
+        // A failure that lasts (another replica switched the database to triggers, say) is logged
+        // once, not every second.
+        let mut failing = None;
         while !*stopping.borrow() {
             let fence = self
                 .leadership
@@ -95,6 +101,7 @@ impl Capturer {
                 continue;
             };
             let (stop, stopped) = watch::channel(false);
+            let started = Instant::now();
             let capture = self.store.capture(&fence, stopped);
             tokio::pin!(capture);
             let result = loop {
@@ -108,10 +115,19 @@ impl Capturer {
                 }
             };
             match result {
-                Ok(()) => {}
+                Ok(()) => failing = None,
                 Err(StoreError::Fenced { .. }) => self.leadership.lose(CAPTURE, fence.epoch),
                 Err(error) => {
-                    tracing::warn!(%error, "Capture stopped; starting again.");
+                    if started.elapsed() > WORKED {
+                        failing = None;
+                    }
+                    let reason = error.to_string();
+                    if failing.as_ref() != Some(&reason) {
+                        tracing::warn!(%error, "Capture stopped; starting again each second (this is logged again if the reason changes).");
+                    } else {
+                        tracing::debug!(%error, "Capture stopped again.");
+                    }
+                    failing = Some(reason);
                     tokio::select! {
                         _ = tokio::time::sleep(RETRY_AFTER) => {}
                         _ = stopping.changed() => {}

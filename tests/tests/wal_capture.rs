@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use plant_monitor::config::{CaptureMode, DatabaseConfig};
 use plant_monitor_tests::{
     Backend, Db, Load, Node, Receiver, TestApp, TestDatabase, TestStore, assert_captured_exactly,
     journal_is_exact, node_config,
@@ -45,6 +46,37 @@ async fn switching_to_wal_while_writers_run_loses_and_repeats_no_change() {
         writes + 20,
         "20 creations and every update"
     );
+}
+
+/// Replicas started together each switch the database to their configured mode when they migrate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_switching_to_wal_at_the_same_time_all_succeed_with_one_slot() {
+    let store = Backend::Postgres.store().await;
+    let config = DatabaseConfig {
+        url: store.url().parse().unwrap(),
+        ..DatabaseConfig::default()
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(plant_monitor::store::connect(&config).await.unwrap());
+    }
+    let switches = replicas
+        .iter()
+        .map(|replica| replica.switch_capture(CaptureMode::Wal));
+    for switched in futures_util::future::join_all(switches).await {
+        switched.unwrap();
+    }
+    let sql = store.sql().await;
+    let slots: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
+    )
+    .fetch_one(&sql)
+    .await
+    .unwrap();
+    assert_eq!(slots, 1);
+    for replica in replicas {
+        replica.close().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,10 +216,7 @@ async fn switching_back_to_triggers_while_writers_run_loses_and_repeats_no_chang
         .await
         .unwrap();
     let from_the_log = from_the_log as usize;
-    store
-        .switch_capture(plant_monitor::config::CaptureMode::Trigger)
-        .await
-        .unwrap();
+    store.switch_capture(CaptureMode::Trigger).await.unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     let writes = load.stop().await;
     // The capture leader still streams: once it has passed all of it, it must have journaled none of
@@ -331,14 +360,14 @@ async fn a_role_that_may_not_replicate_is_told_what_wal_capture_needs() {
         sqlx::query(&statement).execute(&sql).await.unwrap();
     }
     let url = store.url().replace("root@", &format!("{role}@"));
-    let limited = plant_monitor::store::connect(&plant_monitor::config::DatabaseConfig {
+    let limited = plant_monitor::store::connect(&DatabaseConfig {
         url: url.parse().unwrap(),
         max_connections: 2.try_into().unwrap(),
     })
     .await
     .unwrap();
     let refused = limited
-        .switch_capture(plant_monitor::config::CaptureMode::Wal)
+        .switch_capture(CaptureMode::Wal)
         .await
         .unwrap_err()
         .to_string();

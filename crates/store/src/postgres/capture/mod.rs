@@ -39,10 +39,13 @@ const SWITCH_PREFIX: &str = "plant_monitor.capture";
 #[async_trait]
 impl CaptureStore for PostgresStore {
     async fn switch_capture(&self, mode: CaptureMode) -> Result<(), StoreError> {
-        match mode {
-            CaptureMode::Wal => switch::to_wal(&self.pool).await,
-            CaptureMode::Trigger => switch::to_trigger(self).await.map(drop),
-        }
+        switch::one_at_a_time(self, async {
+            match mode {
+                CaptureMode::Wal => switch::to_wal(&self.pool).await,
+                CaptureMode::Trigger => switch::to_trigger(self).await.map(drop),
+            }
+        })
+        .await
     }
 
     async fn capture(&self, fence: &Fence, stop: watch::Receiver<bool>) -> Result<(), StoreError> {
@@ -74,9 +77,12 @@ impl CaptureStore for PostgresStore {
     }
 
     async fn drop_slot(&self) -> Result<Option<String>, StoreError> {
-        match switch::to_trigger(self).await? {
-            Some(dropped) => Ok(Some(dropped)),
-            None => switch::drop_slot(&self.pool).await,
-        }
+        switch::one_at_a_time(self, async {
+            match switch::to_trigger(self).await? {
+                Some(dropped) => Ok(Some(dropped)),
+                None => switch::drop_slot(&self.pool).await,
+            }
+        })
+        .await
     }
 }

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::watch;
 
 use super::{CAPTURE_LEASE, MARKER_PREFIX, PUBLICATION, SWITCH_PREFIX, stream};
@@ -49,6 +49,29 @@ async fn announce(tx: &mut PgConnection, mode: CaptureMode) -> Result<(), StoreE
         .execute(tx)
         .await?;
     Ok(())
+}
+
+/// The advisory lock a switch holds while it runs: "plant_mo" in ASCII, a key nothing else in the
+/// database locks.
+const SWITCH_LOCK: i64 = 0x706c_616e_745f_6d6f;
+
+/// Runs `switch` while this process holds [`SWITCH_LOCK`]. Replicas started together each switch the
+/// database to their configured mode: one at a time, each sees what the one before did, instead of
+/// two of them creating the same publication or slot. The lock is held by a connection of its own,
+/// outside the pool the switch uses, and ends with it if this process dies.
+pub(super) async fn one_at_a_time<T>(
+    store: &PostgresStore,
+    switch: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let mut lock = PgConnection::connect(store.url.expose()).await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(SWITCH_LOCK)
+        .execute(&mut lock)
+        .await?;
+    let result = switch.await;
+    // Ending the session ends the lock, whether it ends politely or not.
+    drop(lock.close().await);
+    result
 }
 
 fn unavailable(reason: impl Into<String>) -> StoreError {
@@ -121,8 +144,11 @@ pub(super) async fn to_wal(pool: &PgPool) -> Result<(), StoreError> {
 
 /// Switches the database back to trigger capture; nothing to do if it is in that mode.
 ///
-/// One transaction takes the lock on `power_plants` that holds writers off, and writes a marker to the
-/// log: once the capture leader has passed it, every change committed before is journaled. If no
+/// First, while writers go on, the capture leader catches up with the log as it is: whatever
+/// backlog it has is journaled before writers are held off, so they wait only for what was written
+/// meanwhile. Then one transaction takes the lock on `power_plants` that holds writers off, and writes
+/// a marker to the log: once the capture leader has passed it, every change committed before is
+/// journaled. If no
 /// leader holds the `capture` lease, this process takes it and journals up to the marker itself. Then
 /// the same transaction brings the journal triggers back and says so in a message, after which the
 /// leader journals nothing more; writers go on when it commits, journaled by the triggers. The slot is
@@ -135,19 +161,16 @@ pub(super) async fn to_trigger(store: &PostgresStore) -> Result<Option<String>, 
     if mode != "wal" {
         return Ok(None);
     }
+    let token = mark(&mut *store.pool.acquire().await?).await?;
+    drain(store, &token, CATCH_UP_WAIT).await?;
     let mut tx = store.pool.begin().await?;
     hold_writers(&mut tx).await?;
     // The transaction waits on the drain (other connections) for up to DRAIN_WAIT.
     sqlx::query("SET LOCAL idle_in_transaction_session_timeout = '60s'")
         .execute(&mut *tx)
         .await?;
-    let token = uuid::Uuid::new_v4().to_string();
-    sqlx::query("SELECT pg_logical_emit_message(false, $1, $2)::text")
-        .bind(MARKER_PREFIX)
-        .bind(&token)
-        .execute(&mut *tx)
-        .await?;
-    drain(store, &token).await?;
+    let token = mark(&mut tx).await?;
+    drain(store, &token, DRAIN_WAIT).await?;
     for (action, event, tables) in JOURNAL_TRIGGERS {
         sqlx::query(&format!(
             "CREATE TRIGGER power_plants_journal_{action} AFTER {event} ON power_plants \
@@ -185,12 +208,29 @@ pub(super) async fn to_trigger(store: &PostgresStore) -> Result<Option<String>, 
     Ok(slot.filter(|_| dropped))
 }
 
-/// How long a switch back waits for the capture leader to journal what came before it.
+/// How long a switch back waits for the capture leader to catch up with the log before writers are
+/// held off: its whole backlog.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(600);
+
+/// How long a switch back waits, holding writers off, for the capture leader to journal what came
+/// before it.
 const DRAIN_WAIT: Duration = Duration::from_secs(30);
 
-/// Returns once the capture leader has passed the marker `token`: the one that holds the lease, or
-/// this process if none does.
-async fn drain(store: &PostgresStore, token: &str) -> Result<(), StoreError> {
+/// Writes a marker to the log, which the capture leader copies to `capture.marker` when it gets
+/// there (non-transactional: decoded where it is written, even inside a transaction); its token.
+async fn mark(connection: &mut PgConnection) -> Result<String, StoreError> {
+    let token = uuid::Uuid::new_v4().to_string();
+    sqlx::query("SELECT pg_logical_emit_message(false, $1, $2)::text")
+        .bind(MARKER_PREFIX)
+        .bind(&token)
+        .execute(connection)
+        .await?;
+    Ok(token)
+}
+
+/// Returns once the capture leader has passed the marker `token`, within `wait`: the one that holds
+/// the lease, or this process if none does.
+async fn drain(store: &PostgresStore, token: &str, wait: Duration) -> Result<(), StoreError> {
     let holder = format!("switch-{token}");
     let passed = async {
         loop {
@@ -204,6 +244,8 @@ async fn drain(store: &PostgresStore, token: &str) -> Result<(), StoreError> {
         }
     };
     let drained = match store
+        // Held no longer than a drain under the lock may take, so that if this process dies the
+        // capture leader is back soon; its fence holds until another process takes the lease.
         .acquire_lease(CAPTURE_LEASE, &holder, DRAIN_WAIT)
         .await?
     {
@@ -214,7 +256,7 @@ async fn drain(store: &PostgresStore, token: &str) -> Result<(), StoreError> {
                 epoch,
             };
             let (_stop, stopped) = watch::channel(false);
-            let drained = tokio::time::timeout(DRAIN_WAIT, async {
+            let drained = tokio::time::timeout(wait, async {
                 tokio::select! {
                     passed = passed => passed,
                     captured = stream::capture(store, &fence, stopped) => captured,
@@ -224,12 +266,12 @@ async fn drain(store: &PostgresStore, token: &str) -> Result<(), StoreError> {
             store.release_lease(&fence).await?;
             drained
         }
-        Acquisition::Held { .. } => tokio::time::timeout(DRAIN_WAIT, passed).await,
+        Acquisition::Held { .. } => tokio::time::timeout(wait, passed).await,
     };
     match drained {
         Ok(result) => result,
         Err(_) => Err(unavailable(format!(
-            "the capture leader did not journal the changes before the switch within {DRAIN_WAIT:?}"
+            "the capture leader did not journal the changes before the switch within {wait:?}"
         ))),
     }
 }
