@@ -3,7 +3,7 @@
 //! plant several times, and TRUNCATE. Each checks the journal against the plants themselves: every
 //! change journaled once, in order (see [`journal_is_exact`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use plant_monitor::config::{CaptureMode, DatabaseConfig};
 use plant_monitor_tests::{
@@ -117,6 +117,56 @@ async fn after_kill_9_of_the_capture_leader_under_load_its_successor_journals_ev
             .unwrap();
     assert_eq!(holder, standby.instance_id);
     assert_eq!(epoch, 2);
+}
+
+/// The holder of the `capture` lease that `accept` accepts, once there is one.
+async fn capture_holder(sql: &sqlx::AnyPool, accept: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let holder: Option<String> = sqlx::query_scalar(
+            "SELECT holder FROM leases WHERE name = 'capture' AND expires_at > now()",
+        )
+        .fetch_optional(sql)
+        .await
+        .unwrap();
+        if let Some(holder) = holder.filter(|holder| accept(holder)) {
+            return holder;
+        }
+        assert!(Instant::now() < deadline, "no such capture leader in 20 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A capture leader stopped by SIGTERM releases its lease, and the standby takes it at once: each
+/// process keeps its region leases and the `capture` lease apart, and both hear of a release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_leader_stopped_by_sigterm_hands_over_within_a_second() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let receiver = Receiver::start().await;
+    // A long lease: the handover must come from the release, not from expiry.
+    let config = |name: &str| {
+        node_config(name, &database.url, &["*"], "10s", &receiver.url("/out"))
+            + "\n[capture]\nmode = \"wal\"\n"
+    };
+    let first = Node::start(dir.path(), "a", &config("a")).await;
+    let second = Node::start(dir.path(), "b", &config("b")).await;
+    let sql = any_pool(&database.url).await;
+    let old = capture_holder(&sql, |_| true).await;
+    let (leader, standby) = if old == first.instance_id {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    let signalled = Instant::now();
+    leader.signal("TERM");
+    let new = capture_holder(&sql, |holder| holder != old).await;
+    let handover = signalled.elapsed();
+    assert_eq!(new, standby.instance_id);
+    assert!(
+        handover < Duration::from_secs(1),
+        "handover took {handover:?}"
+    );
 }
 
 /// The capture leader journals transactions as they commit: one that began first but committed last

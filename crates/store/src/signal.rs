@@ -84,3 +84,10 @@ impl ChangeSignal {
         }
     }
 }
+
+/// Wakes every keeper waiting for a released lease (a process keeps the region leases and the
+/// `capture` lease with a keeper each), and keeps one wake-up for a keeper not waiting right now.
+pub(crate) fn announce_release(released: &Notify) {
+    released.notify_waiters();
+    released.notify_one();
+}

@@ -128,14 +128,14 @@ async fn listen(mut listener: PgListener, written: Written, released: Arc<Notify
     loop {
         match listener.try_recv().await {
             Ok(Some(notification)) if notification.channel() == LEASE_CHANNEL => {
-                released.notify_one()
+                crate::signal::announce_release(&released);
             }
             Ok(Some(_)) => written.announce(),
             // The connection was lost; the next call reconnects. What was committed meanwhile went
             // unannounced, so look now.
             Ok(None) => {
                 written.announce();
-                released.notify_one();
+                crate::signal::announce_release(&released);
             }
             Err(error) => {
                 tracing::warn!(%error, "Lost the PostgreSQL change notifications; polling until they return.");

@@ -81,7 +81,7 @@ impl LeaseStore for SqliteStore {
         .bind(fence.epoch as i64)
         .execute(&self.leases)
         .await?;
-        self.released.notify_one();
+        crate::signal::announce_release(&self.released);
         Ok(())
     }
 
