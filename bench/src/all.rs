@@ -206,20 +206,27 @@ async fn backend(
             Ceiling::Measured(Figure::PerSecond(rates.plain, unit), "capture off".into()),
         );
     }
-    for rates in &rates {
-        let Some((wal, plain)) = rates.wal else {
-            continue;
-        };
-        let unit = rates.scenario.unit();
-        table.measured(
-            name,
-            format!(
-                "writers into power_plants, wal capture (its leader running): {}",
-                rates.scenario.describe(sizes.capture)
-            ),
-            Figure::PerSecond(wal, unit),
-            Ceiling::Measured(Figure::PerSecond(plain, unit), "capture off".into()),
-        );
+    for (which, decoding) in [("its leader running", true), ("nothing decoding", false)] {
+        for rates in &rates {
+            let measured = if decoding {
+                rates.wal
+            } else {
+                rates.wal_undecoded
+            };
+            let Some((wal, plain)) = measured else {
+                continue;
+            };
+            let unit = rates.scenario.unit();
+            table.measured(
+                name,
+                format!(
+                    "writers into power_plants, wal capture ({which}): {}",
+                    rates.scenario.describe(sizes.capture)
+                ),
+                Figure::PerSecond(wal, unit),
+                Ceiling::Measured(Figure::PerSecond(plain, unit), "capture off".into()),
+            );
+        }
     }
 
     // One event per request, as the sinks are configured by default, and batches of up to 100 (the

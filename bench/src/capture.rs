@@ -3,7 +3,8 @@
 //! per scenario: single-row commits from 1 and from 8 writers, 10-row transactions from one writer, and
 //! one large transaction. The service is not running; the writers are all there is. On PostgreSQL the
 //! scenarios run again in `wal` capture, with a capture leader journaling from the slot meanwhile, in
-//! this process as the service would run it, against capture off again.
+//! this process as the service would run it, against capture off again; and once more with no leader
+//! running, so that nothing decodes the log on the same cores: what the writers themselves pay.
 
 use std::time::{Duration, Instant};
 
@@ -66,8 +67,12 @@ pub struct Rates {
     pub scenario: Scenario,
     pub captured: f64,
     pub plain: f64,
-    /// PostgreSQL: into `power_plants` in `wal` capture, and into the plain copy right after.
+    /// PostgreSQL: into `power_plants` in `wal` capture with its leader running, and into the plain
+    /// copy right after.
     pub wal: Option<(f64, f64)>,
+    /// PostgreSQL: the same with no capture leader running, so nothing decodes the log meanwhile:
+    /// what the writers themselves pay.
+    pub wal_undecoded: Option<(f64, f64)>,
 }
 
 const FUELS: [&str; 6] = ["hydro", "wind", "gas", "coal", "solar", "nuclear"];
@@ -87,6 +92,7 @@ pub async fn measure(admin: Option<&str>, sizes: Sizes) -> anyhow::Result<Vec<Ra
             captured,
             plain,
             wal: None,
+            wal_undecoded: None,
         });
     }
     if admin.is_some() {
@@ -102,6 +108,12 @@ pub async fn measure(admin: Option<&str>, sizes: Sizes) -> anyhow::Result<Vec<Ra
             rates.wal = Some((wal, plain));
         }
         leader.stop().await?;
+        // The slot keeps what these write; the database is dropped with it.
+        for rates in &mut rates {
+            let wal = rate(&pool, "power_plants", rates.scenario, sizes).await?;
+            let plain = rate(&pool, PLAIN, rates.scenario, sizes).await?;
+            rates.wal_undecoded = Some((wal, plain));
+        }
         store.close().await;
     }
     pool.close().await;
