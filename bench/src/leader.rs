@@ -15,6 +15,7 @@ use crate::capture::{insert, row};
 use crate::database::Database;
 use crate::failover::{self, Lease, Node};
 use crate::process::{cpu_of, peak_rss_kib_of};
+use crate::report::grouped;
 
 /// The concurrent writers of the single-row phase.
 const WRITERS: u32 = 8;
@@ -113,9 +114,12 @@ async fn measure(
         let elapsed = started.elapsed();
         phases.push(Phase {
             what: if single_rows {
-                format!("{changes} single-row commits from {WRITERS} writers")
+                format!(
+                    "{} single-row commits from {WRITERS} writers",
+                    grouped(f64::from(changes))
+                )
             } else {
-                format!("one {changes}-row transaction")
+                format!("one {}-row transaction", grouped(f64::from(changes)))
             },
             changes: u64::from(changes),
             per_second: f64::from(changes) / elapsed.as_secs_f64(),

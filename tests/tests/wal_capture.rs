@@ -79,46 +79,6 @@ async fn replicas_switching_to_wal_at_the_same_time_all_succeed_with_one_slot() 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_kill_9_of_the_capture_leader_under_load_its_successor_journals_every_change_once() {
-    let database = TestDatabase::create().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let receiver = Receiver::start().await;
-    let config = |name: &str| {
-        node_config(name, &database.url, &["*"], "2s", &receiver.url("/out"))
-            + "\n[capture]\nmode = \"wal\"\n"
-    };
-    let first = Node::start(dir.path(), "a", &config("a")).await;
-    let second = Node::start(dir.path(), "b", &config("b")).await;
-    let db = Db::connect(&database.url).await;
-    let sql = any_pool(&database.url).await;
-    let load = Load::start(&db, &["north"], 10, Duration::from_millis(3)).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let leader: String = sqlx::query_scalar("SELECT holder FROM leases WHERE name = 'capture'")
-        .fetch_one(&sql)
-        .await
-        .unwrap();
-    let (leader, standby) = if leader == first.instance_id {
-        (first, second)
-    } else {
-        (second, first)
-    };
-    leader.signal("KILL");
-    drop(leader);
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let writes = load.stop().await;
-    // The standby takes the lease once it expires (2 s), then catches up: 10 creations and every
-    // update.
-    assert_captured_exactly(&sql, Duration::from_secs(30), writes + 10, || standby.log()).await;
-    let (holder, epoch): (String, i64) =
-        sqlx::query_as("SELECT holder, epoch FROM leases WHERE name = 'capture'")
-            .fetch_one(&sql)
-            .await
-            .unwrap();
-    assert_eq!(holder, standby.instance_id);
-    assert_eq!(epoch, 2);
-}
-
 /// The holder of the `capture` lease that `accept` accepts, once there is one.
 async fn capture_holder(sql: &sqlx::AnyPool, accept: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -137,6 +97,54 @@ async fn capture_holder(sql: &sqlx::AnyPool, accept: impl Fn(&str) -> bool) -> S
     }
 }
 
+/// Two `serve` processes "a" and "b" in `wal` capture on `database_url`, sending to `receiver`:
+/// the one that leads capture first, then the standby.
+async fn capture_pair(
+    dir: &std::path::Path,
+    database_url: &str,
+    receiver: &Receiver,
+    lease_ttl: &str,
+    sql: &sqlx::AnyPool,
+) -> (Node, Node) {
+    let config = |name: &str| {
+        node_config(name, database_url, &["*"], lease_ttl, &receiver.url("/out"))
+            + "\n[capture]\nmode = \"wal\"\n"
+    };
+    let first = Node::start(dir, "a", &config("a")).await;
+    let second = Node::start(dir, "b", &config("b")).await;
+    if capture_holder(sql, |_| true).await == first.instance_id {
+        (first, second)
+    } else {
+        (second, first)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_of_the_capture_leader_under_load_its_successor_journals_every_change_once() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let receiver = Receiver::start().await;
+    let db = Db::connect(&database.url).await;
+    let sql = any_pool(&database.url).await;
+    let (leader, standby) = capture_pair(dir.path(), &database.url, &receiver, "2s", &sql).await;
+    let load = Load::start(&db, &["north"], 10, Duration::from_millis(3)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    leader.signal("KILL");
+    drop(leader);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let writes = load.stop().await;
+    // The standby takes the lease once it expires (2 s), then catches up: 10 creations and every
+    // update.
+    assert_captured_exactly(&sql, Duration::from_secs(30), writes + 10, || standby.log()).await;
+    let (holder, epoch): (String, i64) =
+        sqlx::query_as("SELECT holder, epoch FROM leases WHERE name = 'capture'")
+            .fetch_one(&sql)
+            .await
+            .unwrap();
+    assert_eq!(holder, standby.instance_id);
+    assert_eq!(epoch, 2);
+}
+
 /// A capture leader stopped by SIGTERM releases its lease, and the standby takes it at once: each
 /// process keeps its region leases and the `capture` lease apart, and both hear of a release.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,23 +152,12 @@ async fn a_capture_leader_stopped_by_sigterm_hands_over_within_a_second() {
     let database = TestDatabase::create().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let receiver = Receiver::start().await;
-    // A long lease: the handover must come from the release, not from expiry.
-    let config = |name: &str| {
-        node_config(name, &database.url, &["*"], "10s", &receiver.url("/out"))
-            + "\n[capture]\nmode = \"wal\"\n"
-    };
-    let first = Node::start(dir.path(), "a", &config("a")).await;
-    let second = Node::start(dir.path(), "b", &config("b")).await;
     let sql = any_pool(&database.url).await;
-    let old = capture_holder(&sql, |_| true).await;
-    let (leader, standby) = if old == first.instance_id {
-        (first, second)
-    } else {
-        (second, first)
-    };
+    // A long lease: the handover must come from the release, not from expiry.
+    let (leader, standby) = capture_pair(dir.path(), &database.url, &receiver, "10s", &sql).await;
     let signalled = Instant::now();
     leader.signal("TERM");
-    let new = capture_holder(&sql, |holder| holder != old).await;
+    let new = capture_holder(&sql, |holder| holder != leader.instance_id).await;
     let handover = signalled.elapsed();
     assert_eq!(new, standby.instance_id);
     assert!(
