@@ -118,6 +118,8 @@ async fn metrics_move_with_real_traffic(backend: Backend) {
     .execute(&sql)
     .await
     .unwrap();
+    // In wal capture the unled plant's entry appears once the capture leader has journaled it.
+    app.captured().await;
     receiver.wait_for(2, WAIT).await;
 
     let after = eventually(WAIT, || async {

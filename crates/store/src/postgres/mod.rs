@@ -183,7 +183,7 @@ impl Store for PostgresStore {
 /// Touches the lease row of every fence in `$1` (see [`shared::fences_json`]) that still holds,
 /// returning its name, and keeps it locked until the transaction ends: that orders the write after
 /// any acquisition that committed before it and before any that comes after.
-const FENCES: &str = "UPDATE leases l SET epoch = l.epoch FROM jsonb_array_elements($1::jsonb) AS f \
+pub(super) const FENCES: &str = "UPDATE leases l SET epoch = l.epoch FROM jsonb_array_elements($1::jsonb) AS f \
      WHERE l.name = f ->> 0 AND l.holder = f ->> 1 AND l.epoch = (f ->> 2)::bigint \
      RETURNING l.name";
 

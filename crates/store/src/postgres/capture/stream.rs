@@ -15,12 +15,12 @@ use std::collections::HashMap;
 use futures_util::FutureExt;
 use pgwire_replication::client::ReplicationEvent;
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, TlsConfig};
-use sqlx::PgConnection;
 use tokio::sync::watch;
 
 use super::pgoutput::{self, Message, Relation, Tuple, Value};
 use super::{MARKER_PREFIX, PUBLICATION, SWITCH_PREFIX, TRACE_PREFIX};
-use crate::postgres::{CHANNEL, PostgresStore, check_fences};
+use crate::postgres::{CHANNEL, FENCES, PostgresStore};
+use crate::shared;
 use crate::{Fence, StoreError};
 use plant_monitor_core::config::CaptureMode;
 
@@ -293,10 +293,7 @@ impl Capture {
             );
         }
         if stored != self.stored || self.marker.is_some() {
-            let mut tx = store.pool.begin().await?;
-            check_fences(&mut tx, std::slice::from_ref(fence)).await?;
-            write(&mut tx, &entries, stored, self.marker.as_deref()).await?;
-            tx.commit().await?;
+            write(store, fence, &entries, stored, self.marker.as_deref()).await?;
             self.stored = stored;
             self.marker = None;
         }
@@ -304,60 +301,72 @@ impl Capture {
     }
 }
 
-/// Inserts `entries` in order, stores `end` and `marker`, and wakes the feeds of other processes that wait, as
-/// the journal trigger does (migration 0013): after the insert took the journal's table lock.
+/// Under `fence`, inserts `entries` in order, stores `end` and `marker`, and wakes the feeds of other
+/// processes that wait, as the journal trigger does (migration 0013): all in one statement, so one
+/// round trip and its commit. The fence's row lock orders it against a new holder's acquisition, as
+/// [`FENCES`] does in a transaction; the statement locks the journal's table before it runs, which is
+/// what a reader arming its wake-up waits out before it relies on writers to notify.
 async fn write(
-    tx: &mut PgConnection,
+    store: &PostgresStore,
+    fence: &Fence,
     entries: &[(i64, Entry)],
     end: Option<Lsn>,
     marker: Option<&str>,
 ) -> Result<(), StoreError> {
-    if !entries.is_empty() {
-        let mut kinds = Vec::with_capacity(entries.len());
-        let mut befores = Vec::with_capacity(entries.len());
-        let mut afters = Vec::with_capacity(entries.len());
-        let mut micros = Vec::with_capacity(entries.len());
-        let mut traces = Vec::with_capacity(entries.len());
-        for (committed, entry) in entries {
-            kinds.push(entry.kind);
-            befores.push(entry.before.as_deref());
-            afters.push(entry.after.as_deref());
-            micros.push(*committed);
-            traces.push(entry.trace.as_str());
-        }
-        sqlx::query(
-            "INSERT INTO plant_changes (plant_id, region, kind, before_row, after_row, \
+    let mut kinds = Vec::with_capacity(entries.len());
+    let mut befores = Vec::with_capacity(entries.len());
+    let mut afters = Vec::with_capacity(entries.len());
+    let mut micros = Vec::with_capacity(entries.len());
+    let mut traces = Vec::with_capacity(entries.len());
+    for (committed, entry) in entries {
+        kinds.push(entry.kind);
+        befores.push(entry.before.as_deref());
+        afters.push(entry.after.as_deref());
+        micros.push(*committed);
+        traces.push(entry.trace.as_str());
+    }
+    // Without entries (a switch, a marker) the journal's table is left alone: a lock on it would name
+    // this statement among the journal's writers.
+    let journaled = if entries.is_empty() {
+        ""
+    } else {
+        "journaled AS ( \
+             INSERT INTO plant_changes (plant_id, region, kind, before_row, after_row, \
                                         committed_at, traceparent) \
              SELECT coalesce((r.a).id, (r.b).id), coalesce((r.a).region, (r.b).region), c.kind, \
                     r.b, r.a, \
                     timestamptz '2000-01-01 00:00:00+00' + c.micros * interval '1 microsecond', \
                     c.trace \
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) \
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) \
                   WITH ORDINALITY AS c (kind, b, a, micros, trace, n) \
              CROSS JOIN LATERAL (SELECT c.b::power_plants AS b, c.a::power_plants AS a) r \
-             WHERE c.kind <> 'updated' OR (r.b).version IS DISTINCT FROM (r.a).version \
-             ORDER BY c.n",
-        )
-        .bind(&kinds)
-        .bind(&befores)
-        .bind(&afters)
-        .bind(&micros)
-        .bind(&traces)
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query(
-        "WITH stored AS (UPDATE capture SET lsn = $1::pg_lsn, marker = coalesce($3, marker)) \
-         SELECT pg_notify($2, '') \
-         WHERE pg_sequence_last_value('plant_changes_awake') \
-               > (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
-    )
+             WHERE EXISTS (SELECT 1 FROM fence) \
+               AND (c.kind <> 'updated' OR (r.b).version IS DISTINCT FROM (r.a).version) \
+             ORDER BY c.n),"
+    };
+    let touched: Vec<String> = sqlx::query_scalar(&format!(
+        "WITH fence AS ({FENCES}), {journaled} \
+         stored AS ( \
+             UPDATE capture SET lsn = $7::pg_lsn, marker = coalesce($9, marker) \
+             WHERE EXISTS (SELECT 1 FROM fence)), \
+         woken AS ( \
+             SELECT pg_notify($8, '') WHERE EXISTS (SELECT 1 FROM fence) \
+                AND pg_sequence_last_value('plant_changes_awake') \
+                    > (extract(epoch FROM clock_timestamp()) * 1000)::bigint) \
+         SELECT name FROM fence, (SELECT count(*) FROM woken) w"
+    ))
+    .bind(shared::fences_json(std::slice::from_ref(fence)))
+    .bind(&kinds)
+    .bind(&befores)
+    .bind(&afters)
+    .bind(&micros)
+    .bind(&traces)
     .bind(end.map(Lsn::to_pg_string))
     .bind(CHANNEL)
     .bind(marker)
-    .execute(&mut *tx)
+    .fetch_all(&store.pool)
     .await?;
-    Ok(())
+    shared::fenced(std::slice::from_ref(fence), &touched)
 }
 
 /// A row as a `power_plants` record literal: each field quoted, `"` and `\` escaped, NULL left empty.
