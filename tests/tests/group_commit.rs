@@ -159,6 +159,49 @@ async fn a_write_that_fails_inside_a_group_fails_alone_and_the_others_commit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_groups_first_write_failing_undoes_it_alone_though_it_began_the_transaction() {
+    let store = Backend::Sqlite.store().await;
+    let sql = store.sql().await;
+    let mut invalid = draft("north", "invalid first");
+    invalid.latitude = Some(91.0);
+    let goods: Vec<_> = (0..4)
+        .map(|i| draft("north", &format!("after the invalid {i}")))
+        .collect();
+    // `join!` queues its writes in order, so the invalid one is the first of the first group: its
+    // query opens the group's transaction, which must outlive its failure.
+    let writes = async {
+        tokio::join!(
+            store.create_plant(&invalid, None),
+            join_all(goods.iter().map(|draft| store.create_plant(draft, None))),
+        )
+    };
+    let (invalid, created) = behind_the_write_lock(&sql, writes).await;
+
+    assert!(
+        matches!(invalid, Err(StoreError::Database(_))),
+        "the CHECK violation is its own: {invalid:?}"
+    );
+    for (draft, created) in goods.iter().zip(created) {
+        let created = created.expect("the writes after it commit");
+        assert_eq!(created.name, draft.name);
+        assert_eq!(
+            store.get_plant(&created.id).await.expect("read"),
+            Some(created)
+        );
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM power_plants")
+        .fetch_one(&sql)
+        .await
+        .expect("count");
+    assert_eq!(stored, 4);
+    // The writer goes on with its connection: the next write commits on its own.
+    store
+        .create_plant(&draft("north", "later"), None)
+        .await
+        .expect("a later write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_feeds_records_queue_with_api_writes_and_one_under_a_stale_fence_fails_alone() {
     let store = Backend::Sqlite.store().await;
     let fence = lead(&*store, "north").await;

@@ -12,10 +12,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::SqlitePool;
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::plants::PlantWrite;
@@ -57,20 +58,64 @@ enum Job {
         trace: Option<String>,
     },
     Work(Work),
+    /// The end of the writer task.
+    Close,
 }
 
-/// The way into the writer task's queue. The task ends once every clone of this is gone.
+/// The way into the writer task's queue. The task ends on [`GroupCommit::close`], or once every
+/// clone of this is gone.
 #[derive(Debug, Clone)]
 pub(super) struct GroupCommit {
     queue: mpsc::Sender<Queued>,
+    state: Arc<AtomicU8>,
 }
 
+/// What the writer's connection is doing, for [`GroupCommit::connection`].
+const CLOSED: u8 = 0;
+const IDLE: u8 = 1;
+const WRITING: u8 = 2;
+
 impl GroupCommit {
-    /// Starts the writer task on `pool`, which it alone uses; every commit is announced on `written`.
-    pub(super) fn start(pool: SqlitePool, written: Written) -> GroupCommit {
+    /// Starts the writer task on `conn`, a connection of its own that it keeps between groups (a
+    /// pool's checks on every release and acquisition were two round trips to the connection's
+    /// thread per group), and opens again with `options` after one is lost. Every commit is
+    /// announced on `written`.
+    pub(super) fn start(
+        conn: SqliteConnection,
+        options: SqliteConnectOptions,
+        written: Written,
+    ) -> GroupCommit {
         let (queue, writes) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, writes, written));
-        GroupCommit { queue }
+        let state = Arc::new(AtomicU8::new(IDLE));
+        let writer = Writer {
+            options,
+            conn: Some(conn),
+            state: state.clone(),
+        };
+        tokio::spawn(run(writer, writes, written));
+        GroupCommit { queue, state }
+    }
+
+    /// Whether the writer's connection is open, and whether it is idle.
+    pub(super) fn connection(&self) -> (bool, bool) {
+        match self.state.load(Ordering::Relaxed) {
+            CLOSED => (false, false),
+            IDLE => (true, true),
+            _ => (true, false),
+        }
+    }
+
+    /// Ends the writer task once the writes queued before have been answered, and closes its
+    /// connection; writes queued later are answered that the writer has stopped.
+    pub(super) async fn close(&self) {
+        let (reply, closed) = oneshot::channel();
+        let queued = Queued {
+            job: Job::Close,
+            reply,
+        };
+        if self.queue.send(queued).await.is_ok() {
+            closed.await.ok();
+        }
     }
 
     /// Queues `write`, journaled with `trace`, and waits until its group has committed.
@@ -101,9 +146,13 @@ fn stopped() -> StoreError {
     }
 }
 
-async fn run(pool: SqlitePool, mut writes: mpsc::Receiver<Queued>, written: Written) {
+async fn run(mut writer: Writer, mut writes: mpsc::Receiver<Queued>, written: Written) {
     let mut group = Vec::with_capacity(GROUP_MAX);
     while writes.recv_many(&mut group, GROUP_MAX).await > 0 {
+        let close = group
+            .iter()
+            .position(|queued| matches!(queued.job, Job::Close));
+        let after = close.map(|at| group.split_off(at)).unwrap_or_default();
         // A request whose client went away before its write began is not written at all, as a
         // cancelled transaction would not be.
         group.retain(|queued: &Queued| !queued.reply.is_closed());
@@ -111,7 +160,7 @@ async fn run(pool: SqlitePool, mut writes: mpsc::Receiver<Queued>, written: Writ
             .drain(..)
             .map(|queued| (queued.job, queued.reply))
             .unzip();
-        match commit(&pool, jobs).await {
+        match writer.commit(jobs).await {
             Ok(outcomes) => {
                 if outcomes.iter().any(Result::is_ok) {
                     written.announce();
@@ -129,47 +178,89 @@ async fn run(pool: SqlitePool, mut writes: mpsc::Receiver<Queued>, written: Writ
                 }
             }
         }
+        if close.is_some() {
+            writer.close().await;
+            // Dropping the replies answers the closer, and every write queued after it, that the
+            // writer has stopped.
+            drop(after);
+            return;
+        }
+    }
+    writer.close().await;
+}
+
+/// The writer task's connection, opened when a group needs it.
+struct Writer {
+    options: SqliteConnectOptions,
+    conn: Option<SqliteConnection>,
+    state: Arc<AtomicU8>,
+}
+
+impl Writer {
+    /// Runs `group` in one transaction and commits it: each write's outcome once committed, or the
+    /// failure that undid the whole group.
+    async fn commit(&mut self, group: Vec<Job>) -> Result<Vec<Outcome>, StoreError> {
+        if group.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(self.options.connect().await?),
+        };
+        self.state.store(WRITING, Ordering::Relaxed);
+        let committed = match writes(conn, group).await {
+            Ok(outcomes) => match sqlx::query("COMMIT").execute(&mut *conn).await {
+                Ok(_) => Ok(outcomes),
+                Err(error) => Err(error.into()),
+            },
+            Err(error) => Err(error),
+        };
+        if committed.is_err() {
+            self.abandon().await;
+        }
+        self.state.store(
+            if self.conn.is_some() { IDLE } else { CLOSED },
+            Ordering::Relaxed,
+        );
+        committed
+    }
+
+    /// Rolls back what is left of a lost group. A connection that cannot is closed, and the next
+    /// group opens another, rather than go on inside a transaction.
+    async fn abandon(&mut self) {
+        if let Some(mut conn) = self.conn.take()
+            && sqlx::query("ROLLBACK").execute(&mut conn).await.is_ok()
+        {
+            self.conn = Some(conn);
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            conn.close().await.ok();
+        }
+        self.state.store(CLOSED, Ordering::Relaxed);
     }
 }
 
-/// Runs `group` in one transaction and commits it: each write's outcome once committed, or the
-/// failure that undid the whole group.
-async fn commit(pool: &SqlitePool, group: Vec<Job>) -> Result<Vec<Outcome>, StoreError> {
-    if group.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut conn = pool.acquire().await?;
-    // IMMEDIATE takes the write lock now (waiting out other writers by the busy timeout), so no read
-    // inside the group ever has to be upgraded to a write under contention.
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let outcomes = match writes(&mut conn, group).await {
-        Ok(outcomes) => outcomes,
-        Err(error) => {
-            abandon(conn).await;
-            return Err(error);
-        }
-    };
-    match sqlx::query("COMMIT").execute(&mut *conn).await {
-        Ok(_) => Ok(outcomes),
-        Err(error) => {
-            abandon(conn).await;
-            Err(error.into())
-        }
-    }
-}
-
-/// Each write of `group` in its own savepoint, inside the open transaction. A plant write takes one
-/// round trip: the savepoint of the write before is released, the trace handed over if it changes,
-/// the savepoint taken, then the write (see [`PlantWrite::apply`]); [`Work`] runs the savepoint's
-/// statements at the head of its own. An error returned here means the transaction itself is lost.
+/// Each write of `group` in its own savepoint, inside a transaction begun with the first. A plant
+/// write takes one round trip: the transaction begun (first write) or the savepoint of the write
+/// before released, the trace handed over if it changes, the savepoint taken, then the write (see
+/// [`PlantWrite::apply`]); [`Work`] runs the same statements at the head of its own. An error
+/// returned here means the transaction itself is lost, or was never begun.
 async fn writes(conn: &mut SqliteConnection, group: Vec<Job>) -> Result<Vec<Outcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(group.len());
     // The trace in `write_trace` now. It is set outside the savepoints, so that undoing a failed
     // write does not bring back the trace of the write before it without this knowing.
     let mut traced: Option<String> = None;
     let mut open = false;
-    for job in group {
+    for (at, job) in group.into_iter().enumerate() {
         let mut before = String::new();
+        if at == 0 {
+            // IMMEDIATE takes the write lock now (waiting out other writers by the busy timeout),
+            // so no read inside the group ever has to be upgraded to a write under contention.
+            before.push_str("BEGIN IMMEDIATE; ");
+        }
         if open {
             before.push_str("RELEASE write; ");
         }
@@ -195,13 +286,20 @@ async fn writes(conn: &mut SqliteConnection, group: Vec<Job>) -> Result<Vec<Outc
                 before.push_str("SAVEPOINT write; ");
                 work(conn, before).await.map(|()| None)
             }
+            Job::Close => unreachable!("the group ends before the writer closes"),
         };
         open = true;
         if outcome.is_err() {
             // If SQLite rolled back the whole transaction (as it does on a full disk or an I/O
-            // error), the savepoint is gone and this fails: the group is lost, not only this write.
-            sqlx::query("ROLLBACK TO write").execute(&mut *conn).await?;
-            sqlx::query("RELEASE write").execute(&mut *conn).await?;
+            // error), or the first write's could not begin, the savepoint is gone and this fails:
+            // the group is lost, not only this write, and the write's own error says why.
+            if sqlx::query("ROLLBACK TO write; RELEASE write")
+                .execute(&mut *conn)
+                .await
+                .is_err()
+            {
+                return outcome.map(|_| Vec::new());
+            }
             open = false;
         }
         outcomes.push(outcome);
@@ -214,12 +312,4 @@ async fn writes(conn: &mut SqliteConnection, group: Vec<Job>) -> Result<Vec<Outc
             .await?;
     }
     Ok(outcomes)
-}
-
-/// Rolls back what is left of a lost group. A connection that cannot is closed rather than given back
-/// to the pool inside a transaction.
-async fn abandon(mut conn: PoolConnection<Sqlite>) {
-    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-        conn.close_on_drop();
-    }
 }

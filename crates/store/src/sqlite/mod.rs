@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::SqliteConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{ConnectOptions, SqliteConnection};
 use tokio::sync::Notify;
 
 use self::group_commit::GroupCommit;
@@ -47,7 +47,6 @@ pub struct SqliteStore {
     leases: SqlitePool,
     /// The one connection the API's plant writes and the feed's and sinks' records are
     /// group-committed on (see `group_commit`).
-    writes: SqlitePool,
     writer: GroupCommit,
     /// Announced after every write this process commits, and when the watcher sees another
     /// connection's commit (see `watch`), so the journal's readers need not wait for their next poll.
@@ -80,6 +79,10 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections.get())
+            // A connection to a file in this process does not break while idle, and the pool pings
+            // each one as it comes back already: a second ping on the way out was a round trip to
+            // its thread more for every read.
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(open_error)?;
@@ -89,16 +92,12 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(open_error)?;
-        let writes = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(open_error)?;
+        let writer = options.connect().await.map_err(open_error)?;
         let holding = SqlitePoolOptions::new()
             .max_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(open_error)?;
         // A first read opens the write-ahead log and its wal-index, which the watcher reads.
@@ -111,8 +110,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             leases,
-            writer: GroupCommit::start(writes.clone(), written.clone()),
-            writes,
+            writer: GroupCommit::start(writer, options, written.clone()),
             written,
             watcher,
             released: Arc::new(Notify::new()),
@@ -179,22 +177,19 @@ impl Store for SqliteStore {
     }
 
     fn connections(&self) -> Connections {
-        let pools = [
-            &self.pool,
-            &self.leases,
-            &self.writes,
-            self.watcher.holding(),
-        ];
+        let pools = [&self.pool, &self.leases, self.watcher.holding()];
+        let (writer_open, writer_idle) = self.writer.connection();
         Connections {
-            open: pools.iter().map(|pool| pool.size()).sum(),
-            idle: pools.iter().map(|pool| pool.num_idle() as u32).sum(),
+            open: pools.iter().map(|pool| pool.size()).sum::<u32>() + u32::from(writer_open),
+            idle: pools.iter().map(|pool| pool.num_idle() as u32).sum::<u32>()
+                + u32::from(writer_idle),
         }
     }
 
     async fn close(&self) {
         self.pool.close().await;
         self.leases.close().await;
-        self.writes.close().await;
+        self.writer.close().await;
         self.watcher.stop().await;
     }
 }
