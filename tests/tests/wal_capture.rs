@@ -67,13 +67,7 @@ async fn replicas_switching_to_wal_at_the_same_time_all_succeed_with_one_slot() 
         switched.unwrap();
     }
     let sql = store.sql().await;
-    let slots: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
-    )
-    .fetch_one(&sql)
-    .await
-    .unwrap();
-    assert_eq!(slots, 1);
+    assert_eq!(slots_here(&sql).await, 1);
     for replica in replicas {
         replica.close().await;
     }
@@ -331,13 +325,7 @@ async fn drop_slot_journals_what_the_slot_holds_then_drops_it() {
         "{said}"
     );
     assert_eq!(journal_is_exact(&sql).await, Ok(5 + updates as usize));
-    let slots: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
-    )
-    .fetch_one(&sql)
-    .await
-    .unwrap();
-    assert_eq!(slots, 0);
+    assert_eq!(slots_here(&sql).await, 0);
     let again = plant_monitor_tests::plant_monitor(dir.path())
         .args(["capture", "drop-slot", "-c"])
         .arg(&config)
@@ -436,4 +424,14 @@ async fn a_role_that_may_not_replicate_is_told_what_wal_capture_needs() {
         .await
         .unwrap();
     assert_eq!(mode, "trigger");
+}
+
+/// The replication slots of the test's own database.
+async fn slots_here(sql: &sqlx::AnyPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
+    )
+    .fetch_one(sql)
+    .await
+    .unwrap()
 }

@@ -189,7 +189,8 @@ async fn run(mut writer: Writer, mut writes: mpsc::Receiver<Queued>, written: Wr
     writer.close().await;
 }
 
-/// The writer task's connection, opened when a group needs it.
+/// The writer task's connection, opened with the store and again by the first group after one
+/// is lost.
 struct Writer {
     options: SqliteConnectOptions,
     conn: Option<SqliteConnection>,
@@ -208,13 +209,12 @@ impl Writer {
             None => self.conn.insert(self.options.connect().await?),
         };
         self.state.store(WRITING, Ordering::Relaxed);
-        let committed = match writes(conn, group).await {
-            Ok(outcomes) => match sqlx::query("COMMIT").execute(&mut *conn).await {
-                Ok(_) => Ok(outcomes),
-                Err(error) => Err(error.into()),
-            },
-            Err(error) => Err(error),
-        };
+        let committed = async {
+            let outcomes = writes(conn, group).await?;
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            Ok(outcomes)
+        }
+        .await;
         if committed.is_err() {
             self.abandon().await;
         }
