@@ -130,7 +130,8 @@ impl Leadership {
         self.grants.borrow().clone()
     }
 
-    fn set(&self, region: &str, grant: Grant) {
+    /// Records a grant: this process leads `region` at its epoch until its validity passes.
+    pub(crate) fn set(&self, region: &str, grant: Grant) {
         self.grants.send_modify(|grants| {
             grants.insert(region.to_owned(), grant);
         });

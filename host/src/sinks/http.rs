@@ -11,14 +11,15 @@
 //! (its due deliveries pass through [`Unrecorded`], so none goes twice and none overtakes a retry),
 //! and the worker runs at most [`UNRECORDED`] events per lane (or eight batches, if more) ahead of
 //! the recorder, so a slow database cannot make that unbounded. Each request is sent only while its
-//! region's lease is still ours, and one in flight is given up when the lease is lost (its grant
+//! region's lease is still ours, checked last as the connection takes its body
+//! ([`fenced`](super::fenced)), and one in flight is given up when the lease is lost (its grant
 //! lapses before another instance can take it), so a deposed leader stops sending before its
 //! successor starts.
 //!
 //! While the sink's health probe fails, no round starts and a lane sends nothing more: deliveries wait
 //! without spending attempts, and go the moment the probe succeeds again, retries included.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::SinkError;
 use super::cloudevent;
+use super::fenced::Epochs;
 use super::health::{Gate, Health, Probe};
 use super::response::{Failure, describe, refusal};
 use super::signing::Signer;
@@ -59,9 +61,6 @@ struct Sending<'a> {
     ahead: &'a Arc<Semaphore>,
     unrecorded: &'a Unrecorded,
 }
-
-/// Whether a region is still led under the epoch its deliveries were taken under.
-type Leads<'a> = dyn Fn(&str) -> bool + Sync + 'a;
 
 /// A configured HTTP endpoint.
 #[derive(Debug)]
@@ -166,11 +165,7 @@ impl HttpSink {
                         .await;
                     continue;
                 }
-                let epochs: BTreeMap<String, u64> = leadership
-                    .led()
-                    .into_iter()
-                    .map(|(region, fence)| (region, fence.epoch))
-                    .collect();
+                let epochs = Epochs::now(&leadership);
                 let recorded = unrecorded.recorded();
                 let pending = unrecorded.before_read();
                 // Taken before the read: a delivery the read cannot see was written after this, and
@@ -187,17 +182,12 @@ impl HttpSink {
                     }
                 };
                 if !due.is_empty() {
-                    let leads = |region: &str| {
-                        epochs
-                            .get(region)
-                            .is_some_and(|epoch| leadership.leads(region, *epoch))
-                    };
                     let sending = Sending {
                         results: &results,
                         ahead: &ahead,
                         unrecorded: &unrecorded,
                     };
-                    self.round(&*store, due, &leads, &shutdown, &sending).await;
+                    self.round(&*store, due, &epochs, &shutdown, &sending).await;
                     if !complete {
                         continue;
                     }
@@ -243,12 +233,12 @@ impl HttpSink {
     async fn due(
         &self,
         store: &dyn OutboxStore,
-        epochs: &BTreeMap<String, u64>,
+        epochs: &Epochs,
     ) -> Result<Vec<Delivery>, StoreError> {
-        if epochs.is_empty() {
+        let regions = epochs.regions();
+        if regions.is_empty() {
             return Ok(Vec::new());
         }
-        let regions: Vec<String> = epochs.keys().cloned().collect();
         store.due_deliveries(&self.name, &regions, ROUND).await
     }
 
@@ -257,13 +247,13 @@ impl HttpSink {
         &self,
         store: &dyn OutboxStore,
         due: Vec<Delivery>,
-        leads: &Leads<'_>,
+        epochs: &Epochs,
         shutdown: &watch::Receiver<bool>,
         sending: &Sending<'_>,
     ) {
         let stop = AtomicBool::new(false);
         let lanes = (self.lanes(due).into_iter())
-            .map(|lane| self.lane(store, lane, leads, sending, &stop, shutdown));
+            .map(|lane| self.lane(store, lane, epochs, sending, &stop, shutdown));
         futures_util::future::join_all(lanes).await;
     }
 
@@ -286,7 +276,7 @@ impl HttpSink {
         &self,
         store: &dyn OutboxStore,
         mut queue: VecDeque<Delivery>,
-        leads: &Leads<'_>,
+        epochs: &Epochs,
         sending: &Sending<'_>,
         stop: &AtomicBool,
         shutdown: &watch::Receiver<bool>,
@@ -300,7 +290,7 @@ impl HttpSink {
                     break;
                 };
                 // Left pending: for the retry, or for the region's new leader.
-                if !held_back.contains(&delivery.plant_id) && leads(&delivery.region) {
+                if !held_back.contains(&delivery.plant_id) && epochs.leads(&delivery.region) {
                     batch.push(delivery);
                 }
             }
@@ -317,15 +307,22 @@ impl HttpSink {
                 break;
             };
             // Biased, so the lease is checked again before the request is first polled: waiting for
-            // the recorder above can outlast the lease (a paused or starved process).
+            // the recorder above can outlast the lease (a paused or starved process). The body
+            // checks it once more as it is written.
             let sent = tokio::select! {
                 biased;
-                () = lost_lease(&batch, leads) => {
-                    // The new leader sends these again; a deposed leader records nothing.
-                    tracing::warn!(sink = %self.name, events = batch.len(), "Gave up a request in flight: the region's lease was lost.");
-                    break;
-                }
-                sent = self.send(&batch) => sent,
+                () = lost_lease(&batch, epochs) => None,
+                sent = self.send(&batch, epochs) => Some(sent),
+            };
+            // A request whose body was refused failed for the lease, not for the receiver.
+            let sent = match sent {
+                Some(Err(_)) if !leads_all(&batch, epochs) => None,
+                sent => sent,
+            };
+            let Some(sent) = sent else {
+                // The new leader sends these again; a deposed leader records nothing.
+                tracing::warn!(sink = %self.name, events = batch.len(), "Gave up a request in flight: the region's lease was lost.");
+                break;
             };
             let attempts = match sent {
                 Ok(()) => Attempts {
@@ -439,7 +436,7 @@ impl HttpSink {
     }
 
     /// One request with the batch's events: a single CloudEvent, or an array of them.
-    async fn send(&self, batch: &[Delivery]) -> Result<(), Failure> {
+    async fn send(&self, batch: &[Delivery], epochs: &Epochs) -> Result<(), Failure> {
         let events = batch
             .iter()
             .map(|delivery| {
@@ -482,7 +479,8 @@ impl HttpSink {
             );
         }
         let counted = InFlight::count(&self.in_flight, batch.len() as u64);
-        let response = request.body(body).send().await;
+        let body = epochs.fence(batch.iter().map(|delivery| &*delivery.region), body);
+        let response = request.body(reqwest::Body::wrap(body)).send().await;
         drop(counted);
         match response {
             Ok(response) if response.status().is_success() => Ok(()),
@@ -523,10 +521,14 @@ fn read_everything(due: &[Delivery]) -> bool {
 /// Completes once a region of `batch` is no longer led, so that a request in flight ends with its
 /// grant, which lapses before the lease can be taken over, instead of running on for the sink's whole
 /// `timeout`.
-async fn lost_lease(batch: &[Delivery], leads: &Leads<'_>) {
-    while batch.iter().all(|delivery| leads(&delivery.region)) {
+async fn lost_lease(batch: &[Delivery], epochs: &Epochs) {
+    while leads_all(batch, epochs) {
         tokio::time::sleep(LEASE_CHECK).await;
     }
+}
+
+fn leads_all(batch: &[Delivery], epochs: &Epochs) -> bool {
+    batch.iter().all(|delivery| epochs.leads(&delivery.region))
 }
 
 /// Events counted as in flight for as long as this lives, so that a request given up half-way (its

@@ -3,6 +3,7 @@
 
 mod cloudevent;
 pub mod echo;
+mod fenced;
 mod health;
 mod http;
 mod response;
