@@ -283,7 +283,10 @@ async fn backend(
                 per_second: rate,
                 seconds: sizes.rate_seconds,
             },
-            Consumer::PlantMonitor(CaptureMode::Trigger),
+            Consumer::PlantMonitor {
+                capture: CaptureMode::Trigger,
+                max_in_flight: 1,
+            },
         )
         .await?;
         let what = format!(

@@ -133,6 +133,9 @@ enum Command {
         /// With --postgres: the journal written from the write-ahead log (`capture.mode = "wal"`).
         #[arg(long, requires = "postgres")]
         wal: bool,
+        /// `max_in_flight` of every sink (one event per request).
+        #[arg(long, default_value_t = 1)]
+        max_in_flight: u32,
     },
     /// Requests per second, p50 and p99 of GET by id, list, POST and PATCH through the HTTP API, with N
     /// concurrent connections, on SQLite (or PostgreSQL).
@@ -263,11 +266,13 @@ fn main() -> anyhow::Result<()> {
             seconds,
             postgres,
             wal,
+            max_in_flight,
         } => tokio::runtime::Runtime::new()?.block_on(paced::run(
             rate,
             std::time::Duration::try_from_secs_f64(seconds)?,
             postgres.as_deref(),
             capture_mode(wal),
+            max_in_flight,
         )),
         Command::Crud {
             connections,

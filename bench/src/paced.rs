@@ -29,8 +29,12 @@ pub enum Workload {
 /// Who turns the rows into HTTP requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Consumer {
-    /// The service, its journal written in the given capture mode.
-    PlantMonitor(CaptureMode),
+    /// The service, its journal written in the given capture mode, each sink sending up to
+    /// `max_in_flight` requests at once (one event each).
+    PlantMonitor {
+        capture: CaptureMode,
+        max_in_flight: u32,
+    },
     NaivePoller,
 }
 
@@ -72,12 +76,17 @@ pub async fn run(
     seconds: Duration,
     admin: Option<&str>,
     capture: CaptureMode,
+    max_in_flight: u32,
 ) -> anyhow::Result<()> {
     let workload = Workload::Rate {
         per_second: rate,
         seconds,
     };
-    let outcome = measure(admin, workload, Consumer::PlantMonitor(capture)).await?;
+    let consumer = Consumer::PlantMonitor {
+        capture,
+        max_in_flight,
+    };
+    let outcome = measure(admin, workload, consumer).await?;
     println!(
         "{rate} rows/s for {seconds:?}: {:.0} events/s, {} never arrived, {:.1} CPU s, {} MiB peak",
         outcome.per_second,
@@ -110,12 +119,15 @@ pub async fn measure(
     let database = Database::open(admin, dir.path(), "paced.db").await?;
     let (stop, stopping) = watch::channel(false);
     let (service, poller) = match consumer {
-        Consumer::PlantMonitor(capture) => {
+        Consumer::PlantMonitor {
+            capture,
+            max_in_flight,
+        } => {
             let mut config = crate::e2e::config(
                 database.url(),
                 dir.path(),
                 receiver,
-                1,
+                max_in_flight,
                 1,
                 std::num::NonZeroU32::new(500).expect("500 is not zero"),
             )?;

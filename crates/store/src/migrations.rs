@@ -86,6 +86,11 @@ pub const SQLITE: List = &[
         "capture modes",
         include_str!("../../../migrations/sqlite/0015_capture_modes.sql"),
     ),
+    (
+        16,
+        "feed read planned once",
+        include_str!("../../../migrations/sqlite/0016_feed_read_planned_once.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -163,6 +168,11 @@ pub const POSTGRES: List = &[
         15,
         "capture modes",
         include_str!("../../../migrations/postgres/0015_capture_modes.sql"),
+    ),
+    (
+        16,
+        "feed read planned once",
+        include_str!("../../../migrations/postgres/0016_feed_read_planned_once.sql"),
     ),
 ];
 
