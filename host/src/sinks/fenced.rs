@@ -48,6 +48,11 @@ impl Epochs {
             .is_some_and(|epoch| self.leadership.leads(region, *epoch))
     }
 
+    /// Whether every one of `regions` is still led under the epoch the round was read under.
+    pub fn leads_every<'a>(&self, mut regions: impl Iterator<Item = &'a str>) -> bool {
+        regions.all(|region| self.leads(region))
+    }
+
     /// A request body of `bytes` that is handed over only while every one of `regions` is led.
     pub fn fence<'a>(&self, regions: impl Iterator<Item = &'a str>, bytes: String) -> FencedBody {
         let mut regions: Vec<String> = regions.map(str::to_owned).collect();
@@ -86,7 +91,7 @@ impl Body for FencedBody {
         let Some(bytes) = body.bytes.take() else {
             return Poll::Ready(None);
         };
-        if body.regions.iter().all(|region| body.epochs.leads(region)) {
+        if (body.epochs).leads_every(body.regions.iter().map(String::as_str)) {
             Poll::Ready(Some(Ok(Frame::data(bytes))))
         } else {
             Poll::Ready(Some(Err(LeaseLost)))

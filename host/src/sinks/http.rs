@@ -314,12 +314,9 @@ impl HttpSink {
                 () = lost_lease(&batch, epochs) => None,
                 sent = self.send(&batch, epochs) => Some(sent),
             };
-            // A request whose body was refused failed for the lease, not for the receiver.
-            let sent = match sent {
-                Some(Err(_)) if !leads_all(&batch, epochs) => None,
-                sent => sent,
-            };
-            let Some(sent) = sent else {
+            // A request that failed once the lease was lost (its body refused) failed for the
+            // lease, not for the receiver.
+            let Some(sent) = sent.filter(|sent| sent.is_ok() || leads_all(&batch, epochs)) else {
                 // The new leader sends these again; a deposed leader records nothing.
                 tracing::warn!(sink = %self.name, events = batch.len(), "Gave up a request in flight: the region's lease was lost.");
                 break;
@@ -528,7 +525,7 @@ async fn lost_lease(batch: &[Delivery], epochs: &Epochs) {
 }
 
 fn leads_all(batch: &[Delivery], epochs: &Epochs) -> bool {
-    batch.iter().all(|delivery| epochs.leads(&delivery.region))
+    epochs.leads_every(batch.iter().map(|delivery| &*delivery.region))
 }
 
 /// Events counted as in flight for as long as this lives, so that a request given up half-way (its
