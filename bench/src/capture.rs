@@ -121,6 +121,30 @@ pub async fn measure(admin: Option<&str>, sizes: Sizes) -> anyhow::Result<Vec<Ra
     Ok(rates)
 }
 
+/// Measures every scenario and prints each rate against capture off.
+pub async fn run(admin: Option<&str>, sizes: Sizes) -> anyhow::Result<()> {
+    for rates in measure(admin, sizes).await? {
+        let what = rates.scenario.describe(sizes);
+        let unit = rates.scenario.unit();
+        let modes = [
+            Some(("capture on", (rates.captured, rates.plain))),
+            rates
+                .wal
+                .map(|wal| ("wal capture, its leader running", wal)),
+            rates
+                .wal_undecoded
+                .map(|wal| ("wal capture, nothing decoding", wal)),
+        ];
+        for (mode, (on, off)) in modes.into_iter().flatten() {
+            println!(
+                "{what}, {mode}: {on:.0} {unit}/s, capture off {off:.0} {unit}/s, ratio {:.2}",
+                on / off
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Rows per second `scenario` commits into `table`.
 async fn rate(
     pool: &AnyPool,

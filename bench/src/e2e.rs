@@ -112,12 +112,16 @@ pub async fn run(setup: Setup) -> anyhow::Result<f64> {
     };
     let expected = u64::from(setup.events) + u64::from(setup.events).div_ceil(10);
     loop {
-        let unprocessed: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM plant_changes WHERE processed_at IS NULL")
-                .fetch_one(&pool)
-                .await?;
-        if unprocessed == 0 && received.load(Ordering::Relaxed) >= expected {
-            break;
+        // The journal is asked only once every delivery has arrived: a count of its unprocessed
+        // entries every 5 ms took 1.2 s of PostgreSQL's time in a run of 4.6 s, from the service measured.
+        if received.load(Ordering::Relaxed) >= expected {
+            let unprocessed: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM plant_changes WHERE processed_at IS NULL")
+                    .fetch_one(&pool)
+                    .await?;
+            if unprocessed == 0 {
+                break;
+            }
         }
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(600),

@@ -12,6 +12,7 @@
 //! cargo run --release -p plant-monitor-bench -- languages --runs 3
 //! cargo run --release -p plant-monitor-bench -- e2e --events 50000
 //! cargo run --release -p plant-monitor-bench -- crud --connections 16 --seconds 5
+//! cargo run --release -p plant-monitor-bench -- capture --postgres postgres://root@127.0.0.1:5432/postgres
 //! cargo run --release -p plant-monitor-bench -- e2e --events 50000 --writers 8 \
 //!     --postgres postgres://root@127.0.0.1:5432/postgres
 //! cargo build --release -p plant-monitor
@@ -136,6 +137,20 @@ enum Command {
         /// `max_in_flight` of every sink (one event per request).
         #[arg(long, default_value_t = 1)]
         max_in_flight: u32,
+    },
+    /// What capture costs the writers: their commit rate into `power_plants` against its plain copy
+    /// (capture off), single-row from 1 and 8 writers, 10-row transactions and one large transaction,
+    /// on SQLite (or PostgreSQL, where `wal` capture is measured too).
+    Capture {
+        /// Seconds each timed scenario writes, into each table.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Rows in the one large transaction.
+        #[arg(long, default_value_t = 20_000)]
+        bulk_rows: u32,
+        /// Run on PostgreSQL (admin URL; a fresh database is created and dropped).
+        #[arg(long, value_name = "ADMIN_URL")]
+        postgres: Option<String>,
     },
     /// Requests per second, p50 and p99 of GET by id, list, POST and PATCH through the HTTP API, with N
     /// concurrent connections, on SQLite (or PostgreSQL).
@@ -273,6 +288,17 @@ fn main() -> anyhow::Result<()> {
             postgres.as_deref(),
             capture_mode(wal),
             max_in_flight,
+        )),
+        Command::Capture {
+            seconds,
+            bulk_rows,
+            postgres,
+        } => tokio::runtime::Runtime::new()?.block_on(capture::run(
+            postgres.as_deref(),
+            capture::Sizes {
+                seconds: std::time::Duration::try_from_secs_f64(seconds)?,
+                bulk_rows,
+            },
         )),
         Command::Crud {
             connections,

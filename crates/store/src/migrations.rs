@@ -91,6 +91,11 @@ pub const SQLITE: List = &[
         "feed read planned once",
         include_str!("../../../migrations/sqlite/0016_feed_read_planned_once.sql"),
     ),
+    (
+        17,
+        "fewer journal indexes",
+        include_str!("../../../migrations/sqlite/0017_fewer_journal_indexes.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -173,6 +178,11 @@ pub const POSTGRES: List = &[
         16,
         "feed read planned once",
         include_str!("../../../migrations/postgres/0016_feed_read_planned_once.sql"),
+    ),
+    (
+        17,
+        "fewer journal indexes",
+        include_str!("../../../migrations/postgres/0017_fewer_journal_indexes.sql"),
     ),
 ];
 
