@@ -188,7 +188,6 @@ async fn backend(
     let rates = capture::measure(admin, sizes.capture).await?;
     let (mut raw_insert, mut single_rows) = (f64::NAN, f64::NAN);
     for rates in &rates {
-        let unit = rates.scenario.unit();
         match rates.scenario {
             Scenario::OneTransaction => raw_insert = rates.captured,
             Scenario::SingleRow { writers } if writers == E2E_WRITERS => {
@@ -196,35 +195,21 @@ async fn backend(
             }
             _ => {}
         }
-        table.measured(
-            name,
-            format!(
-                "writers into power_plants, capture on: {}",
-                rates.scenario.describe(sizes.capture)
-            ),
-            Figure::PerSecond(rates.captured, unit),
-            Ceiling::Measured(Figure::PerSecond(rates.plain, unit), "capture off".into()),
-        );
     }
-    for (which, decoding) in [("its leader running", true), ("nothing decoding", false)] {
+    for mode in 0..capture::Rates::MODES {
         for rates in &rates {
-            let measured = if decoding {
-                rates.wal
-            } else {
-                rates.wal_undecoded
-            };
-            let Some((wal, plain)) = measured else {
+            let Some((which, on, off)) = rates.modes()[mode] else {
                 continue;
             };
             let unit = rates.scenario.unit();
             table.measured(
                 name,
                 format!(
-                    "writers into power_plants, wal capture ({which}): {}",
+                    "writers into power_plants, {which}: {}",
                     rates.scenario.describe(sizes.capture)
                 ),
-                Figure::PerSecond(wal, unit),
-                Ceiling::Measured(Figure::PerSecond(plain, unit), "capture off".into()),
+                Figure::PerSecond(on, unit),
+                Ceiling::Measured(Figure::PerSecond(off, unit), "capture off".into()),
             );
         }
     }

@@ -75,6 +75,23 @@ pub struct Rates {
     pub wal_undecoded: Option<(f64, f64)>,
 }
 
+impl Rates {
+    /// How many capture modes [`Rates::modes`] lists.
+    pub const MODES: usize = 3;
+
+    /// Each capture mode measured, as (its name, the rate with it, the rate with capture off right
+    /// after), in the order the tables list them; `None` where the backend has no such mode.
+    pub fn modes(&self) -> [Option<(&'static str, f64, f64)>; Rates::MODES] {
+        [
+            Some(("capture on", self.captured, self.plain)),
+            self.wal
+                .map(|(on, off)| ("wal capture (its leader running)", on, off)),
+            self.wal_undecoded
+                .map(|(on, off)| ("wal capture (nothing decoding)", on, off)),
+        ]
+    }
+}
+
 const FUELS: [&str; 6] = ["hydro", "wind", "gas", "coal", "solar", "nuclear"];
 
 pub async fn measure(admin: Option<&str>, sizes: Sizes) -> anyhow::Result<Vec<Rates>> {
@@ -126,16 +143,7 @@ pub async fn run(admin: Option<&str>, sizes: Sizes) -> anyhow::Result<()> {
     for rates in measure(admin, sizes).await? {
         let what = rates.scenario.describe(sizes);
         let unit = rates.scenario.unit();
-        let modes = [
-            Some(("capture on", (rates.captured, rates.plain))),
-            rates
-                .wal
-                .map(|wal| ("wal capture, its leader running", wal)),
-            rates
-                .wal_undecoded
-                .map(|wal| ("wal capture, nothing decoding", wal)),
-        ];
-        for (mode, (on, off)) in modes.into_iter().flatten() {
+        for (mode, on, off) in rates.modes().into_iter().flatten() {
             println!(
                 "{what}, {mode}: {on:.0} {unit}/s, capture off {off:.0} {unit}/s, ratio {:.2}",
                 on / off

@@ -91,7 +91,10 @@ impl Body for FencedBody {
         let Some(bytes) = body.bytes.take() else {
             return Poll::Ready(None);
         };
-        if (body.epochs).leads_every(body.regions.iter().map(String::as_str)) {
+        if body
+            .epochs
+            .leads_every(body.regions.iter().map(String::as_str))
+        {
             Poll::Ready(Some(Ok(Frame::data(bytes))))
         } else {
             Poll::Ready(Some(Err(LeaseLost)))
