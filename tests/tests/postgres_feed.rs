@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use plant_monitor::domain::Plant;
 use plant_monitor_tests::{Backend, Receiver, TestApp, WAIT, plant, sink};
 use serde_json::Value;
 
@@ -223,4 +224,92 @@ async fn the_service_speaks_tls_to_postgres_when_the_url_asks_for_it() {
         );
         app.stop().await;
     }
+}
+
+/// The journal keeps the rows its trigger saw, and the store makes their images and changed fields:
+/// they must be what `plant_image` and `plant_changed_fields` make of the same rows on the server, at
+/// every edge of a time (before the Common Era, year 0, leap days, the microsecond before a second,
+/// five- and six-digit years) and of a field (escapes, extreme and negative-zero numbers, nulls).
+#[tokio::test]
+async fn journal_images_made_from_rows_are_the_images_the_server_makes() {
+    let app = TestApp::start_on(Backend::Postgres, |_| {}).await;
+    let db = sqlx::PgPool::connect(app.config.database.url.expose())
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        r#"INSERT INTO power_plants (id, name, region, fuel, capacity_mw, latitude, attributes)
+             VALUES ('edge', E'Quote " backslash \\ tab \t newline \n ünï 😀', 'eu-north', 'wind',
+                     1.7976931348623157e308, -90, '{"a\"b": "c\\d", "é": ""}');
+           UPDATE power_plants SET output_mw = -0.0, capacity_mw = 5e-324, status = 'operational'
+             WHERE id = 'edge';
+           UPDATE power_plants SET attributes = '{}', latitude = NULL, longitude = 180,
+             region = 'eu-south' WHERE id = 'edge';
+           DELETE FROM power_plants WHERE id = 'edge';"#,
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let times = [
+        "0044-03-15 12:34:56.789999+00 BC",
+        "0001-12-31 23:59:59.999999+00 BC",
+        "0001-01-01 00:00:00+00",
+        "1969-12-31 23:59:59.999999+00",
+        "1970-01-01 00:00:00+00",
+        "2000-02-29 12:00:00.0005+00",
+        "2024-02-29 23:59:59.9999+00",
+        "9999-12-31 23:59:59.999+00",
+        "10000-01-01 00:00:00+00",
+        "294276-12-31 23:59:59.999999+00",
+    ];
+    for (n, time) in times.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO plant_changes (plant_id, region, kind, before_row, after_row) \
+             SELECT 'timed', 'eu-north', 'updated', \
+                    ROW('timed', 'Timed', 'eu-north', 'solar', 1, NULL, 'planned', NULL, NULL, \
+                        '{}', $1, $2::timestamptz, $2::timestamptz)::power_plants, \
+                    ROW('timed', 'Timed', 'eu-north', 'solar', 2, 1.5, 'offline', 0, 0, \
+                        '{\"k\": \"v\"}', $1 + 1, $2::timestamptz, now())::power_plants",
+        )
+        .bind(n as i64 + 1)
+        .bind(time)
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+
+    let servers: Vec<(i64, Option<String>, Option<String>, String)> = sqlx::query_as(
+        "SELECT seq, CASE WHEN (before_row).id IS NOT NULL THEN plant_image(before_row)::text END, \
+                CASE WHEN (after_row).id IS NOT NULL THEN plant_image(after_row)::text END, \
+                plant_changed_fields(before_row, after_row)::text \
+         FROM plant_changes ORDER BY seq",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let entries = app.journal().await;
+    assert_eq!(entries.len(), 4 + times.len());
+    // An image as the contract shows a plant: numbers as the API writes them (1.0, not jsonb's 1).
+    let image = |text: Option<String>| {
+        text.map_or(Value::Null, |text| {
+            serde_json::to_value(serde_json::from_str::<Plant>(&text).unwrap()).unwrap()
+        })
+    };
+    for (entry, (seq, before, after, changed)) in entries.iter().zip(servers) {
+        assert_eq!(entry["seq"], seq);
+        assert_eq!(entry["before"], image(before), "entry {seq}'s before");
+        assert_eq!(entry["after"], image(after), "entry {seq}'s after");
+        let changed: Value = serde_json::from_str(&changed).unwrap();
+        assert_eq!(
+            entry["changed_fields"], changed,
+            "entry {seq}'s changed fields"
+        );
+    }
+    assert_eq!(
+        entries[4]["before"]["created_at"],
+        "0044-03-15T12:34:56.789Z"
+    );
+    assert_eq!(
+        entries[13]["before"]["updated_at"],
+        "294276-12-31T23:59:59.999Z"
+    );
 }

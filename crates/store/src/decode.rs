@@ -1,5 +1,6 @@
 //! Reading rows into the store's types, the same for every backend: each backend selects plant images,
 //! journal images and timestamps as text in the contract's format, so one decoder serves them all.
+//! PostgreSQL's plant rows, which it sends as they are, are read by `postgres::plant_row`.
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 

@@ -65,3 +65,43 @@ pub struct Outcome {
     pub pipeline: Option<String>,
     pub processed_at: String,
 }
+
+impl Change {
+    /// The journal's `changed_fields` for a change from `before` to `after`, in the plant's own field
+    /// order: for a creation the fields it set (a plant created without attributes has not set them),
+    /// for a deletion none.
+    pub fn fields_changed(before: Option<&Plant>, after: Option<&Plant>) -> Vec<String> {
+        let Some(after) = after else {
+            return Vec::new();
+        };
+        let fields = match before {
+            Some(before) => [
+                ("name", before.name != after.name),
+                ("region", before.region != after.region),
+                ("fuel", before.fuel != after.fuel),
+                ("capacity_mw", before.capacity_mw != after.capacity_mw),
+                ("output_mw", before.output_mw != after.output_mw),
+                ("status", before.status != after.status),
+                ("latitude", before.latitude != after.latitude),
+                ("longitude", before.longitude != after.longitude),
+                ("attributes", before.attributes != after.attributes),
+            ],
+            None => [
+                ("name", true),
+                ("region", true),
+                ("fuel", true),
+                ("capacity_mw", true),
+                ("output_mw", after.output_mw.is_some()),
+                ("status", true),
+                ("latitude", after.latitude.is_some()),
+                ("longitude", after.longitude.is_some()),
+                ("attributes", !after.attributes.is_empty()),
+            ],
+        };
+        fields
+            .into_iter()
+            .filter(|&(_, changed)| changed)
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+}

@@ -3,7 +3,9 @@
 //! each write fenced by the region leases.
 
 use async_trait::async_trait;
+use sqlx::postgres::PgRow;
 
+use super::plant_row::PlantRow;
 use super::{FENCES, JOURNAL_WRITERS, MINUTE_NOW, PostgresStore, check_fences};
 use crate::decode::{decode_change, decode_lag, decode_recorded};
 use crate::{
@@ -11,17 +13,38 @@ use crate::{
 };
 use plant_monitor_core::domain::Change;
 
-/// The columns [`decode_change`] reads, as text in the contract's format. The journal trigger stores
-/// the rows as the writer left them (`before_row`, `after_row`) and their images and changed fields are
-/// made here; entries journaled as JSON (before migration 0012, snapshots, backfills) have no rows.
-const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, \
-     (CASE WHEN before_row IS NULL THEN before ELSE plant_image(before_row) END)::text AS before, \
-     (CASE WHEN after_row IS NULL THEN after ELSE plant_image(after_row) END)::text AS after, \
-     (CASE WHEN before_row IS NULL AND after_row IS NULL THEN changed_fields \
-           ELSE plant_changed_fields(before_row, after_row) END)::text AS changed_fields, \
+/// The columns [`decode_change`] reads, as text in the contract's format, and the rows the journal
+/// trigger stored as the writer left them (`before_row`, `after_row`), whose images and changed fields
+/// [`with_rows`] makes; entries journaled as JSON (before migration 0012, snapshots, backfills) have no
+/// rows.
+const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before::text AS before, \
+     after::text AS after, changed_fields::text AS changed_fields, before_row, after_row, \
      plant_time(committed_at) AS committed_at, \
      plant_time(processed_at) AS processed_at, outcome, outcome_plugin, outcome_reason, outcome_pipeline, traceparent, \
      backfill_id";
+
+/// A journal entry from [`CHANGE_COLUMNS`].
+fn decode_journaled(row: &PgRow) -> Result<Change, StoreError> {
+    with_rows(row, decode_change(row)?)
+}
+
+/// `change` with the images and changed fields of its rows, where the trigger journaled rows.
+fn with_rows(row: &PgRow, mut change: Change) -> Result<Change, StoreError> {
+    let image = |column: &str| {
+        PlantRow::read(
+            row,
+            column,
+            &format!("journal entry {} {column}", change.seq),
+        )
+    };
+    let (before, after) = (image("before_row")?, image("after_row")?);
+    if before.is_some() || after.is_some() {
+        change.changed_fields = Change::fields_changed(before.as_ref(), after.as_ref());
+        change.before = before;
+        change.after = after;
+    }
+    Ok(change)
+}
 
 #[async_trait]
 impl JournalStore for PostgresStore {
@@ -40,7 +63,7 @@ impl JournalStore for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(decode_change).collect()
+        rows.iter().map(decode_journaled).collect()
     }
 
     async fn recorded(&self, limit: u32) -> Result<Vec<Recorded>, StoreError> {
@@ -54,7 +77,15 @@ impl JournalStore for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(decode_recorded).collect()
+        rows.iter()
+            .map(|row| {
+                let recorded = decode_recorded(row)?;
+                Ok(Recorded {
+                    change: with_rows(row, recorded.change)?,
+                    ..recorded
+                })
+            })
+            .collect()
     }
 
     fn change_signal(&self) -> ChangeSignal {
@@ -81,7 +112,7 @@ impl JournalStore for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(decode_change).collect()
+        rows.iter().map(decode_journaled).collect()
     }
 
     async fn journal_writers(&self) -> Result<Vec<String>, StoreError> {
@@ -107,18 +138,20 @@ impl JournalStore for PostgresStore {
         limit: u32,
     ) -> Result<Vec<Change>, StoreError> {
         // The entries are chosen by a function of migration 0014, whose plan does not depend on the
-        // table's statistics; their images are made here, for those chosen only.
+        // table's statistics. Of a row, the budget counts the attributes, the one field of unbounded
+        // size (its stored size would be compressed).
         let query = format!("SELECT {CHANGE_COLUMNS} FROM plant_changes_to_feed($1, $2) c");
         let rows = sqlx::query(&shared::within_read_budget(
             &query,
-            "coalesce(length(q.before), 0) + coalesce(length(q.after), 0)",
+            "coalesce(octet_length((q.before_row).attributes::text), length(q.before), 0) \
+             + coalesce(octet_length((q.after_row).attributes::text), length(q.after), 0)",
             "seq",
         ))
         .bind(regions)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(decode_change).collect()
+        rows.iter().map(decode_journaled).collect()
     }
 
     async fn record_processed(

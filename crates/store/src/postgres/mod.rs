@@ -10,6 +10,7 @@ mod capture;
 mod journal;
 mod leases;
 mod outbox;
+mod plant_row;
 mod plants;
 mod retention;
 mod stats;

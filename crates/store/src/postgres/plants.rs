@@ -4,23 +4,22 @@
 //! migration 0015), set by a condition of the same statement so a write stays one round trip.
 
 use async_trait::async_trait;
-use sqlx::postgres::PgArguments;
+use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{PgConnection, Postgres};
 
 use super::PostgresStore;
-use crate::decode::decode_plant;
+use super::plant_row::PlantRow;
 use crate::{PlantFilter, PlantStore, StoreError, shared};
 use plant_monitor_core::domain::{Plant, PlantDraft, TraceParent};
 
 impl PostgresStore {
     async fn plant_in(conn: &mut PgConnection, id: &str) -> Result<Option<Plant>, StoreError> {
-        let row =
-            sqlx::query("SELECT plant_image(p)::text AS image FROM power_plants p WHERE id = $1")
-                .bind(id)
-                .fetch_optional(conn)
-                .await?;
-        row.map(|row| decode_plant(&row)).transpose()
+        let row = sqlx::query("SELECT p AS plant FROM power_plants p WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+        row.map(|row| plant(&row)).transpose()
     }
 
     /// Explains why a conditional write touched no row.
@@ -47,7 +46,7 @@ impl PlantStore for PostgresStore {
              latitude, longitude, attributes) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb FROM (SELECT 1) AS one \
              WHERE plant_write_trace($11) \
-             RETURNING plant_image(power_plants)::text AS image",
+             RETURNING power_plants AS plant",
         )
         .bind(&id);
         let row = bind_draft(insert, draft)
@@ -55,7 +54,7 @@ impl PlantStore for PostgresStore {
             .fetch_one(&self.pool)
             .await?;
         self.written.announce();
-        decode_plant(&row)
+        plant(&row)
     }
 
     async fn get_plant(&self, id: &str) -> Result<Option<Plant>, StoreError> {
@@ -70,7 +69,7 @@ impl PlantStore for PostgresStore {
         limit: u32,
     ) -> Result<Vec<Plant>, StoreError> {
         let rows = sqlx::query(
-            "SELECT plant_image(p)::text AS image FROM power_plants p \
+            "SELECT p AS plant FROM power_plants p \
              WHERE ($1::text IS NULL OR region = $1) AND ($2::text IS NULL OR fuel = $2) \
                AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR id > $4) \
              ORDER BY id LIMIT $5",
@@ -82,7 +81,7 @@ impl PlantStore for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(decode_plant).collect()
+        rows.iter().map(plant).collect()
     }
 
     async fn replace_plant(
@@ -97,7 +96,7 @@ impl PlantStore for PostgresStore {
              output_mw = $6, status = $7, latitude = $8, longitude = $9, attributes = $10::jsonb \
              WHERE id = $1 AND ($11::bigint IS NULL OR version = $11) \
                AND plant_write_trace($12) \
-             RETURNING plant_image(power_plants)::text AS image",
+             RETURNING power_plants AS plant",
         )
         .bind(id);
         let row = bind_draft(update, draft)
@@ -108,7 +107,7 @@ impl PlantStore for PostgresStore {
         match row {
             Some(row) => {
                 self.written.announce();
-                decode_plant(&row)
+                plant(&row)
             }
             None => Err(self.missed(id, expected_version).await?),
         }
@@ -135,6 +134,14 @@ impl PlantStore for PostgresStore {
         self.written.announce();
         Ok(())
     }
+}
+
+/// The plant a read or write returned, in its column `plant`.
+fn plant(row: &PgRow) -> Result<Plant, StoreError> {
+    PlantRow::read(row, "plant", "plant row")?.ok_or_else(|| StoreError::Corrupt {
+        what: "plant row".into(),
+        source: "the row is null".into(),
+    })
 }
 
 /// Binds the draft's fields as parameters $2 to $10 (after the id as $1), in column order.
