@@ -96,6 +96,11 @@ pub const SQLITE: List = &[
         "fewer journal indexes",
         include_str!("../../../migrations/sqlite/0017_fewer_journal_indexes.sql"),
     ),
+    (
+        18,
+        "delivery probe index",
+        include_str!("../../../migrations/sqlite/0018_delivery_probe_index.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -183,6 +188,11 @@ pub const POSTGRES: List = &[
         17,
         "fewer journal indexes",
         include_str!("../../../migrations/postgres/0017_fewer_journal_indexes.sql"),
+    ),
+    (
+        18,
+        "delivery probe index",
+        include_str!("../../../migrations/postgres/0018_delivery_probe_index.sql"),
     ),
 ];
 

@@ -143,8 +143,8 @@ impl JournalStore for PostgresStore {
         let query = format!("SELECT {CHANGE_COLUMNS} FROM plant_changes_to_feed($1, $2) c");
         let rows = sqlx::query(&shared::within_read_budget(
             &query,
-            "coalesce(octet_length((q.before_row).attributes::text), length(q.before), 0) \
-             + coalesce(octet_length((q.after_row).attributes::text), length(q.after), 0)",
+            "coalesce(octet_length((q.before_row).attributes::text), octet_length(q.before), 0) \
+             + coalesce(octet_length((q.after_row).attributes::text), octet_length(q.after), 0)",
             "seq",
         ))
         .bind(regions)

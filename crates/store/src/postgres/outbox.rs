@@ -40,6 +40,8 @@ impl OutboxStore for PostgresStore {
         regions: &[String],
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
+        // The probe for a plant's earlier delivery names its status as deliveries_unsettled_by_plant
+        // does (migration 0018), so that index is the only one it can use.
         let query = "SELECT d.id, d.seq, d.plant_id, d.region, d.attempts::bigint AS attempts, c.event, \
                c.outcome_pipeline, c.traceparent, \
                plant_time(c.committed_at) AS committed_at \
@@ -50,13 +52,13 @@ impl OutboxStore for PostgresStore {
                AND d.next_attempt_at <= now() \
                AND NOT EXISTS (SELECT 1 FROM deliveries e \
                                WHERE e.sink = d.sink AND e.plant_id = d.plant_id \
-                                 AND e.status = 'pending' AND e.id < d.id \
+                                 AND e.status NOT IN ('delivered', 'dead') AND e.id < d.id \
                                  AND (e.next_attempt_at > now() OR e.region <> ALL($2)) \
                                OFFSET 0) \
              ORDER BY d.id LIMIT $3";
         let rows = sqlx::query(&shared::within_read_budget(
             query,
-            "coalesce(length(q.event), 0)",
+            "coalesce(octet_length(q.event), 0)",
             "id",
         ))
         .bind(sink)

@@ -109,7 +109,7 @@ impl JournalStore for SqliteStore {
         );
         let rows = sqlx::query(&shared::within_read_budget(
             &query,
-            "coalesce(length(q.before), 0) + coalesce(length(q.after), 0)",
+            "coalesce(octet_length(q.before), 0) + coalesce(octet_length(q.after), 0)",
             "seq",
         ))
         .bind(shared::regions_json(regions))
