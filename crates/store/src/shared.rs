@@ -115,9 +115,45 @@ pub fn missed(id: &str, current: Option<i64>, expected: Option<u64>) -> StoreErr
     }
 }
 
+/// One delivery a processed batch queues: one per sink its event was routed to, and a dead letter
+/// without a sink for a change a plugin failed on.
+pub struct Queued<'a> {
+    pub seq: u64,
+    pub sink: Option<&'a str>,
+    pub plant_id: &'a str,
+    pub region: &'a str,
+    pub status: &'static str,
+    pub error: Option<String>,
+}
+
+/// The deliveries `batch` queues, in batch order.
+pub fn queued(batch: &[Processed]) -> impl Iterator<Item = Queued<'_>> {
+    batch.iter().flat_map(|p| {
+        let delivery = |sink, status, error| Queued {
+            seq: p.seq,
+            sink,
+            plant_id: &p.plant_id,
+            region: &p.region,
+            status,
+            error,
+        };
+        let failed = (p.result == OutcomeKind::Failed).then(|| {
+            let error = format!(
+                "plugin {}: {}",
+                p.plugin.as_deref().unwrap_or("?"),
+                p.reason.as_deref().unwrap_or("failed")
+            );
+            delivery(None, "dead", Some(error))
+        });
+        (p.sinks.iter())
+            .map(move |sink| delivery(Some(sink), "pending", None))
+            .chain(failed)
+    })
+}
+
 /// A processed batch as the JSON arrays the set-based writes read: one `[seq, result, plugin, reason,
-/// event]` per change and one `[seq, sink, plant_id, region, status, error]` per delivery, where a
-/// change a plugin failed on becomes a dead letter without a sink.
+/// event, pipeline]` per change and one `[seq, sink, plant_id, region, status, error]` per delivery
+/// ([`queued`]).
 pub fn batch_json(batch: &[Processed]) -> (String, String) {
     let outcomes = serde_json::Value::from_iter(batch.iter().map(|p| {
         serde_json::json!([
@@ -129,20 +165,10 @@ pub fn batch_json(batch: &[Processed]) -> (String, String) {
             p.pipeline
         ])
     }));
-    let deliveries = serde_json::Value::from_iter(batch.iter().flat_map(|p| {
-        let failed = (p.result == OutcomeKind::Failed).then(|| {
-            let error = format!(
-                "plugin {}: {}",
-                p.plugin.as_deref().unwrap_or("?"),
-                p.reason.as_deref().unwrap_or("failed")
-            );
-            serde_json::json!([p.seq, null, p.plant_id, p.region, "dead", error])
-        });
-        p.sinks
-            .iter()
-            .map(|sink| serde_json::json!([p.seq, sink, p.plant_id, p.region, "pending", null]))
-            .chain(failed)
-    }));
+    let deliveries = serde_json::Value::from_iter(
+        queued(batch)
+            .map(|q| serde_json::json!([q.seq, q.sink, q.plant_id, q.region, q.status, q.error])),
+    );
     (outcomes.to_string(), deliveries.to_string())
 }
 

@@ -164,17 +164,19 @@ impl JournalStore for PostgresStore {
         // so a successor cannot take a region in between; if a fence no longer holds, nothing is
         // written. The statistics count what the update marked, upserted in key order (byte order,
         // as every writer of these rows) so two feeds wait for each other instead of deadlocking.
-        let (outcomes, deliveries) = shared::batch_json(batch);
+        // The batch goes as one array per column, which the server takes as it is; as JSON, parsing
+        // 500 events took 3.5 ms of a 25 ms write.
+        let queued: Vec<_> = shared::queued(batch).collect();
         let touched: Vec<String> = sqlx::query_scalar(&format!(
             "WITH fenced AS ({FENCES}), \
              held AS (SELECT count(*) = $2 AS held FROM fenced), \
              marked AS ( \
-               UPDATE plant_changes c SET processed_at = now(), outcome = o ->> 1, \
-                 outcome_plugin = o ->> 2, outcome_reason = o ->> 3, event = o ->> 4, \
-                 outcome_pipeline = o ->> 5 \
-               FROM jsonb_array_elements($3::jsonb) AS o \
-               WHERE c.seq = (o ->> 0)::bigint AND c.processed_at IS NULL \
-                 AND (SELECT held FROM held) \
+               UPDATE plant_changes c SET processed_at = now(), outcome = o.result, \
+                 outcome_plugin = o.plugin, outcome_reason = o.reason, event = o.event, \
+                 outcome_pipeline = o.pipeline \
+               FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                           $8::text[]) AS o (seq, result, plugin, reason, event, pipeline) \
+               WHERE c.seq = o.seq AND c.processed_at IS NULL AND (SELECT held FROM held) \
                RETURNING c.region, c.kind, c.outcome), \
              counted AS ( \
                INSERT INTO stats_events (minute, region, kind, outcome, count) \
@@ -185,14 +187,45 @@ impl JournalStore for PostgresStore {
                DO UPDATE SET count = stats_events.count + excluded.count), \
              queued AS ( \
                INSERT INTO deliveries (seq, sink, plant_id, region, status, last_error) \
-               SELECT (d ->> 0)::bigint, d ->> 1, d ->> 2, d ->> 3, d ->> 4, d ->> 5 \
-               FROM jsonb_array_elements($4::jsonb) AS d WHERE (SELECT held FROM held)) \
+               SELECT * FROM unnest($9::bigint[], $10::text[], $11::text[], $12::text[], \
+                                    $13::text[], $14::text[]) \
+               WHERE (SELECT held FROM held)) \
              SELECT name FROM fenced"
         ))
         .bind(shared::fences_json(fences))
         .bind(fences.len() as i64)
-        .bind(outcomes)
-        .bind(deliveries)
+        .bind(batch.iter().map(|p| p.seq as i64).collect::<Vec<_>>())
+        .bind(batch.iter().map(|p| p.result.as_str()).collect::<Vec<_>>())
+        .bind(
+            batch
+                .iter()
+                .map(|p| p.plugin.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            batch
+                .iter()
+                .map(|p| p.reason.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(batch.iter().map(|p| p.event.as_deref()).collect::<Vec<_>>())
+        .bind(
+            batch
+                .iter()
+                .map(|p| p.pipeline.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(queued.iter().map(|q| q.seq as i64).collect::<Vec<_>>())
+        .bind(queued.iter().map(|q| q.sink).collect::<Vec<_>>())
+        .bind(queued.iter().map(|q| q.plant_id).collect::<Vec<_>>())
+        .bind(queued.iter().map(|q| q.region).collect::<Vec<_>>())
+        .bind(queued.iter().map(|q| q.status).collect::<Vec<_>>())
+        .bind(
+            queued
+                .iter()
+                .map(|q| q.error.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(&self.pool)
         .await?;
         shared::fenced(fences, &touched)
