@@ -194,38 +194,18 @@ impl JournalStore for PostgresStore {
         ))
         .bind(shared::fences_json(fences))
         .bind(fences.len() as i64)
-        .bind(batch.iter().map(|p| p.seq as i64).collect::<Vec<_>>())
-        .bind(batch.iter().map(|p| p.result.as_str()).collect::<Vec<_>>())
-        .bind(
-            batch
-                .iter()
-                .map(|p| p.plugin.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            batch
-                .iter()
-                .map(|p| p.reason.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(batch.iter().map(|p| p.event.as_deref()).collect::<Vec<_>>())
-        .bind(
-            batch
-                .iter()
-                .map(|p| p.pipeline.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(queued.iter().map(|q| q.seq as i64).collect::<Vec<_>>())
-        .bind(queued.iter().map(|q| q.sink).collect::<Vec<_>>())
-        .bind(queued.iter().map(|q| q.plant_id).collect::<Vec<_>>())
-        .bind(queued.iter().map(|q| q.region).collect::<Vec<_>>())
-        .bind(queued.iter().map(|q| q.status).collect::<Vec<_>>())
-        .bind(
-            queued
-                .iter()
-                .map(|q| q.error.as_deref())
-                .collect::<Vec<_>>(),
-        )
+        .bind(column(batch, |p| p.seq as i64))
+        .bind(column(batch, |p| p.result.as_str()))
+        .bind(column(batch, |p| p.plugin.as_deref()))
+        .bind(column(batch, |p| p.reason.as_deref()))
+        .bind(column(batch, |p| p.event.as_deref()))
+        .bind(column(batch, |p| p.pipeline.as_str()))
+        .bind(column(&queued, |q| q.seq as i64))
+        .bind(column(&queued, |q| q.sink))
+        .bind(column(&queued, |q| q.plant_id))
+        .bind(column(&queued, |q| q.region))
+        .bind(column(&queued, |q| q.status))
+        .bind(column(&queued, |q| q.error.as_deref()))
         .fetch_all(&self.pool)
         .await?;
         shared::fenced(fences, &touched)
@@ -268,4 +248,9 @@ impl JournalStore for PostgresStore {
         tx.commit().await?;
         Ok(added.rows_affected())
     }
+}
+
+/// One column of `rows`, as the array a parameter binds.
+fn column<'a, T, U>(rows: &'a [T], value: impl Fn(&'a T) -> U) -> Vec<U> {
+    rows.iter().map(value).collect()
 }
