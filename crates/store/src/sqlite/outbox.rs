@@ -42,24 +42,19 @@ impl OutboxStore for SqliteStore {
         regions: &[String],
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        // One time for the whole statement (SQLite's 'now' may move from row to row), read through a
-        // scalar subquery: joined as a table, `now` became the outer loop, and the deliveries were
-        // then sorted instead of read in the order of deliveries_pending (65 ms against 1.5 ms for
-        // the first 1,024 of 20,000 pending).
         let query = "WITH now AS (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS at), \
                   led AS (SELECT value AS region FROM json_each(?2)) \
              SELECT d.id, d.seq, d.plant_id, d.region, d.attempts, c.event, c.outcome_pipeline, \
                     c.traceparent, c.committed_at \
-             FROM deliveries d JOIN plant_changes c ON c.seq = d.seq \
+             FROM deliveries d JOIN plant_changes c ON c.seq = d.seq, now \
              WHERE d.sink = ?1 AND d.status = 'pending' AND d.region IN led \
                AND NOT EXISTS (SELECT 1 FROM sink_states s \
                                WHERE s.name = ?1 AND s.disabled_reason IS NOT NULL) \
-               AND d.next_attempt_at <= (SELECT at FROM now) \
+               AND d.next_attempt_at <= now.at \
                AND NOT EXISTS (SELECT 1 FROM deliveries e \
                                WHERE e.sink = d.sink AND e.plant_id = d.plant_id \
                                  AND e.status = 'pending' AND e.id < d.id \
-                                 AND (e.next_attempt_at > (SELECT at FROM now) \
-                                      OR e.region NOT IN led)) \
+                                 AND (e.next_attempt_at > now.at OR e.region NOT IN led)) \
              ORDER BY d.id LIMIT ?3";
         let rows = sqlx::query(&shared::within_read_budget(
             query,
