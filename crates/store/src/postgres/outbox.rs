@@ -74,7 +74,13 @@ impl OutboxStore for PostgresStore {
         // commonest write there is, and on this server each statement costs more than its work. The
         // statistics count what the updates changed (a delivery recorded twice counts once); the
         // upserts go in key order, so replicas recording for one sink wait instead of deadlocking.
+        // The failed ids go again as a plain list ($8), so those updates find their rows by key:
+        // joined to the JSON alone, they scanned every pending delivery (a hash join over
+        // deliveries_pending_by_region), a cost per record that grows with the backlog.
         let json = shared::attempts_json(attempts);
+        let failed: Vec<i64> = (attempts.retries.iter().map(|retry| retry.id))
+            .chain(attempts.dead.iter().map(|dead| dead.id))
+            .collect();
         let latency = latency_buckets(attempts);
         sqlx::query(&format!(
             "WITH delivered AS ( \
@@ -85,12 +91,14 @@ impl OutboxStore for PostgresStore {
                UPDATE deliveries d SET attempts = d.attempts + 1, last_error = r ->> 1, \
                  next_attempt_at = now() + make_interval(secs => (r ->> 2)::float8 / 1000) \
                FROM jsonb_array_elements(coalesce($3::jsonb, '[]')) AS r \
-               WHERE d.id = (r ->> 0)::bigint AND d.status = 'pending' RETURNING d.id), \
+               WHERE d.id = (r ->> 0)::bigint AND d.id = ANY($8) AND d.status = 'pending' \
+               RETURNING d.id), \
              dead AS ( \
                UPDATE deliveries d SET status = 'dead', attempts = d.attempts + 1, \
                  last_error = x ->> 1 \
                FROM jsonb_array_elements(coalesce($4::jsonb, '[]')) AS x \
-               WHERE d.id = (x ->> 0)::bigint AND d.status = 'pending' RETURNING d.id), \
+               WHERE d.id = (x ->> 0)::bigint AND d.id = ANY($8) AND d.status = 'pending' \
+               RETURNING d.id), \
              results AS ( \
                INSERT INTO stats_deliveries (minute, sink, outcome, count) \
                SELECT {MINUTE_NOW}, $1, o.outcome, o.count FROM (VALUES \
@@ -121,6 +129,7 @@ impl OutboxStore for PostgresStore {
         .bind(latency.ids)
         .bind(latency.buckets)
         .bind(attempts.last_error())
+        .bind(failed)
         .execute(&self.pool)
         .await?;
         Ok(())
