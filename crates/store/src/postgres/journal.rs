@@ -31,11 +31,9 @@ fn decode_journaled(row: &PgRow) -> Result<Change, StoreError> {
 /// `change` with the images and changed fields of its rows, where the trigger journaled rows.
 fn with_rows(row: &PgRow, mut change: Change) -> Result<Change, StoreError> {
     let image = |column: &str| {
-        PlantRow::read(
-            row,
-            column,
-            &format!("journal entry {} {column}", change.seq),
-        )
+        PlantRow::read(row, column, || {
+            format!("journal entry {} {column}", change.seq)
+        })
     };
     let (before, after) = (image("before_row")?, image("after_row")?);
     if before.is_some() || after.is_some() {

@@ -22,16 +22,21 @@ const POSTGRES_EPOCH_DAYS: i64 = 10_957;
 const DAY_MICROS: i64 = 86_400_000_000;
 
 /// One `power_plants` value, e.g. a journal entry's `before_row`; `Option<PlantRow>` reads a NULL.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct PlantRow(pub Plant);
 
 impl PlantRow {
-    /// The plant in `row`'s `column` (`None` for NULL); `what` names the row where it is corrupt.
-    pub fn read(row: &PgRow, column: &str, what: &str) -> Result<Option<Plant>, StoreError> {
+    /// The plant in `row`'s `column` (`None` for NULL); `what` names the row where it is corrupt,
+    /// made only then (the feed reads two rows per entry).
+    pub fn read(
+        row: &PgRow,
+        column: &str,
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<Plant>, StoreError> {
         row.try_get::<Option<PlantRow>, _>(column)
             .map(|plant| plant.map(|PlantRow(plant)| plant))
             .map_err(|error| StoreError::Corrupt {
-                what: what.to_owned(),
+                what: what(),
                 source: error.into(),
             })
     }

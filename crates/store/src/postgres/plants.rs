@@ -138,7 +138,7 @@ impl PlantStore for PostgresStore {
 
 /// The plant a read or write returned, in its column `plant`.
 fn plant(row: &PgRow) -> Result<Plant, StoreError> {
-    PlantRow::read(row, "plant", "plant row")?.ok_or_else(|| StoreError::Corrupt {
+    PlantRow::read(row, "plant", || "plant row".into())?.ok_or_else(|| StoreError::Corrupt {
         what: "plant row".into(),
         source: "the row is null".into(),
     })
