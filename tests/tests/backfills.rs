@@ -378,7 +378,7 @@ async fn a_backfill_with_an_unknown_sink_or_a_bad_filter_is_refused_and_backfill
 /// Processes every unprocessed journal entry of `north` as unrouted, under `fence`; returns how many.
 async fn feed_north(store: &dyn Store, fence: &Fence) -> usize {
     let changes = store
-        .unprocessed_changes(&["north".into()], 1000)
+        .unprocessed_changes(&["north".into()], 1000, &[])
         .await
         .unwrap();
     let batch: Vec<Processed> = (changes.iter())

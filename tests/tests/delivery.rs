@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 plant_monitor_tests::on_every_backend! {
     every_failure_mode_loses_nothing_and_keeps_each_plants_order,
+    a_feed_reading_ahead_of_its_record_loses_nothing_and_keeps_each_plants_order,
     no_attempt_comes_before_the_receivers_retry_after,
     a_retry_after_of_any_size_is_held_to_backoff_max_and_recorded,
     a_sinks_retry_makes_its_waiting_deliveries_due_now,
@@ -104,6 +105,78 @@ async fn every_failure_mode_loses_nothing_and_keeps_each_plants_order(backend: B
         sinks["items"][0]["failed_attempts"].as_u64().unwrap() >= 6,
         "{sinks}"
     );
+}
+
+/// In batches of three, each read while the one before it is being recorded: eight SQL writers
+/// updating six plants at once, each in transactions of two updates, lose nothing and every plant's
+/// events arrive in the order of its journal.
+async fn a_feed_reading_ahead_of_its_record_loses_nothing_and_keeps_each_plants_order(
+    backend: Backend,
+) {
+    const PLANTS: usize = 6;
+    let receiver = Receiver::start().await;
+    let app = TestApp::start_on(backend, |c| {
+        c.feed.batch_size = 3.try_into().unwrap();
+        c.sinks.insert(
+            "out".into(),
+            sink_with(&receiver.url("/out"), json!({"batch_max": 20})),
+        );
+    })
+    .await;
+    insert_in_one_transaction(&app, "ahead", PLANTS).await;
+    let pool = app.sql().await;
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for round in 0..10 {
+                    let mut tx = pool.begin().await.unwrap();
+                    let first = (writer + round) % PLANTS;
+                    // In id order, so two writers wait for each other instead of deadlocking.
+                    let mut pair = [first, (first + 3) % PLANTS];
+                    pair.sort_unstable();
+                    for plant in pair {
+                        sqlx::query(
+                            "UPDATE power_plants SET output_mw = coalesce(output_mw, 0) + 1 \
+                             WHERE id = $1",
+                        )
+                        .bind(format!("ahead-{plant:04}"))
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                    }
+                    tx.commit().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    pool.close().await;
+    let journal = app.journal().await;
+    assert_eq!(journal.len(), PLANTS + 8 * 10 * 2);
+    let received = receiver.wait_for(journal.len(), WAIT).await;
+    receiver.settle(Duration::from_millis(300)).await;
+    let mut arrived: Vec<(String, u64)> = Vec::new();
+    for event in &received {
+        let key = (
+            event.data()["plant_id"].as_str().unwrap().to_owned(),
+            event.seq(),
+        );
+        if !arrived.contains(&key) {
+            arrived.push(key);
+        }
+    }
+    assert_eq!(arrived.len(), journal.len(), "every entry arrives once");
+    for entry in &journal {
+        let plant = entry["plant_id"].as_str().unwrap();
+        let order: Vec<u64> = (arrived.iter())
+            .filter(|(id, _)| id == plant)
+            .map(|(_, seq)| *seq)
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{plant}: {order:?}");
+    }
 }
 
 async fn no_attempt_comes_before_the_receivers_retry_after(backend: Backend) {

@@ -210,7 +210,10 @@ async fn the_feeds_records_queue_with_api_writes_and_one_under_a_stale_fence_fai
         .await
         .expect("create");
     let north = ["north".to_owned()];
-    let change = store.unprocessed_changes(&north, 10).await.expect("read");
+    let change = store
+        .unprocessed_changes(&north, 10, &[])
+        .await
+        .expect("read");
     let processed = Processed {
         seq: change[0].seq,
         plant_id: change[0].plant_id.clone(),
@@ -258,7 +261,10 @@ async fn the_feeds_records_queue_with_api_writes_and_one_under_a_stale_fence_fai
     let due = store.due_deliveries("out", &north, 10).await.expect("due");
     assert_eq!(due.len(), 1, "one delivery, queued once: {due:?}");
     assert_eq!(due[0].seq, processed.seq);
-    let unprocessed = store.unprocessed_changes(&north, 10).await.expect("read");
+    let unprocessed = store
+        .unprocessed_changes(&north, 10, &[])
+        .await
+        .expect("read");
     assert_eq!(
         unprocessed.len(),
         4,

@@ -327,7 +327,8 @@ async fn under_halt_the_feed_stops_at_the_failing_event_and_retries_until_it_pas
 }
 
 /// A halt holds back only the region of the failing event: the events of another region this process
-/// leads flow on meanwhile, and the halted region's own wait in order behind it.
+/// leads flow on meanwhile, and the halted region's own wait in order behind it. One event per batch,
+/// so each is read while the one before it is recorded, and the event behind a halt is read too.
 #[tokio::test]
 async fn a_halt_holds_back_only_the_region_of_the_failing_event() {
     let receiver = Receiver::start().await;
@@ -335,6 +336,7 @@ async fn a_halt_holds_back_only_the_region_of_the_failing_event() {
     let app = TestApp::start_with(|c| {
         examples(c, &plugins, &receiver);
         c.sinks.retain(|name, _| name == "green");
+        c.feed.batch_size = 1.try_into().unwrap();
     })
     .await;
     let in_region = |name: &str, region: &str| {

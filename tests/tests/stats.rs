@@ -299,7 +299,7 @@ async fn the_feed_and_the_recorder_count_what_they_marked_and_not_a_late_answer(
     test_store.captured().await;
     let fence = lead(store, "north").await;
     let changes = store
-        .unprocessed_changes(&["north".into()], 100)
+        .unprocessed_changes(&["north".into()], 100, &[])
         .await
         .unwrap();
     assert_eq!(changes.len(), 4);

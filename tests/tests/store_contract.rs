@@ -18,6 +18,7 @@ plant_monitor_tests::on_every_backend! {
     a_stale_fence_refuses_every_write_and_a_fresh_one_succeeds,
     an_expired_lease_is_taken_with_the_next_epoch,
     a_plant_that_moves_regions_keeps_its_order_across_leaders,
+    the_next_batch_read_while_one_is_recorded_leaves_out_the_entries_in_flight,
     due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_holds_back_only_its_plant,
     recorded_attempts_deliver_retry_or_bury_and_the_sink_figures_count_them,
     a_disabled_sink_has_nothing_due_until_it_is_enabled,
@@ -99,7 +100,7 @@ async fn feed(
         epoch,
     };
     let changes = store
-        .unprocessed_changes(&[region.to_owned()], 100)
+        .unprocessed_changes(&[region.to_owned()], 100, &[])
         .await
         .expect("read");
     let batch: Vec<Processed> = changes.iter().map(process).collect();
@@ -171,7 +172,10 @@ async fn a_stale_fence_refuses_every_write_and_a_fresh_one_succeeds(backend: Bac
         .await
         .expect("create");
     store.captured().await;
-    let change = store.unprocessed_changes(&north, 10).await.expect("read");
+    let change = store
+        .unprocessed_changes(&north, 10, &[])
+        .await
+        .expect("read");
     assert_eq!(change.len(), 1);
     assert_eq!(change[0].plant_id, plant.id);
     let processed = routed(&change[0], &["out"]);
@@ -183,7 +187,11 @@ async fn a_stale_fence_refuses_every_write_and_a_fresh_one_succeeds(backend: Bac
         "{stale:?}"
     );
     assert_eq!(
-        store.unprocessed_changes(&north, 10).await.unwrap().len(),
+        store
+            .unprocessed_changes(&north, 10, &[])
+            .await
+            .unwrap()
+            .len(),
         1
     );
     assert!(
@@ -202,7 +210,7 @@ async fn a_stale_fence_refuses_every_write_and_a_fresh_one_succeeds(backend: Bac
         .expect("the leader's write");
     assert!(
         store
-            .unprocessed_changes(&north, 10)
+            .unprocessed_changes(&north, 10, &[])
             .await
             .unwrap()
             .is_empty()
@@ -256,6 +264,59 @@ async fn an_expired_lease_is_taken_with_the_next_epoch(backend: Backend) {
     assert!(leases[0].held);
 }
 
+/// The feed reads its next batch while the last one's record has not committed: the entries named in
+/// flight are left out wherever they lie, the rest come in `seq` order up to the limit, and once the
+/// record commits a plain read gives what the one made meanwhile gave.
+async fn the_next_batch_read_while_one_is_recorded_leaves_out_the_entries_in_flight(
+    backend: Backend,
+) {
+    let store = backend.store().await;
+    for name in ["a", "b", "c", "d", "e"] {
+        store
+            .create_plant(&draft("north", name), None)
+            .await
+            .unwrap();
+    }
+    store
+        .create_plant(&draft("south", "f"), None)
+        .await
+        .unwrap();
+    store.captured().await;
+    let north = ["north".to_owned()];
+    let all = store.unprocessed_changes(&north, 10, &[]).await.unwrap();
+    assert_eq!(all.len(), 5);
+    let seqs = |changes: &[Change]| changes.iter().map(|c| c.seq).collect::<Vec<_>>();
+
+    let read = (store
+        .unprocessed_changes(&north, 10, &[all[0].seq, all[2].seq])
+        .await)
+        .unwrap();
+    assert_eq!(seqs(&read), [all[1].seq, all[3].seq, all[4].seq]);
+    let read = (store.unprocessed_changes(&north, 2, &[all[1].seq]).await).unwrap();
+    assert_eq!(seqs(&read), [all[0].seq, all[2].seq]);
+    let every = seqs(&all);
+    assert!(
+        (store.unprocessed_changes(&north, 10, &every).await)
+            .unwrap()
+            .is_empty()
+    );
+
+    let Acquisition::Acquired { epoch } = acquire(&*store, "feed:north", "leader", TTL).await
+    else {
+        panic!("the region's lease is free");
+    };
+    let batch: Vec<Processed> = all[..2].iter().map(|c| routed(c, &["out"])).collect();
+    let fences = [fence("leader", epoch)];
+    let (recorded, ahead) = tokio::join!(
+        store.record_processed(&batch, &fences),
+        store.unprocessed_changes(&north, 10, &every[..2])
+    );
+    recorded.expect("the leader's write");
+    assert_eq!(seqs(&ahead.unwrap()), every[2..]);
+    let after = store.unprocessed_changes(&north, 10, &[]).await.unwrap();
+    assert_eq!(seqs(&after), every[2..]);
+}
+
 async fn a_plant_that_moves_regions_keeps_its_order_across_leaders(backend: Backend) {
     let store = backend.store().await;
     let (north, south) = (["north".to_owned()], ["south".to_owned()]);
@@ -274,7 +335,7 @@ async fn a_plant_that_moves_regions_keeps_its_order_across_leaders(backend: Back
     store.captured().await;
     assert!(
         store
-            .unprocessed_changes(&south, 10)
+            .unprocessed_changes(&south, 10, &[])
             .await
             .unwrap()
             .is_empty(),
@@ -282,12 +343,12 @@ async fn a_plant_that_moves_regions_keeps_its_order_across_leaders(backend: Back
     );
     acquire(&*store, "feed:north", "a", TTL).await;
     acquire(&*store, "feed:south", "b", TTL).await;
-    let created = store.unprocessed_changes(&north, 10).await.unwrap();
+    let created = store.unprocessed_changes(&north, 10, &[]).await.unwrap();
     store
         .record_processed(&[routed(&created[0], &["out"])], &[fence("a", 1)])
         .await
         .expect("north's write");
-    let updated = store.unprocessed_changes(&south, 10).await.unwrap();
+    let updated = store.unprocessed_changes(&south, 10, &[]).await.unwrap();
     assert_eq!(updated.len(), 1);
     let south_fence = Fence {
         lease: "feed:south".into(),
@@ -642,7 +703,7 @@ async fn replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its
 
     assert!(
         store
-            .unprocessed_changes(&["north".to_owned()], 10)
+            .unprocessed_changes(&["north".to_owned()], 10, &[])
             .await
             .unwrap()
             .is_empty()
@@ -652,7 +713,7 @@ async fn replaying_a_sinks_dead_letter_requeues_it_and_a_plugins_reprocesses_its
         Replay::Reprocessed
     );
     let again = store
-        .unprocessed_changes(&["north".to_owned()], 10)
+        .unprocessed_changes(&["north".to_owned()], 10, &[])
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
@@ -792,7 +853,7 @@ async fn a_batch_of_large_rows_is_cut_at_the_read_budget(backend: Backend) {
         store.create_plant(&large, None).await.unwrap();
     }
     let north = ["north".to_owned()];
-    let first = store.unprocessed_changes(&north, 100).await.unwrap();
+    let first = store.unprocessed_changes(&north, 100, &[]).await.unwrap();
     assert!(
         (1..30).contains(&first.len()),
         "{} of 30 changes in one batch",

@@ -165,13 +165,16 @@ pub trait JournalStore: Send + Sync + std::fmt::Debug {
     async fn journal_lag(&self) -> Result<Vec<RegionLag>, StoreError>;
 
     /// The oldest unprocessed journal entries of `regions`, in `seq` order, at most `limit` and about
-    /// [`READ_BYTES`] of images. An entry is
+    /// [`READ_BYTES`] of images, leaving out those whose `seq` is in `in_flight`. An entry is
     /// passed over while an earlier entry of the same plant in another region is unprocessed, so a
-    /// plant that moved regions keeps its order across leaders.
+    /// plant that moved regions keeps its order across leaders. `in_flight` names the entries of a
+    /// batch whose record has not committed yet, so that the next batch can be read meanwhile; it is
+    /// the caller's to record them first.
     async fn unprocessed_changes(
         &self,
         regions: &[String],
         limit: u32,
+        in_flight: &[u64],
     ) -> Result<Vec<Change>, StoreError>;
 
     /// Marks changes processed with their outcome and inserts their deliveries, all in one transaction

@@ -101,6 +101,16 @@ pub const SQLITE: List = &[
         "delivery probe index",
         include_str!("../../../migrations/sqlite/0018_delivery_probe_index.sql"),
     ),
+    (
+        19,
+        "trace inlined",
+        include_str!("../../../migrations/sqlite/0019_trace_inlined.sql"),
+    ),
+    (
+        20,
+        "feed read ahead",
+        include_str!("../../../migrations/sqlite/0020_feed_read_ahead.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -193,6 +203,16 @@ pub const POSTGRES: List = &[
         18,
         "delivery probe index",
         include_str!("../../../migrations/postgres/0018_delivery_probe_index.sql"),
+    ),
+    (
+        19,
+        "trace inlined",
+        include_str!("../../../migrations/postgres/0019_trace_inlined.sql"),
+    ),
+    (
+        20,
+        "feed read ahead",
+        include_str!("../../../migrations/postgres/0020_feed_read_ahead.sql"),
     ),
 ];
 

@@ -1,11 +1,13 @@
 //! The feed: reads the unprocessed journal entries of the regions this process leads, in `seq` order,
 //! runs each through the plugin pipeline, and writes the outcomes and the resulting deliveries in one
 //! transaction fenced by those regions' leases, so a change is either wholly processed by its current
-//! leader or not at all. On taking a region's lease it journals the region's snapshot first, as
-//! `feed.snapshot` says. A plugin that halts the feed stops that event's region at it, retried with
-//! backoff until it passes: nothing of that region overtakes it, and the other regions flow on. A
-//! backfill's entries pass the filters and enrichers like any other, and go to the backfill's sinks
-//! instead of where the routers would send them.
+//! leader or not at all. While a full batch is being recorded the next one is read, leaving out the
+//! entries in flight, and used only once that record has committed and the same leases lead the same
+//! regions: a drain waits on one round trip per batch instead of two. On taking a region's lease it
+//! journals the region's snapshot first, as `feed.snapshot` says. A plugin that halts the feed stops
+//! that event's region at it, retried with backoff until it passes: nothing of that region overtakes
+//! it, and the other regions flow on. A backfill's entries pass the filters and enrichers like any
+//! other, and go to the backfill's sinks instead of where the routers would send them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,6 +44,15 @@ struct Halt {
     backoff: Duration,
 }
 
+/// A batch read while the one before it was being recorded, for the regions as they were led then.
+#[derive(Debug)]
+struct Ahead {
+    led: Vec<(String, u64)>,
+    regions: Vec<String>,
+    changes: Vec<Change>,
+    started: std::time::Instant,
+}
+
 /// Everything the feed loop needs.
 #[derive(Debug)]
 pub struct Feed {
@@ -65,6 +76,8 @@ impl Feed {
         // The epoch each region's snapshot was settled under: once per acquisition.
         let mut snapshotted = BTreeMap::new();
         let mut written = self.store.change_signal();
+        let mut ahead: Option<Ahead> = None;
+        let limit = self.config.batch_size.get();
         while !*shutdown.borrow() {
             let led = self.leadership.led();
             if led.is_empty() {
@@ -93,17 +106,22 @@ impl Feed {
                 self.pause(wait, &mut shutdown).await;
                 continue;
             }
-            let started = std::time::Instant::now();
-            let changes = match self
-                .store
-                .unprocessed_changes(&regions, self.config.batch_size.get())
-                .await
+            // A batch read ahead holds only while the same leases lead the same regions.
+            let (changes, started) = match ahead
+                .take()
+                .filter(|ahead| ahead.led == epochs(&led) && ahead.regions == regions)
             {
-                Ok(changes) => changes,
-                Err(error) => {
-                    tracing::warn!(%error, "Cannot read the journal; retrying.");
-                    self.pause(self.config.poll_interval, &mut shutdown).await;
-                    continue;
+                Some(ahead) => (ahead.changes, ahead.started),
+                None => {
+                    let started = std::time::Instant::now();
+                    match self.store.unprocessed_changes(&regions, limit, &[]).await {
+                        Ok(changes) => (changes, started),
+                        Err(error) => {
+                            tracing::warn!(%error, "Cannot read the journal; retrying.");
+                            self.pause(self.config.poll_interval, &mut shutdown).await;
+                            continue;
+                        }
+                    }
                 }
             };
             if changes.is_empty() {
@@ -122,6 +140,9 @@ impl Feed {
                     continue;
                 }
             };
+            // A full batch that runs whole suggests more waiting: the next is read while this one is
+            // recorded. One cut short by a halt or a rollback is not, as the entries after it wait.
+            let read = changes.len();
             let pipeline = self.pipeline.load_full();
             let used = pipeline.clone();
             let (processed, stopped) = match tokio::task::spawn_blocking(move || {
@@ -142,10 +163,37 @@ impl Feed {
                     .filter(|(region, _)| processed.iter().any(|p| p.region == *region))
                     .map(|(_, fence)| fence.clone())
                     .collect();
-                match self.store.record_processed(&processed, &fences).await {
+                let read_ahead = processed.len() == read && read == limit as usize;
+                let in_flight: Vec<u64> = (processed.iter()).map(|done| done.seq).collect();
+                let next_started = std::time::Instant::now();
+                let (recorded, next) =
+                    tokio::join!(self.store.record_processed(&processed, &fences), async {
+                        if read_ahead {
+                            Some(
+                                self.store
+                                    .unprocessed_changes(&regions, limit, &in_flight)
+                                    .await,
+                            )
+                        } else {
+                            None
+                        }
+                    });
+                match recorded {
                     Ok(()) => {
                         self.deliveries_due.send_replace(());
                         count(&processed, started.elapsed());
+                        // Read before the record committed, so only for what it left out; an
+                        // empty or failed read is simply made again.
+                        if let Some(Ok(changes)) = next
+                            && !changes.is_empty()
+                        {
+                            ahead = Some(Ahead {
+                                led: epochs(&led),
+                                regions: regions.clone(),
+                                changes,
+                                started: next_started,
+                            });
+                        }
                     }
                     Err(StoreError::Fenced { lease }) => {
                         self.lost(&led, &lease);
@@ -160,6 +208,7 @@ impl Feed {
                 }
             }
             if used.condemned() {
+                ahead = None;
                 self.wait_for_rollback(&used).await;
             }
             // A region that went through is no longer halted; one that stopped waits longer each time.
@@ -255,6 +304,13 @@ impl Feed {
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// Each led region with the epoch of its lease.
+fn epochs(led: &[(String, Fence)]) -> Vec<(String, u64)> {
+    (led.iter())
+        .map(|(region, fence)| (region.clone(), fence.epoch))
+        .collect()
 }
 
 /// The recorded batch in the metrics: its duration, and its entries by region and outcome.

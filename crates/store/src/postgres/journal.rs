@@ -98,15 +98,11 @@ impl JournalStore for PostgresStore {
     }
 
     async fn processed_among(&self, seqs: &[u64], limit: u32) -> Result<Vec<Change>, StoreError> {
-        let seqs: Vec<i64> = seqs
-            .iter()
-            .filter_map(|&seq| i64::try_from(seq).ok())
-            .collect();
         let rows = sqlx::query(&format!(
             "SELECT {CHANGE_COLUMNS} FROM plant_changes \
              WHERE seq = ANY($1) AND processed_at IS NOT NULL ORDER BY seq LIMIT $2"
         ))
-        .bind(seqs)
+        .bind(bigints(seqs))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -134,11 +130,12 @@ impl JournalStore for PostgresStore {
         &self,
         regions: &[String],
         limit: u32,
+        in_flight: &[u64],
     ) -> Result<Vec<Change>, StoreError> {
-        // The entries are chosen by a function of migration 0014, whose plan does not depend on the
+        // The entries are chosen by a function of migration 0020, whose plan does not depend on the
         // table's statistics. Of a row, the budget counts the attributes, the one field of unbounded
         // size (its stored size would be compressed).
-        let query = format!("SELECT {CHANGE_COLUMNS} FROM plant_changes_to_feed($1, $2) c");
+        let query = format!("SELECT {CHANGE_COLUMNS} FROM plant_changes_to_feed($1, $2, $3) c");
         let rows = sqlx::query(&shared::within_read_budget(
             &query,
             "coalesce(octet_length((q.before_row).attributes::text), octet_length(q.before), 0) \
@@ -147,6 +144,7 @@ impl JournalStore for PostgresStore {
         ))
         .bind(regions)
         .bind(i64::from(limit))
+        .bind(bigints(in_flight))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(decode_journaled).collect()
@@ -249,6 +247,13 @@ impl JournalStore for PostgresStore {
 }
 
 /// One column of `rows`, as the array a parameter binds.
+/// Journal `seq`s as the server's `bigint`, which every `seq` came from.
+fn bigints(seqs: &[u64]) -> Vec<i64> {
+    seqs.iter()
+        .filter_map(|&seq| i64::try_from(seq).ok())
+        .collect()
+}
+
 fn column<'a, T, U>(rows: &'a [T], value: impl Fn(&'a T) -> U) -> Vec<U> {
     rows.iter().map(value).collect()
 }

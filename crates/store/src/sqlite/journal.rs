@@ -97,10 +97,12 @@ impl JournalStore for SqliteStore {
         &self,
         regions: &[String],
         limit: u32,
+        in_flight: &[u64],
     ) -> Result<Vec<Change>, StoreError> {
         let query = format!(
             "SELECT {CHANGE_COLUMNS} FROM plant_change_images c \
              WHERE c.processed_at IS NULL AND c.region IN (SELECT value FROM json_each(?1)) \
+               AND c.seq NOT IN (SELECT value FROM json_each(?3)) \
                AND NOT EXISTS (SELECT 1 FROM plant_changes e \
                                WHERE e.plant_id = c.plant_id AND e.seq < c.seq \
                                  AND e.processed_at IS NULL \
@@ -114,6 +116,7 @@ impl JournalStore for SqliteStore {
         ))
         .bind(shared::regions_json(regions))
         .bind(i64::from(limit))
+        .bind(serde_json::Value::from(in_flight).to_string())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(decode_change).collect()
