@@ -140,8 +140,6 @@ impl Feed {
                     continue;
                 }
             };
-            // A full batch that runs whole suggests more waiting: the next is read while this one is
-            // recorded. One cut short by a halt or a rollback is not, as the entries after it wait.
             let read = changes.len();
             let pipeline = self.pipeline.load_full();
             let used = pipeline.clone();
@@ -163,6 +161,8 @@ impl Feed {
                     .filter(|(region, _)| processed.iter().any(|p| p.region == *region))
                     .map(|(_, fence)| fence.clone())
                     .collect();
+                // A full batch that ran whole suggests more waiting: the next is read while this one
+                // is recorded. Not after a halt or a rollback, whose region's later entries must wait.
                 let read_ahead = processed.len() == read && read == limit as usize;
                 let in_flight: Vec<u64> = (processed.iter()).map(|done| done.seq).collect();
                 let next_started = std::time::Instant::now();
@@ -182,8 +182,8 @@ impl Feed {
                     Ok(()) => {
                         self.deliveries_due.send_replace(());
                         count(&processed, started.elapsed());
-                        // Read before the record committed, so only for what it left out; an
-                        // empty or failed read is simply made again.
+                        // It left out this batch's entries, now recorded; an empty or failed
+                        // read is made again as a plain one.
                         if let Some(Ok(changes)) = next
                             && !changes.is_empty()
                         {
