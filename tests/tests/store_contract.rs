@@ -287,19 +287,14 @@ async fn the_next_batch_read_while_one_is_recorded_leaves_out_the_entries_in_fli
     assert_eq!(all.len(), 5);
     let seqs = |changes: &[Change]| changes.iter().map(|c| c.seq).collect::<Vec<_>>();
 
-    let read = (store
-        .unprocessed_changes(&north, 10, &[all[0].seq, all[2].seq])
-        .await)
-        .unwrap();
-    assert_eq!(seqs(&read), [all[1].seq, all[3].seq, all[4].seq]);
-    let read = (store.unprocessed_changes(&north, 2, &[all[1].seq]).await).unwrap();
-    assert_eq!(seqs(&read), [all[0].seq, all[2].seq]);
+    let in_flight = [all[0].seq, all[2].seq];
+    let read = store.unprocessed_changes(&north, 10, &in_flight).await;
+    assert_eq!(seqs(&read.unwrap()), [all[1].seq, all[3].seq, all[4].seq]);
+    let read = store.unprocessed_changes(&north, 2, &[all[1].seq]).await;
+    assert_eq!(seqs(&read.unwrap()), [all[0].seq, all[2].seq]);
     let every = seqs(&all);
-    assert!(
-        (store.unprocessed_changes(&north, 10, &every).await)
-            .unwrap()
-            .is_empty()
-    );
+    let read = store.unprocessed_changes(&north, 10, &every).await;
+    assert!(read.unwrap().is_empty());
 
     let Acquisition::Acquired { epoch } = acquire(&*store, "feed:north", "leader", TTL).await
     else {

@@ -164,11 +164,12 @@ impl Feed {
                 // A full batch that ran whole suggests more waiting: the next is read while this one
                 // is recorded. Not after a halt or a rollback, whose region's later entries must wait.
                 let read_ahead = processed.len() == read && read == limit as usize;
-                let in_flight: Vec<u64> = (processed.iter()).map(|done| done.seq).collect();
                 let next_started = std::time::Instant::now();
                 let (recorded, next) =
                     tokio::join!(self.store.record_processed(&processed, &fences), async {
                         if read_ahead {
+                            let in_flight: Vec<u64> =
+                                processed.iter().map(|done| done.seq).collect();
                             Some(
                                 self.store
                                     .unprocessed_changes(&regions, limit, &in_flight)

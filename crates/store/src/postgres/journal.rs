@@ -246,7 +246,6 @@ impl JournalStore for PostgresStore {
     }
 }
 
-/// One column of `rows`, as the array a parameter binds.
 /// Journal `seq`s as the server's `bigint`, which every `seq` came from.
 fn bigints(seqs: &[u64]) -> Vec<i64> {
     seqs.iter()
@@ -254,6 +253,7 @@ fn bigints(seqs: &[u64]) -> Vec<i64> {
         .collect()
 }
 
+/// One column of `rows`, as the array a parameter binds.
 fn column<'a, T, U>(rows: &'a [T], value: impl Fn(&'a T) -> U) -> Vec<U> {
     rows.iter().map(value).collect()
 }
