@@ -1,17 +1,16 @@
 //! Plants on SQLite. Reads go to the pool; writes go through the group commit (see `group_commit`),
-//! where a write and the read of the row the triggers left run in one savepoint of a shared
-//! transaction, in one round trip, so the answer is the committed row, version and timestamps
-//! included.
+//! where a write and the read of the row it left run in one savepoint of a shared transaction, in one
+//! round trip, so the answer is the committed row, version and timestamps included.
 
 use async_trait::async_trait;
 use sqlx::query::Query;
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Row, Sqlite, SqliteConnection};
 
 use super::SqliteStore;
 use crate::decode::decode_plant;
 use crate::{PlantFilter, PlantStore, StoreError, shared};
-use plant_monitor_core::domain::{Plant, PlantDraft, TraceParent};
+use plant_monitor_core::domain::{Fuel, Plant, PlantDraft, Status, TraceParent};
 
 /// One write of a plant, as it waits in the group commit's queue.
 #[derive(Debug)]
@@ -38,17 +37,24 @@ impl PlantWrite {
         self.statements().2
     }
 
-    /// The write's id, its statements (the write, then the row the triggers left, only if the write
-    /// touched a row: SQLite's `changes()` does not count the triggers' own), and the number of the
-    /// first parameter after theirs.
+    /// The write's id, its statements (the write, then the row it left, only if the write touched a
+    /// row: SQLite's `changes()` does not count the triggers' own), and the number of the first
+    /// parameter after theirs.
+    ///
+    /// A create returns its row itself: `RETURNING` shows the row before the AFTER triggers ran, and
+    /// the insert trigger writes the plant again only when the writer set `version` or a timestamp,
+    /// which this insert leaves to the columns' defaults. Reading the image back through the view
+    /// cost the writer task, which every write waits for, a lookup by id and a JSON document built
+    /// in SQL only to be parsed again here.
     fn statements(&self) -> (&String, &'static str, usize) {
         match self {
             PlantWrite::Create { id, .. } => (
                 id,
                 "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, \
                  status, latitude, longitude, attributes) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10); \
-                 SELECT image FROM power_plant_images WHERE id = ?1",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 RETURNING id, name, region, fuel, capacity_mw, output_mw, status, latitude, \
+                 longitude, attributes, version, created_at, updated_at",
                 11,
             ),
             PlantWrite::Replace { id, .. } => (
@@ -90,6 +96,7 @@ impl PlantWrite {
         let written = query.bind(extra).fetch_optional(&mut *conn).await?;
         match (self, written) {
             (PlantWrite::Delete { .. }, Some(_)) => Ok(None),
+            (PlantWrite::Create { .. }, Some(row)) => plant_columns(&row).map(Some),
             (_, Some(row)) => decode_plant(&row).map(Some),
             (PlantWrite::Replace { expected, .. } | PlantWrite::Delete { expected, .. }, None) => {
                 Err(missed(conn, id, *expected).await?)
@@ -97,6 +104,35 @@ impl PlantWrite {
             (PlantWrite::Create { .. }, None) => Err(StoreError::NotFound { id: id.clone() }),
         }
     }
+}
+
+/// A plant from the columns of `power_plants` themselves, as `INSERT … RETURNING` gives them.
+fn plant_columns(row: &SqliteRow) -> Result<Plant, StoreError> {
+    let id: String = row.try_get("id")?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        what: format!("plant {id}"),
+        source: reason.into(),
+    };
+    let fuel: String = row.try_get("fuel")?;
+    let status: String = row.try_get("status")?;
+    let attributes: String = row.try_get("attributes")?;
+    Ok(Plant {
+        name: row.try_get("name")?,
+        region: row.try_get("region")?,
+        fuel: Fuel::parse(&fuel).ok_or_else(|| corrupt(format!("fuel {fuel:?}")))?,
+        capacity_mw: row.try_get("capacity_mw")?,
+        output_mw: row.try_get("output_mw")?,
+        status: Status::parse(&status).ok_or_else(|| corrupt(format!("status {status:?}")))?,
+        latitude: row.try_get("latitude")?,
+        longitude: row.try_get("longitude")?,
+        attributes: serde_json::from_str(&attributes)
+            .map_err(|error| corrupt(format!("attributes: {error}")))?,
+        version: u64::try_from(row.try_get::<i64, _>("version")?)
+            .map_err(|_| corrupt("version is negative".to_owned()))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        id,
+    })
 }
 
 async fn plant_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Plant>, StoreError> {
