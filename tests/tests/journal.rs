@@ -373,3 +373,54 @@ async fn heavy_reads_do_not_cost_the_leader_its_lease(backend: Backend) {
     assert_eq!(lease["epoch"], epoch, "the lease was never lost: {after}");
     assert_eq!(lease["holder"], after["instance_id"]);
 }
+
+/// On SQLite the store makes a journal entry's images and changed fields from the columns the triggers
+/// wrote, as the view `plant_change_images` makes them in SQL for SQL readers: both must say the same
+/// of every kind of write, from the API and from raw SQL.
+#[tokio::test]
+async fn on_sqlite_the_store_reads_every_entry_as_the_journal_view_shows_it() {
+    let app = TestApp::start_on(Backend::Sqlite, |_| {}).await;
+    let created = app.create(&plant("Grand Coulee")).await;
+    let id = created["id"].as_str().unwrap();
+    app.patch(
+        id,
+        r#"{"output_mw": null, "attributes": {"b": "2", "a": "ü\n"}}"#,
+    )
+    .await;
+    app.patch(id, r#"{"region": "eu-south", "latitude": -0.0}"#)
+        .await;
+    let db = app.sql().await;
+    for sql in [
+        "INSERT INTO power_plants (id, name, region, fuel, capacity_mw, output_mw, latitude, \
+         longitude, attributes) VALUES ('raw-1', 'Raw', 'eu-north', 'storage', 1e-300, -5.5, \
+         89.99999999999999, -180, '{\"z\": \"1\", \"y\": \"\"}')",
+        "UPDATE power_plants SET capacity_mw = 2.5, attributes = '{}' WHERE id = 'raw-1'",
+        "UPDATE power_plants SET name = 'Renamed', status = 'offline', longitude = NULL \
+         WHERE id = 'raw-1'",
+        "DELETE FROM power_plants",
+    ] {
+        sqlx::query(sql).execute(&db).await.unwrap();
+    }
+
+    let rows: Vec<(Option<String>, Option<String>, String)> = sqlx::query_as(
+        "SELECT before, after, changed_fields FROM plant_change_images ORDER BY seq",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let parse = |text: Option<String>| {
+        text.map_or(Value::Null, |text| serde_json::from_str(&text).unwrap())
+    };
+    let viewed: Vec<Value> = rows
+        .into_iter()
+        .map(|(before, after, fields)| json!([parse(before), parse(after), parse(Some(fields))]))
+        .collect();
+    let read: Vec<Value> = app
+        .journal()
+        .await
+        .iter()
+        .map(|entry| json!([entry["before"], entry["after"], entry["changed_fields"]]))
+        .collect();
+    assert_eq!(read.len(), 8, "{read:#?}");
+    assert_eq!(read, viewed);
+}

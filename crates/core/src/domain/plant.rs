@@ -38,6 +38,33 @@ pub struct PlantDraft {
     pub attributes: BTreeMap<String, String>,
 }
 
+impl PlantDraft {
+    /// The plant this draft is once the server has given it its id, version and timestamps.
+    pub fn into_plant(
+        self,
+        id: String,
+        version: u64,
+        created_at: String,
+        updated_at: String,
+    ) -> Plant {
+        Plant {
+            id,
+            name: self.name,
+            region: self.region,
+            fuel: self.fuel,
+            capacity_mw: self.capacity_mw,
+            output_mw: self.output_mw,
+            status: self.status,
+            latitude: self.latitude,
+            longitude: self.longitude,
+            attributes: self.attributes,
+            version,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
 /// A plant as stored: the draft plus what the server owns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

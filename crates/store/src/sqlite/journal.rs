@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
 
+use super::plant_columns::{AFTER, BEFORE, get, version};
 use super::{FENCES, MINUTE_NOW, SqliteStore, check_fences};
 use crate::decode::{decode_change, decode_lag, decode_recorded};
 use crate::{
@@ -12,12 +14,61 @@ use crate::{
 };
 use plant_monitor_core::domain::Change;
 
-/// The columns [`decode_change`] reads, of the view `plant_change_images`: the triggers journal a
-/// change as plain column values, and the view turns them into the images and changed_fields readers
-/// see (migration 0012).
+/// The columns [`decode_change`] reads, of `plant_changes` itself, and the plain values the triggers
+/// journal a change as (migration 0012), whose images and changed fields [`with_columns`] makes, as
+/// PostgreSQL's journal does from its rows. Entries journaled as JSON (before migration 0012,
+/// snapshots, backfills) have none. The view `plant_change_images` makes the same in SQL, for SQL
+/// readers.
 const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before, after, changed_fields, committed_at, \
-     processed_at, outcome, outcome_plugin, outcome_reason, outcome_pipeline, \
-     traceparent, backfill_id";
+     processed_at, outcome, outcome_plugin, outcome_reason, outcome_pipeline, traceparent, backfill_id, \
+     before_name, before_region, before_fuel, before_capacity_mw, before_output_mw, before_status, \
+     before_latitude, before_longitude, before_attributes, before_version, before_created_at, \
+     before_updated_at, after_name, after_fuel, after_capacity_mw, after_output_mw, after_status, \
+     after_latitude, after_longitude, after_attributes";
+
+/// A journal entry from [`CHANGE_COLUMNS`].
+fn decode_journaled(row: &SqliteRow) -> Result<Change, StoreError> {
+    with_columns(row, decode_change(row)?)
+}
+
+/// `change` with the images and changed fields of its columns, where the triggers journaled columns.
+/// The image after a change keeps only the plant's own fields: its id and region are the entry's, and
+/// the server-owned rest follows from the image before and the commit (migration 0012).
+fn with_columns(row: &SqliteRow, mut change: Change) -> Result<Change, StoreError> {
+    let seq = change.seq;
+    let before_what = || format!("journal entry {seq} before");
+    let before = BEFORE
+        .draft(row, || get(row, "before_region", &before_what), before_what)?
+        .map(|draft| {
+            Ok::<_, StoreError>(draft.into_plant(
+                change.plant_id.clone(),
+                version(row, "before_version", &before_what)?,
+                get(row, "before_created_at", &before_what)?,
+                get(row, "before_updated_at", &before_what)?,
+            ))
+        })
+        .transpose()?;
+    let after = AFTER
+        .draft(
+            row,
+            || Ok(change.region.clone()),
+            || format!("journal entry {seq} after"),
+        )?
+        .map(|draft| {
+            let (version, created_at) = match &before {
+                Some(before) => (before.version + 1, before.created_at.clone()),
+                None => (1, change.committed_at.clone()),
+            };
+            let updated_at = change.committed_at.clone();
+            draft.into_plant(change.plant_id.clone(), version, created_at, updated_at)
+        });
+    if before.is_some() || after.is_some() {
+        change.changed_fields = Change::fields_changed(before.as_ref(), after.as_ref());
+        change.before = before;
+        change.after = after;
+    }
+    Ok(change)
+}
 
 #[async_trait]
 impl JournalStore for SqliteStore {
@@ -28,7 +79,7 @@ impl JournalStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Change>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {CHANGE_COLUMNS} FROM plant_change_images \
+            "SELECT {CHANGE_COLUMNS} FROM plant_changes \
              WHERE seq > ?1 AND (?2 IS NULL OR plant_id = ?2) ORDER BY seq LIMIT ?3"
         ))
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
@@ -36,7 +87,7 @@ impl JournalStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(decode_change).collect()
+        rows.iter().map(decode_journaled).collect()
     }
 
     async fn recorded(&self, limit: u32) -> Result<Vec<Recorded>, StoreError> {
@@ -44,13 +95,21 @@ impl JournalStore for SqliteStore {
             "SELECT {CHANGE_COLUMNS}, event, \
                (SELECT json_group_array(sink) FROM deliveries d \
                 WHERE d.seq = c.seq AND d.sink IS NOT NULL) AS sinks \
-             FROM (SELECT * FROM plant_change_images WHERE processed_at IS NOT NULL \
+             FROM (SELECT * FROM plant_changes WHERE processed_at IS NOT NULL \
                    ORDER BY seq DESC LIMIT ?1) c ORDER BY seq"
         ))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(decode_recorded).collect()
+        rows.iter()
+            .map(|row| {
+                let recorded = decode_recorded(row)?;
+                Ok(Recorded {
+                    change: with_columns(row, recorded.change)?,
+                    ..recorded
+                })
+            })
+            .collect()
     }
 
     fn change_signal(&self) -> ChangeSignal {
@@ -66,14 +125,14 @@ impl JournalStore for SqliteStore {
 
     async fn processed_among(&self, seqs: &[u64], limit: u32) -> Result<Vec<Change>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {CHANGE_COLUMNS} FROM plant_change_images \
+            "SELECT {CHANGE_COLUMNS} FROM plant_changes \
              WHERE seq IN (SELECT value FROM json_each(?1)) AND processed_at IS NOT NULL ORDER BY seq LIMIT ?2"
         ))
         .bind(shared::seqs_json(seqs))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(decode_change).collect()
+        rows.iter().map(decode_journaled).collect()
     }
 
     async fn journal_writers(&self) -> Result<Vec<String>, StoreError> {
@@ -100,7 +159,7 @@ impl JournalStore for SqliteStore {
         in_flight: &[u64],
     ) -> Result<Vec<Change>, StoreError> {
         let query = format!(
-            "SELECT {CHANGE_COLUMNS} FROM plant_change_images c \
+            "SELECT {CHANGE_COLUMNS} FROM plant_changes c \
              WHERE c.processed_at IS NULL AND c.region IN (SELECT value FROM json_each(?1)) \
                AND c.seq NOT IN (SELECT value FROM json_each(?3)) \
                AND NOT EXISTS (SELECT 1 FROM plant_changes e \
@@ -111,7 +170,8 @@ impl JournalStore for SqliteStore {
         );
         let rows = sqlx::query(&shared::within_read_budget(
             &query,
-            "coalesce(octet_length(q.before), 0) + coalesce(octet_length(q.after), 0)",
+            "coalesce(octet_length(q.before_attributes), octet_length(q.before), 0) \
+             + coalesce(octet_length(q.after_attributes), octet_length(q.after), 0)",
             "seq",
         ))
         .bind(shared::regions_json(regions))
@@ -119,7 +179,7 @@ impl JournalStore for SqliteStore {
         .bind(serde_json::Value::from(in_flight).to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(decode_change).collect()
+        rows.iter().map(decode_journaled).collect()
     }
 
     async fn record_processed(

@@ -9,6 +9,7 @@ mod group_commit;
 mod journal;
 mod leases;
 mod outbox;
+mod plant_columns;
 mod plants;
 mod retention;
 mod stats;

@@ -4,13 +4,13 @@
 
 use async_trait::async_trait;
 use sqlx::query::Query;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Row, Sqlite, SqliteConnection};
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Sqlite, SqliteConnection};
 
-use super::SqliteStore;
+use super::{SqliteStore, plant_columns};
 use crate::decode::decode_plant;
 use crate::{PlantFilter, PlantStore, StoreError, shared};
-use plant_monitor_core::domain::{Fuel, Plant, PlantDraft, Status, TraceParent};
+use plant_monitor_core::domain::{Plant, PlantDraft, TraceParent};
 
 /// One write of a plant, as it waits in the group commit's queue.
 #[derive(Debug)]
@@ -96,7 +96,7 @@ impl PlantWrite {
         let written = query.bind(extra).fetch_optional(&mut *conn).await?;
         match (self, written) {
             (PlantWrite::Delete { .. }, Some(_)) => Ok(None),
-            (PlantWrite::Create { .. }, Some(row)) => plant_columns(&row).map(Some),
+            (PlantWrite::Create { .. }, Some(row)) => plant_columns::plant(&row).map(Some),
             (_, Some(row)) => decode_plant(&row).map(Some),
             (PlantWrite::Replace { expected, .. } | PlantWrite::Delete { expected, .. }, None) => {
                 Err(missed(conn, id, *expected).await?)
@@ -104,35 +104,6 @@ impl PlantWrite {
             (PlantWrite::Create { .. }, None) => Err(StoreError::NotFound { id: id.clone() }),
         }
     }
-}
-
-/// A plant from the columns of `power_plants` themselves, as `INSERT … RETURNING` gives them.
-fn plant_columns(row: &SqliteRow) -> Result<Plant, StoreError> {
-    let id: String = row.try_get("id")?;
-    let corrupt = |reason: String| StoreError::Corrupt {
-        what: format!("plant {id}"),
-        source: reason.into(),
-    };
-    let fuel: String = row.try_get("fuel")?;
-    let status: String = row.try_get("status")?;
-    let attributes: String = row.try_get("attributes")?;
-    Ok(Plant {
-        name: row.try_get("name")?,
-        region: row.try_get("region")?,
-        fuel: Fuel::parse(&fuel).ok_or_else(|| corrupt(format!("fuel {fuel:?}")))?,
-        capacity_mw: row.try_get("capacity_mw")?,
-        output_mw: row.try_get("output_mw")?,
-        status: Status::parse(&status).ok_or_else(|| corrupt(format!("status {status:?}")))?,
-        latitude: row.try_get("latitude")?,
-        longitude: row.try_get("longitude")?,
-        attributes: serde_json::from_str(&attributes)
-            .map_err(|error| corrupt(format!("attributes: {error}")))?,
-        version: u64::try_from(row.try_get::<i64, _>("version")?)
-            .map_err(|_| corrupt("version is negative".to_owned()))?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        id,
-    })
 }
 
 async fn plant_in(conn: &mut SqliteConnection, id: &str) -> Result<Option<Plant>, StoreError> {
