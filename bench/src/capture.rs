@@ -1,10 +1,11 @@
 //! What capture costs the writers: the same writes committed into `power_plants` (journal triggers
 //! on) and into its plain copy (capture off, see [`crate::plain_table`]) in one database, in
 //! alternating rounds per scenario: single-row commits from 1 and from 8 writers, 10-row transactions
-//! from one writer, and one large transaction. The service is not running; the writers are all there is. On PostgreSQL the
-//! scenarios run again in `wal` capture, with a capture leader journaling from the slot meanwhile, in
-//! this process as the service would run it, against capture off again; and once more with no leader
-//! running, so that nothing decodes the log on the same cores: what the writers themselves pay.
+//! from one writer, and one large transaction. The service is not running; the writers are all there
+//! is. On PostgreSQL the scenarios run again in `wal` capture, with a capture leader journaling from
+//! the slot meanwhile, in this process as the service would run it, against capture off again; and
+//! once more with no leader running, so that nothing decodes the log on the same cores: what the
+//! writers themselves pay.
 
 use std::time::{Duration, Instant};
 
