@@ -4,13 +4,17 @@
 //! included, no sinks), so the writes are journaled and processed as in production while they are
 //! timed. [`measure`] returns the figures for other commands to use; [`run`] prints them.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+use hyper::Method;
 
 use plant_monitor::config::Config;
 use plant_monitor::service::Service;
 use serde_json::json;
 
 use crate::database::Database;
+use crate::load_client::{Connection, Prepared};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -95,7 +99,7 @@ pub async fn measure(setup: &Setup) -> anyhow::Result<Vec<Figure>> {
     let service = Service::start(&config).await?;
     let base = format!("http://{}", service.local_addr());
 
-    let seeder = client(setup.connections)?;
+    let seeder = reqwest::Client::new();
     let mut ids = Vec::with_capacity(setup.plants as usize);
     for i in 0..setup.plants {
         let created: serde_json::Value = seeder
@@ -115,7 +119,7 @@ pub async fn measure(setup: &Setup) -> anyhow::Result<Vec<Figure>> {
 
     let mut figures = Vec::new();
     for operation in Operation::ALL {
-        figures.push(drive(setup, &base, &ids, operation).await?);
+        figures.push(drive(setup, service.local_addr(), &ids, operation).await?);
     }
     service.shutdown().await?;
     // Dropping the database (a PostgreSQL one is dropped from the server) comes last.
@@ -158,7 +162,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 /// Drives `operation` from every connection for the setup's duration.
 async fn drive(
     setup: &Setup,
-    base: &str,
+    address: SocketAddr,
     ids: &[String],
     operation: Operation,
 ) -> anyhow::Result<Figure> {
@@ -166,9 +170,8 @@ async fn drive(
     let deadline = started + setup.duration;
     let mut connections = tokio::task::JoinSet::new();
     for connection in 0..setup.connections {
-        // A client each, holding one connection, so that N clients are N connections.
-        let client = client(1)?;
-        let (base, ids) = (base.to_owned(), ids.to_vec());
+        let mut client = Connection::new(address)?;
+        let ids = ids.to_vec();
         connections.spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
@@ -177,28 +180,9 @@ async fn drive(
             let mut pick = connection as usize * 7919;
             while Instant::now() < deadline {
                 pick = pick.wrapping_add(104_729);
-                let id = &ids[pick % ids.len()];
-                let request = match operation {
-                    Operation::Get => client.get(format!("{base}/v1/plants/{id}")),
-                    Operation::List => client.get(format!("{base}/v1/plants?limit=20")),
-                    Operation::Post => client
-                        .post(format!("{base}/v1/plants"))
-                        .json(&plant(pick as u32)),
-                    Operation::Patch => client
-                        .patch(format!("{base}/v1/plants/{id}"))
-                        .header("content-type", "application/merge-patch+json")
-                        .body(json!({ "output_mw": (pick % 100) as f64 }).to_string()),
-                };
+                let request = prepare(operation, &ids[pick % ids.len()], pick);
                 let sent = Instant::now();
-                let answered = match request.send().await {
-                    Ok(response) => {
-                        let success = response.status().is_success();
-                        // Read the whole body: the answer is not complete before it.
-                        response.bytes().await.is_ok() && success
-                    }
-                    Err(_) => false,
-                };
-                if answered {
+                if client.send(request).await {
                     latencies.push(sent.elapsed());
                 } else {
                     errors += 1;
@@ -232,10 +216,35 @@ async fn drive(
     })
 }
 
-fn client(connections: u32) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .pool_max_idle_per_host(connections as usize)
-        .build()?)
+/// The request of `operation` a connection sends as its `pick`th.
+fn prepare(operation: Operation, id: &str, pick: usize) -> Prepared {
+    let (method, path, content_type, body) = match operation {
+        Operation::Get => (Method::GET, format!("/v1/plants/{id}"), None, String::new()),
+        Operation::List => (
+            Method::GET,
+            "/v1/plants?limit=20".to_owned(),
+            None,
+            String::new(),
+        ),
+        Operation::Post => (
+            Method::POST,
+            "/v1/plants".to_owned(),
+            Some("application/json"),
+            plant(pick as u32).to_string(),
+        ),
+        Operation::Patch => (
+            Method::PATCH,
+            format!("/v1/plants/{id}"),
+            Some("application/merge-patch+json"),
+            json!({ "output_mw": (pick % 100) as f64 }).to_string(),
+        ),
+    };
+    Prepared {
+        method,
+        path,
+        content_type,
+        body,
+    }
 }
 
 const FUELS: [&str; 6] = ["hydro", "wind", "gas", "coal", "solar", "nuclear"];

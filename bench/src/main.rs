@@ -37,6 +37,7 @@ mod http_ceiling;
 mod languages;
 mod latency;
 mod leader;
+mod load_client;
 mod misses;
 mod paced;
 mod plain_table;
