@@ -111,7 +111,8 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             leases,
-            writer: GroupCommit::start(writer, options, written.clone()),
+            writer: GroupCommit::start(writer, options, written.clone())
+                .map_err(|error| open_error(sqlx::Error::Io(error)))?,
             written,
             watcher,
             released: Arc::new(Notify::new()),
