@@ -85,7 +85,7 @@ impl GroupCommit {
     /// and on the shared runtime the task's wake-up after each one queued behind the requests the
     /// runtime's workers were serving, while the connection's thread, the one every write waits
     /// for, sat idle; on its own thread the operating system wakes it at once (API POSTs on
-    /// SQLite +16 % in alternating runs, see BENCHMARKS).
+    /// SQLite +10 % over 14 alternating pairs, see BENCHMARKS).
     pub(super) fn start(
         conn: SqliteConnection,
         options: SqliteConnectOptions,
