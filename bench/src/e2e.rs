@@ -92,6 +92,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<f64> {
             let pool = pool.clone();
             let (events, writers_count) = (setup.events, setup.writers);
             writers.spawn(async move {
+                // Each writer its own session, as in `bench capture`'s 8 writers, whose rate this
+                // one's is compared with.
+                let mut connection = pool.acquire().await?;
                 for i in (writer..events).step_by(writers_count as usize) {
                     let (name, region, fuel, output) = row(i);
                     sqlx::query(insert)
@@ -99,7 +102,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<f64> {
                         .bind(region)
                         .bind(fuel)
                         .bind(output)
-                        .execute(&pool)
+                        .execute(&mut *connection)
                         .await?;
                 }
                 anyhow::Ok(())

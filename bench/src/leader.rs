@@ -158,8 +158,9 @@ async fn write_single_rows(writers: &AnyPool, insert: &str, changes: u32) -> any
     for writer in 0..WRITERS {
         let (pool, insert) = (writers.clone(), insert.to_owned());
         tasks.spawn(async move {
+            let mut connection = pool.acquire().await?;
             for i in (writer..changes).step_by(WRITERS as usize) {
-                row(&insert, i).execute(&pool).await?;
+                row(&insert, i).execute(&mut *connection).await?;
             }
             anyhow::Ok(())
         });
