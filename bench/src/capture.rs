@@ -194,7 +194,7 @@ async fn commit_rates(
 /// connection for the round, as a program writing through its own session does (the writers
 /// were psycopg2 connections). Taking turns over the pool's eight instead put each commit of one
 /// writer on another PostgreSQL backend, or on a SQLite connection whose page cache the last commit
-/// had made stale: one writer committed 15-40 % less with capture on or off, and on PostgreSQL its
+/// had made stale: one writer committed 15-30 % less with capture on or off, and on PostgreSQL its
 /// capture looked dearer than it is (0.72-0.79 of capture off against 0.83-0.86).
 async fn write(
     pool: &AnyPool,
