@@ -14,6 +14,7 @@ use plant_monitor::config::Config;
 use plant_monitor::service::Service;
 use sqlx::any::AnyPoolOptions;
 
+use crate::capture::{insert, row, write_single_rows};
 use crate::database::Database;
 
 /// What to measure.
@@ -28,8 +29,6 @@ pub struct Setup {
     /// Who writes the journal (`wal` on PostgreSQL only).
     pub capture: plant_monitor::config::CaptureMode,
 }
-
-const FUELS: [&str; 6] = ["hydro", "wind", "gas", "coal", "solar", "nuclear"];
 
 /// Runs the measurement and prints it; returns the events per second.
 pub async fn run(setup: Setup) -> anyhow::Result<f64> {
@@ -60,57 +59,17 @@ pub async fn run(setup: Setup) -> anyhow::Result<f64> {
         .connect(database.url())
         .await?;
 
-    let insert = "INSERT INTO power_plants (name, region, fuel, capacity_mw, output_mw) VALUES ($1, $2, $3, 100, $4)";
-    let row = |i: u32| {
-        // One plant in ten reports more than its capacity: an alert that fans out to two sinks.
-        let output = if i.is_multiple_of(10) { 150.0 } else { 80.0 };
-        (
-            format!("plant {i}"),
-            format!("region-{}", i % 4),
-            FUELS[i as usize % FUELS.len()],
-            output,
-        )
-    };
+    let insert = insert("power_plants");
     let started = if setup.writers == 0 {
         let mut tx = pool.begin().await?;
         for i in 0..setup.events {
-            let (name, region, fuel, output) = row(i);
-            sqlx::query(insert)
-                .bind(name)
-                .bind(region)
-                .bind(fuel)
-                .bind(output)
-                .execute(&mut *tx)
-                .await?;
+            row(&insert, i).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Instant::now()
     } else {
         let started = Instant::now();
-        let mut writers = tokio::task::JoinSet::new();
-        for writer in 0..setup.writers {
-            let pool = pool.clone();
-            let (events, writers_count) = (setup.events, setup.writers);
-            writers.spawn(async move {
-                // Each writer its own session, as in `bench capture`'s 8 writers, whose rate this
-                // one's is compared with.
-                let mut connection = pool.acquire().await?;
-                for i in (writer..events).step_by(writers_count as usize) {
-                    let (name, region, fuel, output) = row(i);
-                    sqlx::query(insert)
-                        .bind(name)
-                        .bind(region)
-                        .bind(fuel)
-                        .bind(output)
-                        .execute(&mut *connection)
-                        .await?;
-                }
-                anyhow::Ok(())
-            });
-        }
-        while let Some(done) = writers.join_next().await {
-            done??;
-        }
+        write_single_rows(&pool, &insert, setup.events, setup.writers).await?;
         started
     };
     let expected = u64::from(setup.events) + u64::from(setup.events).div_ceil(10);

@@ -11,7 +11,7 @@ use plant_monitor::config::CaptureMode;
 use plant_monitor_tests::TestDatabase;
 use sqlx::{AnyPool, PgPool};
 
-use crate::capture::{insert, row};
+use crate::capture::{insert, row, write_single_rows};
 use crate::database::Database;
 use crate::failover::{self, Lease, Node};
 use crate::process::{cpu_of, peak_rss_kib_of};
@@ -102,7 +102,7 @@ async fn measure(
             .await?;
         let started = Instant::now();
         if single_rows {
-            write_single_rows(writers, &insert, changes).await?;
+            write_single_rows(writers, &insert, changes, WRITERS).await?;
         } else {
             let mut tx = writers.begin().await?;
             for i in 0..changes {
@@ -151,24 +151,6 @@ async fn walsender(pool: &PgPool) -> anyhow::Result<String> {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-async fn write_single_rows(writers: &AnyPool, insert: &str, changes: u32) -> anyhow::Result<()> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for writer in 0..WRITERS {
-        let (pool, insert) = (writers.clone(), insert.to_owned());
-        tasks.spawn(async move {
-            let mut connection = pool.acquire().await?;
-            for i in (writer..changes).step_by(WRITERS as usize) {
-                row(&insert, i).execute(&mut *connection).await?;
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
-    Ok(())
 }
 
 async fn journal_reaches(pool: &PgPool, entries: i64) -> anyhow::Result<()> {
