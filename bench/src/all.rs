@@ -57,7 +57,7 @@ impl Sizes {
         } else {
             Sizes {
                 capture: capture::Sizes {
-                    seconds: Duration::from_secs(3),
+                    seconds: Duration::from_secs(6),
                     bulk_rows: 20_000,
                 },
                 events: 20_000,

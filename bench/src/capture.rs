@@ -94,11 +94,19 @@ impl Rates {
 }
 
 /// How many rounds a timed scenario's writes are split into, each round writing into both tables, in
-/// the order A B, B A, A B, B A. One pass into each table read a drift of the machine's speed, or a
+/// the order A B, B A, A B, B A, …. One pass into each table read a drift of the machine's speed, or a
 /// checkpoint that fell into one table's turn, as a cost of capture: one such run put `wal` capture
 /// with nothing decoding, which cannot make a commit cheaper, at 1.24 of capture off for one writer
-/// and 1.10 for 10-row transactions.
-const ROUNDS: u32 = 4;
+/// and 1.10 for 10-row transactions. Eight rounds (of 6 s per table in `bench all`) rather than four
+/// of 3 s: eight SQLite writers wait for the write lock in the busy handler's sleeps of 1 ms and more,
+/// and five runs of four rounds of the same build put their ratio anywhere from 0.70 to 0.89. Three
+/// runs of eight still spread from 0.73 to 0.86: one run's 8-writer ratio on SQLite is a sample.
+const ROUNDS: u32 = 8;
+
+/// Rounds of the one large transaction: A B, then B A. One transaction into each table was one
+/// sample of a write of about two seconds, and the same build's ratio moved from 0.62 to 0.79 between
+/// runs; three runs of two rounds each measured 0.71, 0.73 and 0.80.
+const BULK_ROUNDS: u32 = 2;
 
 const FUELS: [&str; 6] = ["hydro", "wind", "gas", "coal", "solar", "nuclear"];
 
@@ -162,7 +170,7 @@ pub async fn run(admin: Option<&str>, sizes: Sizes) -> anyhow::Result<()> {
 }
 
 /// Rows per second `scenario` commits into each of `tables`, written in [`ROUNDS`] alternating
-/// rounds (the one large transaction once into each).
+/// rounds ([`BULK_ROUNDS`] of the one large transaction).
 async fn commit_rates(
     pool: &AnyPool,
     tables: [&str; 2],
@@ -170,7 +178,7 @@ async fn commit_rates(
     sizes: Sizes,
 ) -> anyhow::Result<[f64; 2]> {
     let rounds = match scenario {
-        Scenario::OneTransaction => 1,
+        Scenario::OneTransaction => BULK_ROUNDS,
         _ => ROUNDS,
     };
     let round = Sizes {

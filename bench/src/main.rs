@@ -143,8 +143,8 @@ enum Command {
     /// (capture off), single-row from 1 and 8 writers, 10-row transactions and one large transaction,
     /// on SQLite (or PostgreSQL, where `wal` capture is measured too).
     Capture {
-        /// Seconds each timed scenario writes, into each table.
-        #[arg(long, default_value_t = 3.0)]
+        /// Seconds each timed scenario writes, into each table (as `bench all`).
+        #[arg(long, default_value_t = 6.0)]
         seconds: f64,
         /// Rows in the one large transaction.
         #[arg(long, default_value_t = 20_000)]
