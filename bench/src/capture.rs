@@ -250,11 +250,7 @@ async fn write(
             rows
         }
         Scenario::OneTransaction => {
-            let mut tx = pool.begin().await?;
-            for i in 0..sizes.bulk_rows {
-                row(&insert, i).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
+            write_one_transaction(pool, &insert, sizes.bulk_rows).await?;
             u64::from(sizes.bulk_rows)
         }
     };
@@ -290,6 +286,16 @@ pub async fn write_single_rows(
     while let Some(done) = tasks.join_next().await {
         done??;
     }
+    Ok(())
+}
+
+/// Commits `rows` plants in one transaction, one statement per plant.
+pub async fn write_one_transaction(pool: &AnyPool, insert: &str, rows: u32) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    for i in 0..rows {
+        row(insert, i).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use plant_monitor::config::Config;
 use plant_monitor::service::Service;
 use sqlx::any::AnyPoolOptions;
 
-use crate::capture::{insert, row, write_single_rows};
+use crate::capture::{insert, write_one_transaction, write_single_rows};
 use crate::database::Database;
 
 /// What to measure.
@@ -61,11 +61,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<f64> {
 
     let insert = insert("power_plants");
     let started = if setup.writers == 0 {
-        let mut tx = pool.begin().await?;
-        for i in 0..setup.events {
-            row(&insert, i).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        write_one_transaction(&pool, &insert, setup.events).await?;
         Instant::now()
     } else {
         let started = Instant::now();

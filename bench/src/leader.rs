@@ -11,7 +11,7 @@ use plant_monitor::config::CaptureMode;
 use plant_monitor_tests::TestDatabase;
 use sqlx::{AnyPool, PgPool};
 
-use crate::capture::{insert, row, write_single_rows};
+use crate::capture::{insert, write_one_transaction, write_single_rows};
 use crate::database::Database;
 use crate::failover::{self, Lease, Node};
 use crate::process::{cpu_of, peak_rss_kib_of};
@@ -104,11 +104,7 @@ async fn measure(
         if single_rows {
             write_single_rows(writers, &insert, changes, WRITERS).await?;
         } else {
-            let mut tx = writers.begin().await?;
-            for i in 0..changes {
-                row(&insert, i).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
+            write_one_transaction(writers, &insert, changes).await?;
         }
         journal_reaches(pool, journaled + i64::from(changes)).await?;
         let elapsed = started.elapsed();
