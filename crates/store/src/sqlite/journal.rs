@@ -7,6 +7,7 @@ use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 
 use super::plant_columns::{AFTER, BEFORE, get, version};
+use super::read_budget::fetch_within_read_budget;
 use super::{FENCES, MINUTE_NOW, SqliteStore, check_fences};
 use crate::decode::{decode_change, decode_lag, decode_recorded};
 use crate::{
@@ -159,7 +160,10 @@ impl JournalStore for SqliteStore {
         in_flight: &[u64],
     ) -> Result<Vec<Change>, StoreError> {
         let query = format!(
-            "SELECT {CHANGE_COLUMNS} FROM plant_changes c \
+            "SELECT {CHANGE_COLUMNS}, \
+               coalesce(octet_length(before_attributes), octet_length(before), 0) \
+               + coalesce(octet_length(after_attributes), octet_length(after), 0) AS read_bytes \
+             FROM plant_changes c \
              WHERE c.processed_at IS NULL AND c.region IN (SELECT value FROM json_each(?1)) \
                AND c.seq NOT IN (SELECT value FROM json_each(?3)) \
                AND NOT EXISTS (SELECT 1 FROM plant_changes e \
@@ -168,17 +172,11 @@ impl JournalStore for SqliteStore {
                                  AND e.region NOT IN (SELECT value FROM json_each(?1))) \
              ORDER BY c.seq LIMIT ?2"
         );
-        let rows = sqlx::query(&shared::within_read_budget(
-            &query,
-            "coalesce(octet_length(q.before_attributes), octet_length(q.before), 0) \
-             + coalesce(octet_length(q.after_attributes), octet_length(q.after), 0)",
-            "seq",
-        ))
-        .bind(shared::regions_json(regions))
-        .bind(i64::from(limit))
-        .bind(serde_json::Value::from(in_flight).to_string())
-        .fetch_all(&self.pool)
-        .await?;
+        let query = sqlx::query(&query)
+            .bind(shared::regions_json(regions))
+            .bind(i64::from(limit))
+            .bind(serde_json::Value::from(in_flight).to_string());
+        let rows = fetch_within_read_budget(query, &self.pool).await?;
         rows.iter().map(decode_journaled).collect()
     }
 

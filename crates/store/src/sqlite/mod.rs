@@ -11,6 +11,7 @@ mod leases;
 mod outbox;
 mod plant_columns;
 mod plants;
+mod read_budget;
 mod retention;
 mod stats;
 mod watch;

@@ -9,6 +9,7 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Row, Sqlite, SqliteConnection};
 
+use super::read_budget::fetch_within_read_budget;
 use super::{MINUTE_NOW, SqliteStore};
 use crate::decode::{decode_delivery, decode_delivery_record};
 use crate::{
@@ -45,7 +46,7 @@ impl OutboxStore for SqliteStore {
         let query = "WITH now AS (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS at), \
                   led AS (SELECT value AS region FROM json_each(?2)) \
              SELECT d.id, d.seq, d.plant_id, d.region, d.attempts, c.event, c.outcome_pipeline, \
-                    c.traceparent, c.committed_at \
+                    c.traceparent, c.committed_at, coalesce(octet_length(c.event), 0) AS read_bytes \
              FROM deliveries d JOIN plant_changes c ON c.seq = d.seq, now \
              WHERE d.sink = ?1 AND d.status = 'pending' AND d.region IN led \
                AND NOT EXISTS (SELECT 1 FROM sink_states s \
@@ -56,16 +57,11 @@ impl OutboxStore for SqliteStore {
                                  AND e.status = 'pending' AND e.id < d.id \
                                  AND (e.next_attempt_at > now.at OR e.region NOT IN led)) \
              ORDER BY d.id LIMIT ?3";
-        let rows = sqlx::query(&shared::within_read_budget(
-            query,
-            "coalesce(octet_length(q.event), 0)",
-            "id",
-        ))
-        .bind(sink)
-        .bind(shared::regions_json(regions))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let query = sqlx::query(query)
+            .bind(sink)
+            .bind(shared::regions_json(regions))
+            .bind(i64::from(limit));
+        let rows = fetch_within_read_budget(query, &self.pool).await?;
         rows.iter().map(decode_delivery).collect()
     }
 
