@@ -2,8 +2,9 @@
 //! three example plugins and delivered to an in-process HTTP receiver (sinks green, grid and alerts), on
 //! SQLite or PostgreSQL. Written either in one transaction before the clock starts, or by concurrent
 //! writers committing one row at a time while the feed runs. The clock stops when every entry is
-//! processed and every delivery acknowledged. The process's CPU time over the same span is printed per event:
-//! steadier than the rate on these shared cores, and it counts the receiver and the writers too.
+//! processed and every delivery acknowledged. The process's CPU time over the same span is printed
+//! per event: it is steadier than the rate on these shared cores, and it counts the receiver and the
+//! writers too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -58,18 +58,6 @@ pub fn sink_stats(row: SinkStatsRow) -> (String, SinkStats) {
     )
 }
 
-/// `query`'s rows (ordered by `order`) for as long as the sizes summed before each stay under
-/// [`READ_BYTES`](super::READ_BYTES): the first row always comes, and a batch of large rows is
-/// shorter, not larger. `size` is a row's size, an expression over the columns of `q`.
-pub fn within_read_budget(query: &str, size: &str, order: &str) -> String {
-    format!(
-        "SELECT * FROM (SELECT q.*, sum({size}) OVER (ORDER BY q.{order} ROWS UNBOUNDED PRECEDING) \
-           - ({size}) AS bytes_before FROM ({query}) q) budgeted \
-         WHERE bytes_before < {} ORDER BY {order}",
-        super::READ_BYTES
-    )
-}
-
 /// Puts a journal entry back to unprocessed, so the feed runs it through the pipeline again.
 pub const UNPROCESS: &str = "UPDATE plant_changes SET processed_at = NULL, outcome = NULL, \
      outcome_plugin = NULL, outcome_reason = NULL, event = NULL WHERE seq = $1";

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 
 use super::plant_row::PlantRow;
-use super::{FENCES, JOURNAL_WRITERS, MINUTE_NOW, PostgresStore, check_fences};
+use super::{FENCES, JOURNAL_WRITERS, MINUTE_NOW, PostgresStore, check_fences, within_read_budget};
 use crate::decode::{decode_change, decode_lag, decode_recorded};
 use crate::{
     ChangeSignal, Fence, JournalStore, Processed, Recorded, RegionLag, StoreError, shared,
@@ -136,7 +136,7 @@ impl JournalStore for PostgresStore {
         // table's statistics. Of a row, the budget counts the attributes, the one field of unbounded
         // size (its stored size would be compressed).
         let query = format!("SELECT {CHANGE_COLUMNS} FROM plant_changes_to_feed($1, $2, $3) c");
-        let rows = sqlx::query(&shared::within_read_budget(
+        let rows = sqlx::query(&within_read_budget(
             &query,
             "coalesce(octet_length((q.before_row).attributes::text), octet_length(q.before), 0) \
              + coalesce(octet_length((q.after_row).attributes::text), octet_length(q.after), 0)",

@@ -196,3 +196,17 @@ async fn check_fences(tx: &mut PgConnection, fences: &[Fence]) -> Result<(), Sto
         .await?;
     shared::fenced(fences, &touched)
 }
+
+/// `query`'s rows (ordered by `order`) for as long as the sizes summed before each stay under
+/// [`READ_BYTES`](super::READ_BYTES): the first row always comes, and a batch of large rows is
+/// shorter, not larger. `size` is a row's size, an expression over the columns of `q`. The server
+/// makes the cut, so the rows left out never cross the network (SQLite cuts as the rows arrive, see
+/// `sqlite::read_budget`).
+fn within_read_budget(query: &str, size: &str, order: &str) -> String {
+    format!(
+        "SELECT * FROM (SELECT q.*, sum({size}) OVER (ORDER BY q.{order} ROWS UNBOUNDED PRECEDING) \
+           - ({size}) AS bytes_before FROM ({query}) q) budgeted \
+         WHERE bytes_before < {} ORDER BY {order}",
+        super::READ_BYTES
+    )
+}

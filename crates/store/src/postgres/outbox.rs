@@ -6,7 +6,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{Postgres, Row};
 
-use super::{MINUTE_NOW, PostgresStore};
+use super::{MINUTE_NOW, PostgresStore, within_read_budget};
 use crate::decode::{decode_delivery, decode_delivery_record};
 use crate::{
     Attempts, DeadLetters, Delivery, DeliveryRecord, DeliveryStatus, OutboxStore, Replay,
@@ -56,7 +56,7 @@ impl OutboxStore for PostgresStore {
                                  AND (e.next_attempt_at > now() OR e.region <> ALL($2)) \
                                OFFSET 0) \
              ORDER BY d.id LIMIT $3";
-        let rows = sqlx::query(&shared::within_read_budget(
+        let rows = sqlx::query(&within_read_budget(
             query,
             "coalesce(octet_length(q.event), 0)",
             "id",
