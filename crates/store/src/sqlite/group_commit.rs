@@ -20,6 +20,7 @@ use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::plants::PlantWrite;
+use super::watch::OwnWrites;
 use crate::StoreError;
 use crate::signal::Written;
 use plant_monitor_core::domain::{Plant, TraceParent};
@@ -79,7 +80,7 @@ impl GroupCommit {
     /// Starts the writer task on `conn`, a connection of its own that it keeps between groups (a
     /// pool's checks on every release and acquisition were two round trips to the connection's
     /// thread per group), and opens again with `options` after one is lost. Every commit is
-    /// announced on `written`.
+    /// announced on `written`, and each group counted in `own` while it runs.
     ///
     /// The task runs on a thread of its own. Each write is a round trip to the connection's thread,
     /// and on the shared runtime the task's wake-up after each one queued behind the requests the
@@ -90,6 +91,7 @@ impl GroupCommit {
         conn: SqliteConnection,
         options: SqliteConnectOptions,
         written: Written,
+        own: OwnWrites,
     ) -> std::io::Result<GroupCommit> {
         let (queue, writes) = mpsc::channel(QUEUE);
         let state = Arc::new(AtomicU8::new(IDLE));
@@ -97,6 +99,7 @@ impl GroupCommit {
             options,
             conn: Some(conn),
             state: state.clone(),
+            own,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -206,6 +209,7 @@ struct Writer {
     options: SqliteConnectOptions,
     conn: Option<SqliteConnection>,
     state: Arc<AtomicU8>,
+    own: OwnWrites,
 }
 
 impl Writer {
@@ -220,6 +224,7 @@ impl Writer {
             None => self.conn.insert(self.options.connect().await?),
         };
         self.state.store(WRITING, Ordering::Relaxed);
+        let _own = self.own.begin();
         let committed = async {
             let outcomes = writes(conn, group).await?;
             sqlx::query("COMMIT").execute(&mut *conn).await?;

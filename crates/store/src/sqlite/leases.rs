@@ -24,6 +24,7 @@ impl LeaseStore for SqliteStore {
         holder: &str,
         ttl: Duration,
     ) -> Result<Acquisition, StoreError> {
+        let _own = self.own.begin();
         let epoch: Option<i64> = sqlx::query_scalar(
             "INSERT INTO leases (name, holder, epoch, expires_at) \
              VALUES (?1, ?2, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3)) \
@@ -58,6 +59,7 @@ impl LeaseStore for SqliteStore {
     }
 
     async fn renew_lease(&self, fence: &Fence, ttl: Duration) -> Result<bool, StoreError> {
+        let _own = self.own.begin();
         let renewed = sqlx::query(
             "UPDATE leases SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?4) \
              WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
@@ -72,6 +74,7 @@ impl LeaseStore for SqliteStore {
     }
 
     async fn release_lease(&self, fence: &Fence) -> Result<(), StoreError> {
+        let _own = self.own.begin();
         sqlx::query(
             "UPDATE leases SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
              WHERE name = ?1 AND holder = ?2 AND epoch = ?3",

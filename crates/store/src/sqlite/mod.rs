@@ -28,7 +28,7 @@ use sqlx::{ConnectOptions, SqliteConnection};
 use tokio::sync::Notify;
 
 use self::group_commit::GroupCommit;
-use self::watch::Watcher;
+use self::watch::{OwnWrites, Watcher};
 use super::migrations::{self, Embedded};
 use super::signal::Written;
 use super::{CaptureStatus, CaptureStore, Connections, Fence, Store, StoreError, shared};
@@ -54,6 +54,8 @@ pub struct SqliteStore {
     /// connection's commit (see `watch`), so the journal's readers need not wait for their next poll.
     written: Written,
     watcher: Watcher,
+    /// The lease keeper's writes, which the watcher need not look busily after.
+    own: OwnWrites,
     /// Signalled when this process releases a lease. Other processes on the file find out by polling.
     released: Arc<Notify>,
 }
@@ -108,14 +110,16 @@ impl SqliteStore {
             .await
             .map_err(open_error)?;
         let written = Written::new();
-        let watcher = Watcher::start(&file, holding, written.clone());
+        let own = OwnWrites::default();
+        let watcher = Watcher::start(&file, holding, written.clone(), own.clone());
         Ok(SqliteStore {
             pool,
             leases,
-            writer: GroupCommit::start(writer, options, written.clone())
+            writer: GroupCommit::start(writer, options, written.clone(), own.clone())
                 .map_err(|error| open_error(sqlx::Error::Io(error)))?,
             written,
             watcher,
+            own,
             released: Arc::new(Notify::new()),
         })
     }
