@@ -232,3 +232,25 @@ const MINUTE_NOW: &str = "(unixepoch('now') / 60)";
 fn seconds_modifier(duration: Duration) -> String {
     format!("+{:.3} seconds", duration.as_secs_f64())
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::SqlitePool;
+
+    /// `.cargo/config.toml` compiles the bundled SQLite without it: a build that lost the flag would
+    /// put every allocation of every connection behind one mutex again.
+    #[tokio::test]
+    async fn the_bundled_sqlite_keeps_no_process_wide_count_of_its_memory() {
+        let pool = SqlitePool::connect("sqlite::memory:")
+            .await
+            .expect("opened");
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&pool)
+            .await
+            .expect("read");
+        assert!(
+            options.iter().any(|option| option == "DEFAULT_MEMSTATUS=0"),
+            "compiled with {options:?}"
+        );
+    }
+}
