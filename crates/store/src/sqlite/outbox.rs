@@ -218,21 +218,33 @@ async fn record_attempts(
 ) -> Result<(), StoreError> {
     let json = shared::attempts_json(&attempts);
     let mut counted = Counted::default();
-    // `before` heads the statement that marks deliveries delivered, the common case: it counts what
-    // it returns. The others count by `rows_affected`, which over several statements would add in
-    // SQLite's count of an earlier statement for each of `before`'s.
+    // `before` heads the statements that mark deliveries delivered, the common case: they count
+    // those still pending, as one JSON array, before marking them. The others count by
+    // `rows_affected`, which over several statements would add in SQLite's count of an earlier
+    // statement for each of `before`'s. The marked ids come as one value rather than one row each
+    // (`RETURNING id`): every row is a hand-off from the connection's thread to the writer's, and
+    // those made a sink's record cost 19 µs per delivery.
     if attempts.delivered.is_empty() {
         sqlx::query(&before).execute(&mut *conn).await?;
     } else {
         let ids = serde_json::Value::from(shared::delivered_ids(&attempts)).to_string();
-        counted.delivered = sqlx::query_scalar(&format!(
-            "{before}UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
+        let marked: Vec<String> = sqlx::query_scalar(&format!(
+            "{before}SELECT json_group_array(id) FROM deliveries \
+             WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'; \
+             UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
                last_error = NULL, delivered_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-             WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' RETURNING id"
+             WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'"
         ))
         .bind(ids)
         .fetch_all(&mut *conn)
         .await?;
+        counted.delivered = match marked.first() {
+            Some(marked) => serde_json::from_str(marked).map_err(|error| StoreError::Corrupt {
+                what: "the ids of deliveries marked delivered".into(),
+                source: error.into(),
+            })?,
+            None => Vec::new(),
+        };
     }
     if let Some(retries) = json.retries {
         counted.retried = sqlx::query(
