@@ -19,6 +19,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::{Checkpointer, Checkpoints};
 use super::plants::PlantWrite;
 use super::watch::OwnWrites;
 use crate::StoreError;
@@ -80,7 +81,9 @@ impl GroupCommit {
     /// Starts the writer task on `conn`, a connection of its own that it keeps between groups (a
     /// pool's checks on every release and acquisition were two round trips to the connection's
     /// thread per group), and opens again with `options` after one is lost. Every commit is
-    /// announced on `written`, and each group counted in `own` while it runs.
+    /// announced on `written`, and each group counted in `own` while it runs. The log is
+    /// checkpointed by `checkpointer` if there is one (its connection made with its
+    /// [`Checkpointer::writer_options`]), else by the writer's commits, as SQLite does by default.
     ///
     /// The task runs on a thread of its own. Each write is a round trip to the connection's thread,
     /// and on the shared runtime the task's wake-up after each one queued behind the requests the
@@ -92,21 +95,29 @@ impl GroupCommit {
         options: SqliteConnectOptions,
         written: Written,
         own: OwnWrites,
+        checkpointer: Option<Checkpointer>,
     ) -> std::io::Result<GroupCommit> {
         let (queue, writes) = mpsc::channel(QUEUE);
         let state = Arc::new(AtomicU8::new(IDLE));
-        let writer = Writer {
+        let mut writer = Writer {
             options,
             conn: Some(conn),
             state: state.clone(),
             own,
+            checkpoints: None,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || runtime.block_on(run(writer, writes, written)))?;
+            .spawn(move || {
+                runtime.block_on(async move {
+                    // Its task runs on this thread's runtime, which the writer's close ends.
+                    writer.checkpoints = checkpointer.map(Checkpointer::start);
+                    run(writer, writes, written).await;
+                });
+            })?;
         Ok(GroupCommit { queue, state })
     }
 
@@ -210,6 +221,7 @@ struct Writer {
     conn: Option<SqliteConnection>,
     state: Arc<AtomicU8>,
     own: OwnWrites,
+    checkpoints: Option<Checkpoints>,
 }
 
 impl Writer {
@@ -231,6 +243,11 @@ impl Writer {
             Ok(outcomes)
         }
         .await;
+        if committed.is_ok()
+            && let (Some(checkpoints), Some(conn)) = (&self.checkpoints, &mut self.conn)
+        {
+            checkpoints.committed(conn).await;
+        }
         if committed.is_err() {
             self.abandon().await;
         }
@@ -252,6 +269,9 @@ impl Writer {
     }
 
     async fn close(&mut self) {
+        if let Some(checkpoints) = self.checkpoints.take() {
+            checkpoints.stop().await;
+        }
         if let Some(conn) = self.conn.take() {
             conn.close().await.ok();
         }

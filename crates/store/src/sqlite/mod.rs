@@ -5,6 +5,7 @@
 //! groups (see `group_commit`). The SQL lives in one file per concern.
 
 mod backfills;
+mod checkpoint;
 mod group_commit;
 mod journal;
 mod leases;
@@ -27,6 +28,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, SqliteConnection};
 use tokio::sync::Notify;
 
+use self::checkpoint::Checkpointer;
 use self::group_commit::GroupCommit;
 use self::watch::{OwnWrites, Watcher};
 use super::migrations::{self, Embedded};
@@ -96,7 +98,6 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(open_error)?;
-        let writer = options.connect().await.map_err(open_error)?;
         let holding = SqlitePoolOptions::new()
             .max_connections(1)
             .idle_timeout(None)
@@ -104,19 +105,32 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(open_error)?;
-        // A first read opens the write-ahead log and its wal-index, which the watcher reads.
+        // A first read opens the write-ahead log and its wal-index, which the watcher and the
+        // checkpointer read.
         sqlx::query("SELECT count(*) FROM sqlite_master")
             .execute(&holding)
             .await
             .map_err(open_error)?;
+        let checkpointer = Checkpointer::open(&watch::wal_index(&file), options.clone());
+        let writer_options = match &checkpointer {
+            Some(checkpointer) => checkpointer.writer_options(options),
+            None => options,
+        };
+        let writer = writer_options.connect().await.map_err(open_error)?;
         let written = Written::new();
         let own = OwnWrites::default();
         let watcher = Watcher::start(&file, holding, written.clone(), own.clone());
         Ok(SqliteStore {
             pool,
             leases,
-            writer: GroupCommit::start(writer, options, written.clone(), own.clone())
-                .map_err(|error| open_error(sqlx::Error::Io(error)))?,
+            writer: GroupCommit::start(
+                writer,
+                writer_options,
+                written.clone(),
+                own.clone(),
+                checkpointer,
+            )
+            .map_err(|error| open_error(sqlx::Error::Io(error)))?,
             written,
             watcher,
             own,

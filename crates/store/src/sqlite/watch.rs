@@ -92,7 +92,7 @@ impl Watcher {
 }
 
 /// The `-shm` file of the database at `database`.
-fn wal_index(database: &Path) -> PathBuf {
+pub(super) fn wal_index(database: &Path) -> PathBuf {
     let mut shm = database.as_os_str().to_owned();
     shm.push("-shm");
     PathBuf::from(shm)
