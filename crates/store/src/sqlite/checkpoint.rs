@@ -13,7 +13,8 @@
 //! a commit that leaves at most [`TAIL`] pages uncopied, with the task idle, it checkpoints on its own
 //! connection, as SQLite would have, but only those few pages; its next transaction then starts the
 //! log over. At [`LIMIT`] pages (readers kept the log from starting over) it checkpoints whatever
-//! remains, so the log stays bounded.
+//! remains, so the log stays bounded. Measured (see BENCHMARKS): the drain about 3 % faster in a
+//! fast phase of the machine, API writes and commit → receipt unchanged.
 //!
 //! Where the wal-index cannot be read the writer keeps SQLite's own checkpoints.
 
