@@ -2,9 +2,10 @@
 //! the connection that commits to copy the log back into the database file once the log holds 1,000
 //! pages, inside its `COMMIT`: on the writer task's connection, which every write of this process
 //! queues for, a drain's groups waited for those copies and their syncs. So the writer's connection
-//! turns its automatic checkpoints off, and after each of its commits looks at the wal-index (one
-//! `pread`, as the watcher does, see `watch`). Once the log holds [`PAGES`] pages, a task of its own
-//! copies them with a passive checkpoint while the writer goes on.
+//! turns its automatic checkpoints off, and after each of its commits, once it has answered the
+//! group's writes, looks at the wal-index (one `pread`, as the watcher does, see `watch`). Once the
+//! log holds [`PAGES`] pages, a task of its own copies them with a passive checkpoint while the
+//! writer goes on.
 //!
 //! The log starts over only at a transaction of the writer that begins with everything in it copied
 //! (and no reader in it), and a writer that goes on while the task copies never finds that: when the

@@ -194,6 +194,8 @@ async fn run(mut writer: Writer, mut writes: mpsc::Receiver<Queued>, written: Wr
                     // A client that went away meanwhile finds its write committed all the same.
                     reply.send(outcome).ok();
                 }
+                // After the answers, which need not wait for it; before the next group.
+                writer.checkpoint().await;
             }
             Err(error) => {
                 let reason = error.to_string();
@@ -243,11 +245,6 @@ impl Writer {
             Ok(outcomes)
         }
         .await;
-        if committed.is_ok()
-            && let (Some(checkpoints), Some(conn)) = (&self.checkpoints, &mut self.conn)
-        {
-            checkpoints.committed(conn).await;
-        }
         if committed.is_err() {
             self.abandon().await;
         }
@@ -256,6 +253,16 @@ impl Writer {
             Ordering::Relaxed,
         );
         committed
+    }
+
+    /// Hands the log to the checkpointer after a commit (see `checkpoint`), which may copy its
+    /// tail on this connection.
+    async fn checkpoint(&mut self) {
+        if let (Some(checkpoints), Some(conn)) = (&self.checkpoints, &mut self.conn) {
+            self.state.store(WRITING, Ordering::Relaxed);
+            checkpoints.committed(conn).await;
+            self.state.store(IDLE, Ordering::Relaxed);
+        }
     }
 
     /// Rolls back what is left of a lost group. A connection that cannot is closed, and the next
