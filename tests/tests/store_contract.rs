@@ -6,18 +6,20 @@
 
 use std::time::Duration;
 
-use plant_monitor::domain::{Change, OutcomeKind, PlantDraft};
+use plant_monitor::domain::{Change, ChangeKind, OutcomeKind, PlantDraft};
 use plant_monitor::store::{
     self, Acquisition, Attempts, Dead, DeadLetters, Delivered, DeliveryStatus, Fence, Processed,
     Replay, Retry, Store, StoreError,
 };
-use plant_monitor_tests::{Backend, TestStore, draft};
+use plant_monitor_tests::{Backend, TestStore, draft, lead};
 use sqlx::AnyPool;
 
 plant_monitor_tests::on_every_backend! {
     a_stale_fence_refuses_every_write_and_a_fresh_one_succeeds,
     an_expired_lease_is_taken_with_the_next_epoch,
     a_plant_that_moves_regions_keeps_its_order_across_leaders,
+    a_plant_that_moves_away_and_back_waits_for_its_entry_in_the_region_it_left,
+    a_plant_deleted_in_one_region_and_created_again_in_another_waits_for_its_delete,
     the_next_batch_read_while_one_is_recorded_leaves_out_the_entries_in_flight,
     due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_holds_back_only_its_plant,
     recorded_attempts_deliver_retry_or_bury_and_the_sink_figures_count_them,
@@ -375,6 +377,93 @@ async fn a_plant_that_moves_regions_keeps_its_order_across_leaders(backend: Back
         store.due_deliveries("out", &south, 10).await.unwrap().len(),
         1
     );
+}
+
+/// Records every unprocessed entry of `region` as routed, under a lease on it that it takes, and
+/// returns their kinds.
+async fn feed_region(store: &dyn Store, region: &str) -> Vec<ChangeKind> {
+    let fence = lead(store, region).await;
+    let entries = store
+        .unprocessed_changes(&[region.to_owned()], 10, &[])
+        .await
+        .unwrap();
+    let batch: Vec<Processed> = entries.iter().map(|c| routed(c, &["out"])).collect();
+    store
+        .record_processed(&batch, &[fence])
+        .await
+        .expect("the region's write");
+    entries.into_iter().map(|c| c.kind).collect()
+}
+
+async fn a_plant_that_moves_away_and_back_waits_for_its_entry_in_the_region_it_left(
+    backend: Backend,
+) {
+    let store = backend.store().await;
+    let plant = store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .expect("create");
+    store.captured().await;
+    assert_eq!(feed_region(&*store, "north").await, [ChangeKind::Created]);
+    for region in ["south", "north"] {
+        store
+            .replace_plant(&plant.id, &draft(region, "Fenced"), None, None)
+            .await
+            .expect("move");
+    }
+    store.captured().await;
+    let north = ["north".to_owned()];
+    assert!(
+        store
+            .unprocessed_changes(&north, 10, &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "north's leader waits for south's entry of the plant"
+    );
+    assert_eq!(
+        feed_region(&*store, "south").await,
+        [ChangeKind::Updated],
+        "south's leader is not held back by north's entries, all processed"
+    );
+    assert_eq!(feed_region(&*store, "north").await, [ChangeKind::Updated]);
+}
+
+async fn a_plant_deleted_in_one_region_and_created_again_in_another_waits_for_its_delete(
+    backend: Backend,
+) {
+    let store = backend.store().await;
+    let plant = store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .expect("create");
+    store
+        .delete_plant(&plant.id, None, None)
+        .await
+        .expect("delete");
+    sqlx::query(
+        "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
+         VALUES ($1, 'Again', 'south', 'wind', 10)",
+    )
+    .bind(&plant.id)
+    .execute(&store.sql().await)
+    .await
+    .expect("the same id created again");
+    store.captured().await;
+    let south = ["south".to_owned()];
+    assert!(
+        store
+            .unprocessed_changes(&south, 10, &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "south's leader waits for north's delete of the plant"
+    );
+    assert_eq!(
+        feed_region(&*store, "north").await,
+        [ChangeKind::Created, ChangeKind::Deleted]
+    );
+    assert_eq!(feed_region(&*store, "south").await, [ChangeKind::Created]);
 }
 
 async fn due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_holds_back_only_its_plant(

@@ -111,6 +111,11 @@ pub const SQLITE: List = &[
         "feed read ahead",
         include_str!("../../../migrations/sqlite/0020_feed_read_ahead.sql"),
     ),
+    (
+        21,
+        "departures index",
+        include_str!("../../../migrations/sqlite/0021_departures_index.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -213,6 +218,11 @@ pub const POSTGRES: List = &[
         20,
         "feed read ahead",
         include_str!("../../../migrations/postgres/0020_feed_read_ahead.sql"),
+    ),
+    (
+        21,
+        "departures index",
+        include_str!("../../../migrations/postgres/0021_departures_index.sql"),
     ),
 ];
 

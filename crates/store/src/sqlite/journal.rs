@@ -71,6 +71,26 @@ fn with_columns(row: &SqliteRow, mut change: Change) -> Result<Change, StoreErro
     Ok(change)
 }
 
+/// Whether entry `c` of the feed's read waits for an earlier entry of its plant in a region the feed
+/// does not lead (`?1`): per-plant order across leaders. A plant's entries lie outside the led regions
+/// only if it left one of them, by an update that moved it or by a delete (after which its id may be
+/// created elsewhere); only those departures are indexed by plant (migration 0021). A leader never
+/// processes an entry while an earlier one of its plant is unprocessed, so a plant's unprocessed
+/// entries are the last of its history. The entry waits while a departure up to it is itself outside
+/// the led regions, or moved the plant from a region outside them where the plant still has an
+/// unprocessed entry before the move: looked for from the move backwards, where it is when it exists
+/// (the plant's last entry there). Entries journaled as JSON (before migration 0012) name the region
+/// a move left only in their image.
+const HELD_BACK: &str = "SELECT 1 FROM plant_changes d INDEXED BY plant_changes_unprocessed_departures \
+     WHERE d.plant_id = c.plant_id AND d.seq <= c.seq AND d.processed_at IS NULL \
+       AND (d.kind = 'deleted' OR (d.kind = 'updated' AND d.before_region IS NOT d.region)) \
+       AND (d.region NOT IN (SELECT value FROM json_each(?1)) \
+            OR coalesce(d.before_region, d.before ->> 'region') NOT IN (SELECT value FROM json_each(?1)) \
+               AND (SELECT e.seq FROM plant_changes e INDEXED BY plant_changes_unprocessed_by_region \
+                    WHERE e.region = coalesce(d.before_region, d.before ->> 'region') \
+                      AND e.processed_at IS NULL AND e.seq < d.seq AND e.plant_id = d.plant_id \
+                    ORDER BY e.seq DESC LIMIT 1) IS NOT NULL)";
+
 #[async_trait]
 impl JournalStore for SqliteStore {
     async fn list_changes(
@@ -166,10 +186,7 @@ impl JournalStore for SqliteStore {
              FROM plant_changes c \
              WHERE c.processed_at IS NULL AND c.region IN (SELECT value FROM json_each(?1)) \
                AND c.seq NOT IN (SELECT value FROM json_each(?3)) \
-               AND NOT EXISTS (SELECT 1 FROM plant_changes e \
-                               WHERE e.plant_id = c.plant_id AND e.seq < c.seq \
-                                 AND e.processed_at IS NULL \
-                                 AND e.region NOT IN (SELECT value FROM json_each(?1))) \
+               AND NOT EXISTS ({HELD_BACK}) \
              ORDER BY c.seq LIMIT ?2"
         );
         let query = sqlx::query(&query)
@@ -221,9 +238,9 @@ impl JournalStore for SqliteStore {
         let added = sqlx::query(
             "INSERT INTO plant_changes (plant_id, region, kind, before, after, changed_fields) \
              SELECT id, region, 'snapshot', NULL, image, '[]' FROM power_plant_images p \
-             WHERE region = ?1 AND NOT EXISTS (SELECT 1 FROM plant_changes c \
-                                               WHERE c.plant_id = p.id AND c.processed_at IS NULL \
-                                                 AND c.backfill_id IS NULL) \
+             WHERE region = ?1 AND id NOT IN \
+               (SELECT plant_id FROM plant_changes INDEXED BY plant_changes_unprocessed_by_region \
+                WHERE processed_at IS NULL AND backfill_id IS NULL) \
              ORDER BY id",
         )
         .bind(region)
