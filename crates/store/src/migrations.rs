@@ -468,6 +468,45 @@ mod tests {
         );
     }
 
+    /// Migration 21 indexes by plant only the entries by which a plant left a region, and a move
+    /// journaled as JSON (before migration 12) names the region it left only in its image: the
+    /// plant's entry there still holds the move back in the region it entered.
+    #[tokio::test]
+    async fn a_move_journaled_before_migration_12_still_waits_for_the_plants_entry_in_the_region_it_left()
+     {
+        use crate::{JournalStore, Store};
+
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let pool = old_database(&dir, 11).await;
+        sqlx::raw_sql(
+            "INSERT INTO power_plants (id, name, region, fuel, capacity_mw) \
+               VALUES ('p', 'P', 'north', 'wind', 1); \
+             UPDATE power_plants SET region = 'south' WHERE id = 'p';",
+        )
+        .execute(&pool)
+        .await
+        .expect("moved at version 11");
+        pool.close().await;
+        let config = plant_monitor_core::config::DatabaseConfig {
+            url: format!("sqlite://{}", dir.path().join("old.db").display())
+                .parse()
+                .expect("url"),
+            ..Default::default()
+        };
+        let store = crate::sqlite::SqliteStore::connect(&config)
+            .await
+            .expect("opened");
+        store
+            .migrate()
+            .await
+            .expect("migrated to the latest version");
+        let (north, south) = (["north".to_owned()], ["south".to_owned()]);
+        let waiting = store.unprocessed_changes(&south, 10, &[]).await;
+        assert!(waiting.expect("south's read").is_empty());
+        let first = store.unprocessed_changes(&north, 10, &[]).await;
+        assert_eq!(first.expect("north's read").len(), 1);
+    }
+
     /// The journal's images are the plant as any reader saw it just before and just after the write,
     /// server-owned version and timestamps included, and each entry carries the trace in write_trace
     /// at the time, or a fresh one.
