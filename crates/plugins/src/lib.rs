@@ -68,6 +68,8 @@ pub enum LoadError {
     Manifest(#[source] ConfigError),
     #[error("plugin {name}: {source}")]
     Compile { name: String, source: CompileError },
+    #[error("plugin {name} cannot make its memory images: {source}")]
+    MemoryImages { name: String, source: WasmError },
     #[error("plugin {name} imports what this host does not provide: {source}")]
     Imports { name: String, source: WasmError },
     #[error("plugin {name} exports {interface} with a different signature: {source}")]

@@ -2,8 +2,10 @@
 //! while the others load. Compilation happens here, off the event path, through the on-disk cache.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use plant_monitor_core::config::{self, ConfigError};
+use wasmtime::component::Component;
 
 use super::LoadError;
 use super::bindings::{enrich, filter, route};
@@ -146,6 +148,10 @@ pub fn load(
                 source,
             }
         })?;
+    memory_images(&component).map_err(|error| LoadError::MemoryImages {
+        name: name.clone(),
+        source: error.into(),
+    })?;
     let pre = runtime
         .linker()
         .instantiate_pre(&component)
@@ -186,4 +192,27 @@ pub fn load(
         .instantiate_now()
         .map_err(|source| LoadError::Instantiate { name, source })?;
     Ok(plugin)
+}
+
+/// Attempts at making a component's memory images before its load is refused.
+const IMAGE_ATTEMPTS: u32 = 4;
+
+/// Makes the copy-on-write images of `component`'s memories, which every instance of it maps. On
+/// Linux each image is a memfd that wasmtime seals read-only, and the kernel refuses the seal with
+/// `EBUSY` while it finds the file's pages held elsewhere, which passes. That refusal met at the
+/// load's first instantiation once turned a good plugin away (a test process compiling and forking
+/// on both cores). Made here, the images are retried after 10, 20 and 40 ms, and every instance
+/// after reuses them; a load that still fails is refused with the reason.
+fn memory_images(component: &Component) -> wasmtime::Result<()> {
+    let mut attempt = 1;
+    loop {
+        match component.initialize_copy_on_write_image() {
+            Err(error) if attempt < IMAGE_ATTEMPTS => {
+                tracing::debug!(error = %format!("{error:#}"), attempt, "Making a plugin's memory images again.");
+                std::thread::sleep(Duration::from_millis(5 << attempt));
+                attempt += 1;
+            }
+            made => return made,
+        }
+    }
 }
