@@ -459,6 +459,33 @@ async fn a_plant_deleted_in_one_region_and_created_again_in_another_waits_for_it
     assert_eq!(feed_region(&*store, "south").await, [ChangeKind::Created]);
 }
 
+/// An entry journaled before migration 12 holds its images as JSON only: a move of that time names
+/// the region it left in its `before` image, and still waits for the plant's entry there.
+#[tokio::test]
+async fn a_move_journaled_as_json_waits_for_the_plants_entry_in_the_region_it_left() {
+    let store = Backend::Postgres.store().await;
+    let plant = store
+        .create_plant(&draft("north", "Fenced"), None)
+        .await
+        .expect("create");
+    sqlx::query(
+        "INSERT INTO plant_changes (plant_id, region, kind, before, after, changed_fields) \
+         SELECT plant_id, 'south', 'updated', plant_image(after_row), \
+                jsonb_set(plant_image(after_row), '{region}', '\"south\"'), '[\"region\"]' \
+         FROM plant_changes WHERE plant_id = $1",
+    )
+    .bind(&plant.id)
+    .execute(&store.sql().await)
+    .await
+    .expect("a move journaled as JSON");
+    assert!(
+        nothing_to_feed(&*store, "south").await,
+        "south's leader waits for north's entry of the plant"
+    );
+    assert_eq!(feed_region(&*store, "north").await, [ChangeKind::Created]);
+    assert_eq!(feed_region(&*store, "south").await, [ChangeKind::Updated]);
+}
+
 async fn due_deliveries_are_those_of_the_led_regions_in_id_order_and_a_retry_holds_back_only_its_plant(
     backend: Backend,
 ) {

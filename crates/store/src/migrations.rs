@@ -116,6 +116,11 @@ pub const SQLITE: List = &[
         "departures index",
         include_str!("../../../migrations/sqlite/0021_departures_index.sql"),
     ),
+    (
+        22,
+        "cheaper journal rows",
+        include_str!("../../../migrations/sqlite/0022_cheaper_journal_rows.sql"),
+    ),
 ];
 
 pub const POSTGRES: List = &[
@@ -223,6 +228,11 @@ pub const POSTGRES: List = &[
         21,
         "departures index",
         include_str!("../../../migrations/postgres/0021_departures_index.sql"),
+    ),
+    (
+        22,
+        "cheaper journal rows",
+        include_str!("../../../migrations/postgres/0022_cheaper_journal_rows.sql"),
     ),
 ];
 

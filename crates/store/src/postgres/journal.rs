@@ -233,9 +233,8 @@ impl JournalStore for PostgresStore {
         let added = sqlx::query(
             "INSERT INTO plant_changes (plant_id, region, kind, before, after, changed_fields) \
              SELECT id, region, 'snapshot', NULL, plant_image(p), '[]' FROM power_plants p \
-             WHERE region = $1 AND NOT EXISTS (SELECT 1 FROM plant_changes c \
-                                               WHERE c.plant_id = p.id AND c.processed_at IS NULL \
-                                                 AND c.backfill_id IS NULL) \
+             WHERE region = $1 AND id NOT IN (SELECT plant_id FROM plant_changes \
+                                              WHERE processed_at IS NULL AND backfill_id IS NULL) \
              ORDER BY id FOR SHARE OF p",
         )
         .bind(region)
