@@ -16,12 +16,12 @@ use plant_monitor_core::domain::Change;
 /// The columns [`decode_change`] reads, as text in the contract's format, and the rows the journal
 /// trigger stored as the writer left them (`before_row`, `after_row`), whose images and changed fields
 /// [`with_rows`] makes; entries journaled as JSON (before migration 0012, snapshots, backfills) have no
-/// rows.
+/// rows. A transaction that brought no trace gets one from its id (migration 0022).
 const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before::text AS before, \
      after::text AS after, changed_fields::text AS changed_fields, before_row, after_row, \
      plant_time(committed_at) AS committed_at, \
-     plant_time(processed_at) AS processed_at, outcome, outcome_plugin, outcome_reason, outcome_pipeline, traceparent, \
-     backfill_id";
+     plant_time(processed_at) AS processed_at, outcome, outcome_plugin, outcome_reason, outcome_pipeline, \
+     coalesce(traceparent, plant_trace_of(xact, committed_at)) AS traceparent, backfill_id";
 
 /// A journal entry from [`CHANGE_COLUMNS`].
 fn decode_journaled(row: &PgRow) -> Result<Change, StoreError> {

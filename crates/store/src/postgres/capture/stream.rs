@@ -415,7 +415,7 @@ async fn columns(pool: &sqlx::PgPool) -> Result<Vec<String>, StoreError> {
     .await?)
 }
 
-/// A trace for a transaction that brought none, as `plant_trace()` makes them.
+/// A trace for a transaction that brought none: a random one, as W3C recommends.
 fn new_trace() -> String {
     let trace = uuid::Uuid::new_v4().simple().to_string();
     let span = uuid::Uuid::new_v4().simple().to_string();
