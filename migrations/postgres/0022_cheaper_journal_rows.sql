@@ -16,7 +16,8 @@
 --
 -- pgbench, single-row inserts into power_plants against its plain copy, three alternating rounds
 -- each: 8 writers 0.70 -> 0.76 of capture off (the CHECKs and the index about 0.03 each), 1 writer
--- 0.80 -> 0.83.
+-- 0.80 -> 0.83. With the trace below as well, bench capture's 8 writers went from 0.69-0.71 to
+-- 0.75-0.76 (BENCHMARKS.md, "PostgreSQL's journal rows cheaper to write").
 ALTER TABLE plant_changes DROP CONSTRAINT plant_changes_kind_check,
                           DROP CONSTRAINT plant_changes_outcome_check;
 DROP INDEX plant_changes_unprocessed_by_plant;
