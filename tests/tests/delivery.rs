@@ -890,8 +890,8 @@ async fn writes_from_other_sql_clients_get_a_trace_of_their_own(backend: Backend
             .expect("its event");
         trace_of(&header_trace(event)).0
     };
-    // SQLite gives each change of another client's transaction a trace of its own: it has no
-    // transaction id to make one from, and nothing of the transaction's outlives its commit.
+    // SQLite's triggers see no transaction id to make a trace from, so each change another client
+    // writes there gets a trace of its own.
     if backend != Backend::Sqlite {
         assert_eq!(
             trace_of_plant("By SQL one"),
