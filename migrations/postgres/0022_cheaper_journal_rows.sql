@@ -65,7 +65,7 @@ END
 $$;
 
 -- A transaction that brought no trace gets one when its entries are read, not when they are
--- written: each entry stores its transaction's id, and plant_trace_of makes the trace from it and
+-- written: each entry stores its transaction's id, and plant_traceparent makes the trace from it and
 -- the transaction's start (committed_at) with a secret of this database, so every entry of one
 -- transaction has the same trace, any reader sees the same, and no two transactions share one
 -- (ids repeat only in another cluster, such as a restored copy, and never at the same microsecond).
@@ -80,11 +80,13 @@ ALTER TABLE plant_changes ALTER COLUMN xact SET DEFAULT pg_current_xact_id(),
 DO $$
 BEGIN
     EXECUTE format($f$
-        CREATE FUNCTION plant_trace_of(xact xid8, began timestamptz) RETURNS text
+        CREATE FUNCTION plant_traceparent(recorded text, xact xid8, began timestamptz) RETURNS text
         LANGUAGE sql STABLE AS $b$
-            SELECT '00-' || md5(%1$L || xact::text || '@' || extract(epoch FROM began)::text)
-                   || '-' || left(md5(extract(epoch FROM began)::text || '@' || xact::text || %1$L), 16)
-                   || '-01'
+            SELECT coalesce(recorded,
+                            '00-' || md5(%1$L || xact::text || '@' || extract(epoch FROM began)::text)
+                            || '-' || left(md5(extract(epoch FROM began)::text || '@' || xact::text
+                                               || %1$L), 16)
+                            || '-01')
         $b$
     $f$, gen_random_uuid()::text);
 END

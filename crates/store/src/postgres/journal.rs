@@ -21,7 +21,7 @@ const CHANGE_COLUMNS: &str = "seq, plant_id, region, kind, before::text AS befor
      after::text AS after, changed_fields::text AS changed_fields, before_row, after_row, \
      plant_time(committed_at) AS committed_at, \
      plant_time(processed_at) AS processed_at, outcome, outcome_plugin, outcome_reason, outcome_pipeline, \
-     coalesce(traceparent, plant_trace_of(xact, committed_at)) AS traceparent, backfill_id";
+     plant_traceparent(traceparent, xact, committed_at) AS traceparent, backfill_id";
 
 /// A journal entry from [`CHANGE_COLUMNS`].
 fn decode_journaled(row: &PgRow) -> Result<Change, StoreError> {

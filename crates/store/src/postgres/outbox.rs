@@ -44,7 +44,7 @@ impl OutboxStore for PostgresStore {
         // does (migration 0018), so that index is the only one it can use.
         let query = "SELECT d.id, d.seq, d.plant_id, d.region, d.attempts::bigint AS attempts, c.event, \
                c.outcome_pipeline, \
-               coalesce(c.traceparent, plant_trace_of(c.xact, c.committed_at)) AS traceparent, \
+               plant_traceparent(c.traceparent, c.xact, c.committed_at) AS traceparent, \
                plant_time(c.committed_at) AS committed_at \
              FROM deliveries d JOIN plant_changes c ON c.seq = d.seq \
              WHERE d.sink = $1 AND d.status = 'pending' AND d.region = ANY($2) \
